@@ -1,0 +1,28 @@
+// Argument checks shared by the CPU and CUDA launchers. They raise the Python
+// exception a user expects (TypeError for a dtype, ValueError for a shape or a
+// device) with a message naming the argument, what was expected and what was
+// given. relu_ext/_validation.py holds the same checks for the fake kernels;
+// tests/test_bad_inputs.py holds both to the same messages.
+#pragma once
+
+#include <optional>
+
+#include <ATen/core/Tensor.h>
+
+namespace relu_ext {
+
+// x floating (float16, bfloat16, float32, float64); m, b, a of x's dtype and
+// device; m 1-D, b and a the shape of m.
+void check_relu_sum_args(const char* op, const at::Tensor& x, const at::Tensor& m,
+                         const at::Tensor& b, const std::optional<at::Tensor>& a);
+
+// The incoming gradient of relu_sum_backward: x's dtype, shape and device.
+void check_grad(const char* op, const at::Tensor& grad, const at::Tensor& x);
+
+// The dtype float32 and friends use for arithmetic (float for the 16-bit
+// types, as DESIGN.md §2 requires accumulation in at least float32).
+inline at::ScalarType compute_dtype(at::ScalarType t) {
+  return t == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+}  // namespace relu_ext

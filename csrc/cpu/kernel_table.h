@@ -1,0 +1,79 @@
+// The interface between the CPU launchers (relu_sum_cpu.cpp, which knows
+// tensors and threads) and the CPU kernels (relu_sum_kernels.h, which know
+// raw pointers and SIMD). The kernels are compiled once per instruction set
+// (isa/*.cpp); each build fills one KernelTable and the launcher picks the
+// best one the CPU supports at run time.
+//
+// This header is included before a `#pragma GCC target`, so it includes only
+// standard headers that the kernels need and declares no inline functions.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace relu_ext::cpu {
+
+// The K units' parameters, contiguous; a is null when there are no output
+// weights (a_k = 1).
+template <class T>
+struct Units {
+  const T* m;
+  const T* b;
+  const T* a;
+  int64_t count;
+};
+
+// Which gradients relu_sum_backward computes (bit set = requested).
+enum GradBits : unsigned { kGradX = 1, kGradM = 2, kGradB = 4, kGradA = 8 };
+
+// y[i] = sum_k a_k relu(m_k x[i] + b_k) for i < n. Every element goes through
+// the same vector instructions whatever n is (the tail is padded), so how the
+// caller splits the range never changes a bit of the result.
+template <class T>
+using ForwardFn = void (*)(const T* x, T* y, int64_t n, Units<T> units);
+
+// One span of n inputs (n <= kBackwardSpan<T> elements, sized to stay in L1):
+// writes dx[i] for i < n when kGradX is set, and *adds* this span's sums over
+// i into dm[k], db[k], da[k] for the requested ones. The order of every sum
+// depends on n only.
+template <class T>
+using BackwardFn = void (*)(const T* x, const T* g, T* dx, int64_t n,
+                            Units<T> units, unsigned grads, T* dm, T* db, T* da);
+
+// x, g and dx of one backward span take 3 * 8 KiB, inside a 32 KiB L1d.
+template <class T>
+constexpr int64_t kBackwardSpan = 8192 / sizeof(T);
+
+struct KernelTable {
+  const char* isa;  // "avx512", "avx2" or "baseline"
+  ForwardFn<float> forward_f32;
+  ForwardFn<double> forward_f64;
+  BackwardFn<float> backward_f32;
+  BackwardFn<double> backward_f64;
+
+  template <class T>
+  ForwardFn<T> forward() const {
+    if constexpr (sizeof(T) == 4) return forward_f32; else return forward_f64;
+  }
+  template <class T>
+  BackwardFn<T> backward() const {
+    if constexpr (sizeof(T) == 4) return backward_f32; else return backward_f64;
+  }
+};
+
+// One per compiled instruction set (isa/*.cpp); nullptr where the build or
+// the architecture left that instruction set out.
+const KernelTable* avx512_kernels();
+const KernelTable* avx2_kernels();
+const KernelTable* baseline_kernels();
+
+// The table in use: the best the CPU supports, unless overridden by
+// RELU_EXT_CPU_ISA or set_isa() (isa_dispatch.cpp).
+const KernelTable& kernels();
+// Selects the instruction set by name ("avx512", "avx2", "baseline");
+// throws if it was not compiled in or the CPU lacks it. Returns the old name.
+const char* set_isa(const char* name);
+// The instruction sets compiled in and supported by this CPU, best first.
+int available_isas(const char* names[3]);
+
+}  // namespace relu_ext::cpu

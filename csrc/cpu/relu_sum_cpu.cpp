@@ -1,0 +1,160 @@
+// CPU launchers of relu_sum and relu_sum_backward: dtype and layout handling,
+// threads, and the fixed-order reduction over inputs. The arithmetic is in the
+// kernels (relu_sum_kernels.h), chosen per instruction set (kernel_table.h).
+#include <array>
+#include <optional>
+#include <tuple>
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+#include <torch/library.h>
+
+#include "../checks.h"
+#include "kernel_table.h"
+
+namespace relu_ext::cpu {
+namespace {
+
+// The kernels read contiguous arrays of the compute dtype: float16 and
+// bfloat16 are widened (O(N + K) memory, never N×K), strided inputs packed.
+at::Tensor as_kernel_input(const at::Tensor& t, at::ScalarType dtype) {
+  return t.to(dtype).contiguous();
+}
+
+template <class T>
+Units<T> units_of(const at::Tensor& m, const at::Tensor& b,
+                  const std::optional<at::Tensor>& a) {
+  return {m.data_ptr<T>(), b.data_ptr<T>(), a ? a->data_ptr<T>() : nullptr,
+          m.numel()};
+}
+
+// About this many (input, unit) pairs per task before a thread is worth
+// waking: the lesson's 20 points × 8 units stay on the calling thread.
+constexpr int64_t kPairsPerTask = 1 << 15;
+
+at::Tensor relu_sum_cpu(const at::Tensor& x_in, const at::Tensor& m_in,
+                        const at::Tensor& b_in, const std::optional<at::Tensor>& a_in) {
+  check_relu_sum_args("relu_sum", x_in, m_in, b_in, a_in);
+  const auto dtype = compute_dtype(x_in.scalar_type());
+  const auto x = as_kernel_input(x_in, dtype);
+  const auto m = as_kernel_input(m_in, dtype), b = as_kernel_input(b_in, dtype);
+  std::optional<at::Tensor> a;
+  if (a_in) a = as_kernel_input(*a_in, dtype);
+  auto y = at::empty(x.sizes(), x.options());
+  const int64_t n = x.numel(), units = m.numel();
+
+  AT_DISPATCH_FLOATING_TYPES(dtype, "relu_sum_cpu", [&] {
+    const auto forward = kernels().forward<scalar_t>();
+    const auto u = units_of<scalar_t>(m, b, a);
+    const scalar_t* xp = x.const_data_ptr<scalar_t>();
+    scalar_t* yp = y.mutable_data_ptr<scalar_t>();
+    const int64_t grain = std::max<int64_t>(1, kPairsPerTask / std::max<int64_t>(units, 1));
+    at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) {
+      forward(xp + begin, yp + begin, end - begin, u);
+    });
+  });
+  return y.to(x_in.scalar_type());
+}
+
+// The sums over inputs (dm, db, da) are taken per chunk of inputs, then the
+// chunks' partial sums are added in chunk order. Chunk boundaries depend on N
+// alone, never on the thread count, so every result is bitwise reproducible.
+// At most kMaxChunks chunks bound the partial sums' memory by O(K).
+constexpr int64_t kMaxChunks = 256;
+
+template <class T>
+int64_t chunk_size(int64_t n) {
+  const int64_t span = kBackwardSpan<T>;
+  const int64_t spans = (n + span * kMaxChunks - 1) / (span * kMaxChunks);
+  return std::max<int64_t>(spans, 1) * span;
+}
+
+using Grads = std::tuple<std::optional<at::Tensor>, std::optional<at::Tensor>,
+                         std::optional<at::Tensor>, std::optional<at::Tensor>>;
+
+Grads relu_sum_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
+                            const at::Tensor& m_in, const at::Tensor& b_in,
+                            const std::optional<at::Tensor>& a_in,
+                            std::array<bool, 4> output_mask) {
+  check_relu_sum_args("relu_sum_backward", x_in, m_in, b_in, a_in);
+  check_grad("relu_sum_backward", grad_in, x_in);
+  const auto out_dtype = x_in.scalar_type();
+  const auto dtype = compute_dtype(out_dtype);
+  const auto x = as_kernel_input(x_in, dtype), g = as_kernel_input(grad_in, dtype);
+  const auto m = as_kernel_input(m_in, dtype), b = as_kernel_input(b_in, dtype);
+  std::optional<at::Tensor> a;
+  if (a_in) a = as_kernel_input(*a_in, dtype);
+  const int64_t n = x.numel(), units = m.numel();
+
+  const bool need_x = output_mask[0], need_m = output_mask[1], need_b = output_mask[2],
+             need_a = output_mask[3] && a.has_value();
+  const unsigned grads = (need_x ? kGradX : 0) | (need_m ? kGradM : 0) |
+                         (need_b ? kGradB : 0) | (need_a ? kGradA : 0);
+
+  std::optional<at::Tensor> dx, dm, db, da;
+  if (need_x) dx = at::empty(x.sizes(), x.options());
+  if (grads & ~kGradX) {
+    AT_DISPATCH_FLOATING_TYPES(dtype, "relu_sum_backward_cpu", [&] {
+      const int64_t chunk = chunk_size<scalar_t>(n);
+      const int64_t chunks = std::max<int64_t>((n + chunk - 1) / chunk, 1);
+      // partial[c][j][k]: chunk c's sum for gradient j (dm, db, da) of unit k.
+      auto partial = at::zeros({chunks, 3, units}, x.options());
+      const auto backward = kernels().backward<scalar_t>();
+      const auto u = units_of<scalar_t>(m, b, a);
+      const scalar_t* xp = x.const_data_ptr<scalar_t>();
+      const scalar_t* gp = g.const_data_ptr<scalar_t>();
+      scalar_t* dxp = need_x ? dx->mutable_data_ptr<scalar_t>() : nullptr;
+      scalar_t* pp = partial.mutable_data_ptr<scalar_t>();
+      at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+          scalar_t* p = pp + c * 3 * units;
+          const int64_t end = std::min(n, (c + 1) * chunk);
+          for (int64_t i = c * chunk; i < end; i += kBackwardSpan<scalar_t>) {
+            const int64_t len = std::min(kBackwardSpan<scalar_t>, end - i);
+            backward(xp + i, gp + i, dxp ? dxp + i : nullptr, len, u, grads, p,
+                     p + units, p + 2 * units);
+          }
+        }
+      });
+      auto total = at::empty({3, units}, x.options());
+      scalar_t* tp = total.mutable_data_ptr<scalar_t>();
+      for (int64_t j = 0; j < 3 * units; ++j) tp[j] = pp[j];
+      for (int64_t c = 1; c < chunks; ++c)
+        for (int64_t j = 0; j < 3 * units; ++j) tp[j] += pp[c * 3 * units + j];
+      if (need_m) dm = total[0].to(out_dtype);
+      if (need_b) db = total[1].to(out_dtype);
+      if (need_a) da = total[2].to(out_dtype);
+    });
+  } else if (need_x) {
+    // Only dx: no sums over inputs, so any split of the inputs is exact.
+    AT_DISPATCH_FLOATING_TYPES(dtype, "relu_sum_backward_cpu", [&] {
+      const auto backward = kernels().backward<scalar_t>();
+      const auto u = units_of<scalar_t>(m, b, a);
+      const scalar_t* xp = x.const_data_ptr<scalar_t>();
+      const scalar_t* gp = g.const_data_ptr<scalar_t>();
+      scalar_t* dxp = dx->mutable_data_ptr<scalar_t>();
+      const int64_t span = kBackwardSpan<scalar_t>;
+      const int64_t grain = std::max<int64_t>(1, kPairsPerTask / std::max<int64_t>(units, 1) / span);
+      at::parallel_for(0, (n + span - 1) / span, grain, [&](int64_t s0, int64_t s1) {
+        for (int64_t s = s0; s < s1; ++s) {
+          const int64_t i = s * span, len = std::min(span, n - i);
+          backward(xp + i, gp + i, dxp + i, len, u, kGradX, nullptr, nullptr, nullptr);
+        }
+      });
+    });
+  }
+  if (dx) dx = dx->to(out_dtype);
+  return {dx, dm, db, da};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(relu_ext, CPU, lib) {
+  lib.impl("relu_sum", &relu_sum_cpu);
+  lib.impl("relu_sum_backward", &relu_sum_backward_cpu);
+}
+
+}  // namespace relu_ext::cpu

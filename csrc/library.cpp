@@ -1,0 +1,15 @@
+// The operator schemas: the contract every backend implements
+// (cpu/relu_sum_cpu.cpp, cuda/relu_sum_cuda.cu) and that relu_ext/ops.py gives
+// fake kernels and autograd.
+#include <torch/library.h>
+
+TORCH_LIBRARY(relu_ext, lib) {
+  // y = sum_k a_k relu(m_k x + b_k), elementwise over x; a = None means a_k = 1.
+  lib.def("relu_sum(Tensor x, Tensor m, Tensor b, Tensor? a) -> Tensor");
+  // The gradients of relu_sum with respect to (x, m, b, a), each computed
+  // only if its output_mask entry is set (and, for a, if a is given);
+  // None otherwise.
+  lib.def(
+      "relu_sum_backward(Tensor grad, Tensor x, Tensor m, Tensor b, Tensor? a, "
+      "bool[4] output_mask) -> (Tensor?, Tensor?, Tensor?, Tensor?)");
+}

@@ -1,0 +1,29 @@
+"""Loads relu_ext._C, which registers the operators torch.ops.relu_ext.*.
+
+A C++ extension only runs under the torch it was compiled against; under any
+other it fails with an undefined symbol, or worse. So the torch version of the
+build (written by setup.py) is compared first, and a mismatch says how to fix it.
+"""
+
+import torch
+
+REBUILD = "pip install --no-build-isolation --force-reinstall ."
+
+try:
+    from . import _build_meta
+except ImportError:
+    raise ImportError(
+        "relu_ext's compiled extension is missing: this looks like the source tree, "
+        f"not an installed copy. Install it first: {REBUILD}"
+    ) from None
+
+if torch.__version__ != _build_meta.TORCH_VERSION:
+    raise ImportError(
+        f"relu_ext was built against torch {_build_meta.TORCH_VERSION}, but torch "
+        f"{torch.__version__} is installed. Rebuild it against this torch: "
+        f"{REBUILD} (in relu_ext's source folder)"
+    )
+
+from . import _C  # noqa: E402  (registers torch.ops.relu_ext)
+
+__all__ = ["_C"]

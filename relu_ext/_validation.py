@@ -1,0 +1,61 @@
+"""Argument checks of the Python entry points and the fake kernels.
+
+The compiled kernels check the same things in csrc/checks.cpp (TypeError for a
+dtype, ValueError for a shape or a device), with the same messages; under
+torch.compile only these run, since the real kernels are not called while
+tracing. tests/test_bad_inputs.py holds both to the same messages.
+"""
+
+import torch
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _shape(t):
+    return str(list(t.shape))
+
+
+def _check_tensor(op, name, t):
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{op}(): {name} must be a torch.Tensor, but got {type(t).__name__}")
+
+
+def _check_like_x(op, name, t, x):
+    _check_tensor(op, name, t)
+    if t.dtype != x.dtype:
+        raise TypeError(
+            f"{op}(): {name} must have the dtype of x ({x.dtype}), but got {t.dtype}"
+        )
+    if t.device != x.device:
+        raise ValueError(
+            f"{op}(): {name} must be on the device of x ({x.device}), but got {t.device}"
+        )
+
+
+def check_relu_sum_args(op, x, m, b, a):
+    _check_tensor(op, "x", x)
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{op}(): x must be a floating-point tensor (torch.float16, torch.bfloat16, "
+            f"torch.float32 or torch.float64), but got {x.dtype}"
+        )
+    _check_like_x(op, "m", m, x)
+    _check_like_x(op, "b", b, x)
+    if a is not None:
+        _check_like_x(op, "a", a, x)
+    if m.dim() != 1:
+        raise ValueError(
+            f"{op}(): m must be 1-D with one entry per unit, but got shape {_shape(m)}"
+        )
+    if b.shape != m.shape:
+        raise ValueError(f"{op}(): b must have the shape of m ({_shape(m)}), but got {_shape(b)}")
+    if a is not None and a.shape != m.shape:
+        raise ValueError(f"{op}(): a must have the shape of m ({_shape(m)}), but got {_shape(a)}")
+
+
+def check_grad(op, grad, x):
+    _check_like_x(op, "grad", grad, x)
+    if grad.shape != x.shape:
+        raise ValueError(
+            f"{op}(): grad must have the shape of x ({_shape(x)}), but got {_shape(grad)}"
+        )

@@ -1,0 +1,79 @@
+"""ReLUSum: a learnable sum of rectified linear units as an nn.Module."""
+
+import math
+
+import torch
+from torch import nn
+
+from .ops import relu_sum
+
+
+class ReLUSum(nn.Module):
+    r"""``y = Σ_k a_k·relu(m_k·x + b_k)``, elementwise, with learnable m, b (and a).
+
+    A continuous piecewise-linear function of each input element with up to
+    ``units`` breakpoints; usable as a learnable activation or, on 1-D data, as
+    the lesson's "rectified linear functions added together".
+
+    Args:
+        units: the number of units K.
+        out_weights: learn output weights ``a`` (any piecewise-linear shape);
+            without them every a_k is 1 and the sum is convex.
+        input_range: where the breakpoints ``t_k = -b_k/m_k`` start, drawn
+            uniformly from this interval. The default (-3, 3) covers standardized
+            inputs; pass your data's range otherwise.
+        device, dtype: of the parameters.
+
+    Initialisation: breakpoints uniform over ``input_range`` and slopes of
+    random sign, so each unit is active on one side of its breakpoint. With
+    output weights, ``|m_k| = 1`` and ``a_k ~ U(-1/√K, 1/√K)``, like
+    ``nn.Linear``'s bound; without them ``|m_k| = 1/K``, so the sum of K
+    non-negative terms starts at the scale of the inputs. Uses torch's global
+    RNG: ``torch.manual_seed`` makes it reproducible.
+
+    Shape: input of any shape; output of the same shape.
+    """
+
+    def __init__(self, units, *, out_weights=True, input_range=(-3.0, 3.0), device=None,
+                 dtype=None):
+        super().__init__()
+        if not isinstance(units, int) or isinstance(units, bool) or units < 0:
+            raise ValueError(f"ReLUSum(): units must be a non-negative int, but got {units!r}")
+        low, high = input_range
+        if not low < high:
+            raise ValueError(
+                f"ReLUSum(): input_range must be (low, high) with low < high, but got {input_range!r}"
+            )
+        factory = {"device": device, "dtype": dtype}
+        self.units = units
+        self.input_range = (float(low), float(high))
+        self.m = nn.Parameter(torch.empty(units, **factory))
+        self.b = nn.Parameter(torch.empty(units, **factory))
+        if out_weights:
+            self.a = nn.Parameter(torch.empty(units, **factory))
+        else:
+            self.register_parameter("a", None)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self):
+        k = self.units
+        low, high = self.input_range
+        breakpoints = torch.empty_like(self.m).uniform_(low, high)
+        sign = torch.randint_like(self.m, 2) * 2 - 1
+        slope = 1.0 if self.a is not None else 1.0 / max(k, 1)
+        self.m.copy_(sign * slope)
+        self.b.copy_(-self.m * breakpoints)
+        if self.a is not None:
+            bound = 1.0 / math.sqrt(max(k, 1))
+            self.a.uniform_(-bound, bound)
+
+    def breakpoints(self):
+        """The units' breakpoints ``-b_k/m_k`` (±inf or nan where m_k = 0)."""
+        return -self.b / self.m
+
+    def forward(self, x):
+        return relu_sum(x, self.m, self.b, self.a)
+
+    def extra_repr(self):
+        return f"units={self.units}, out_weights={self.a is not None}"

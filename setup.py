@@ -1,0 +1,131 @@
+"""Builds relu_ext's C++ (and, where available, CUDA) extension relu_ext._C.
+
+Switches (environment variables):
+  RELU_EXT_CUDA=0|1        build the CUDA kernels: 0 never, 1 always (fail if
+                           impossible); unset: when torch has CUDA and nvcc is found.
+  TORCH_CUDA_ARCH_LIST     CUDA architectures, as for any torch extension.
+  RELU_EXT_CPU_DISPATCH=0  portable CPU build: only the baseline kernels, no
+                           AVX2/AVX-512 code compiled in.
+  MAX_JOBS                 parallel compile jobs (ninja).
+"""
+
+import os
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+import torch
+from torch.utils import cpp_extension
+
+ROOT = Path(__file__).resolve().parent
+CSRC = ROOT / "csrc"
+VERSION = re.search(
+    r'__version__ = "([^"]+)"', (ROOT / "relu_ext" / "_version.py").read_text()
+).group(1)
+
+
+def env_switch(name):
+    """True/False when the variable says 0 or 1, None when unset."""
+    value = os.environ.get(name, "").strip()
+    if value in ("", "auto"):
+        return None
+    if value not in ("0", "1"):
+        raise SystemExit(f"{name} must be 0 or 1, but is {value!r}")
+    return value == "1"
+
+
+def cuda_sources():
+    return sorted(str(p.relative_to(ROOT)) for p in (CSRC / "cuda").glob("*.cu"))
+
+
+def build_cuda():
+    wanted = env_switch("RELU_EXT_CUDA")
+    missing = []
+    if torch.version.cuda is None:
+        missing.append(f"torch {torch.__version__} is built without CUDA")
+    if cpp_extension.CUDA_HOME is None:
+        missing.append("no CUDA toolkit found (set CUDA_HOME or put nvcc on PATH)")
+    if not cuda_sources():
+        missing.append("this source tree has no CUDA kernels")
+    if wanted and missing:
+        raise SystemExit("RELU_EXT_CUDA=1, but " + "; ".join(missing))
+    if wanted is None and missing:
+        print("relu_ext: building without CUDA: " + "; ".join(missing))
+    return wanted is not False and not missing
+
+
+# CUDA 13 supports sm_75 and newer; without a visible GPU to ask, build for the
+# common data-centre and desktop generations, plus PTX for what comes next.
+DEFAULT_CUDA_ARCHS = "7.5;8.0;8.6;8.9;9.0;10.0;12.0+PTX"
+
+
+def cuda_arch_list():
+    archs = os.environ.get("TORCH_CUDA_ARCH_LIST")
+    if not archs and not torch.cuda.is_available():
+        archs = os.environ["TORCH_CUDA_ARCH_LIST"] = DEFAULT_CUDA_ARCHS
+    return archs or "native"
+
+
+def write_build_meta(with_cuda):
+    # Read at import, before loading _C: a torch other than this one would
+    # fail with an undefined symbol instead of a useful message.
+    (ROOT / "relu_ext" / "_build_meta.py").write_text(
+        "# Written by setup.py: the build this installed copy of relu_ext came from.\n"
+        f"TORCH_VERSION = {torch.__version__!r}\n"
+        f"WITH_CUDA = {with_cuda!r}\n"
+    )
+
+
+def extension():
+    with_cuda = build_cuda()
+    write_build_meta(with_cuda)
+    sources = [str(p.relative_to(ROOT)) for p in sorted(CSRC.glob("*.cpp"))]
+    sources += [str(p.relative_to(ROOT)) for p in sorted((CSRC / "cpu").rglob("*.cpp"))]
+    if with_cuda:
+        sources.remove("csrc/cuda_unavailable.cpp")
+        sources += cuda_sources()
+    defines = [
+        f'-DRELU_EXT_VERSION="{VERSION}"',
+        f'-DRELU_EXT_TORCH_VERSION="{torch.__version__}"',
+    ]
+    if env_switch("RELU_EXT_CPU_DISPATCH") is False:
+        defines.append("-DRELU_EXT_NO_ISA_DISPATCH")
+    cxx = [
+        "-O3",
+        "-std=c++20",
+        # One rounding for m·x + b (see csrc/relu_sum_math.h).
+        "-ffp-contract=fast",
+        # at::parallel_for is OpenMP in torch's headers; the OpenMP runtime
+        # resolved at load time is torch's own libgomp.
+        "-fopenmp",
+        "-Wall",
+        "-Wextra",
+        "-Wno-unused-parameter",
+    ] + defines
+    kwargs = dict(
+        name="relu_ext._C",
+        sources=sources,
+        include_dirs=[str(CSRC)],
+        extra_compile_args={"cxx": cxx},
+        extra_link_args=["-fopenmp"],
+    )
+    if with_cuda:
+        archs = cuda_arch_list()
+        defines += ["-DRELU_EXT_WITH_CUDA", f'-DRELU_EXT_CUDA_ARCHS="{archs}"']
+        cxx += defines[-2:]
+        kwargs["extra_compile_args"]["nvcc"] = [
+            "-O3",
+            "-std=c++20",
+            # A spill or local-memory use is a performance bug: fail the build.
+            "-Xptxas=-warn-spills,-warn-lmem-usage,-Werror",
+        ] + defines
+        return cpp_extension.CUDAExtension(**kwargs)
+    return cpp_extension.CppExtension(**kwargs)
+
+
+setup(
+    version=VERSION,
+    packages=find_packages(include=["relu_ext", "relu_ext.*"]),
+    ext_modules=[extension()],
+    cmdclass={"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)},
+)
