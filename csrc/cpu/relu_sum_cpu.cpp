@@ -1,6 +1,7 @@
 // CPU launchers of relu_sum and relu_sum_backward: dtype and layout handling,
 // threads, and the fixed-order reduction over inputs. The arithmetic is in the
 // kernels (relu_sum_kernels.h), chosen per instruction set (kernel_table.h).
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <tuple>
@@ -119,14 +120,21 @@ Grads relu_sum_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
           }
         }
       });
-      auto total = at::empty({3, units}, x.options());
-      scalar_t* tp = total.mutable_data_ptr<scalar_t>();
-      for (int64_t j = 0; j < 3 * units; ++j) tp[j] = pp[j];
-      for (int64_t c = 1; c < chunks; ++c)
-        for (int64_t j = 0; j < 3 * units; ++j) tp[j] += pp[c * 3 * units + j];
-      if (need_m) dm = total[0].to(out_dtype);
-      if (need_b) db = total[1].to(out_dtype);
-      if (need_a) da = total[2].to(out_dtype);
+      // Each gradient its own tensor (outputs must not alias), summed over
+      // chunks in chunk order.
+      const auto sum_chunks = [&](int64_t j) {
+        auto out = at::empty({units}, x.options());
+        scalar_t* op = out.mutable_data_ptr<scalar_t>();
+        std::copy(pp + j * units, pp + (j + 1) * units, op);
+        for (int64_t c = 1; c < chunks; ++c) {
+          const scalar_t* p = pp + (c * 3 + j) * units;
+          for (int64_t k = 0; k < units; ++k) op[k] += p[k];
+        }
+        return out.to(out_dtype);
+      };
+      if (need_m) dm = sum_chunks(0);
+      if (need_b) db = sum_chunks(1);
+      if (need_a) da = sum_chunks(2);
     });
   } else if (need_x) {
     // Only dx: no sums over inputs, so any split of the inputs is exact.
