@@ -177,6 +177,12 @@ def _check_options(args):
         raise UsageError(f"--momentum must be in [0, 1), but got {args.momentum}")
     if args.resume and not args.checkpoint:
         raise UsageError("--resume needs --checkpoint FILE to resume from")
+    # Before training, rather than failing when the result is to be written.
+    for option, path in (("--out", args.out), ("--save", args.save),
+                         ("--checkpoint", args.checkpoint)):
+        directory = os.path.dirname(path) if path else ""
+        if directory and not os.path.isdir(directory):
+            raise UsageError(f"{option} {path}: directory {directory} does not exist")
     if args.resume and not os.path.isfile(args.checkpoint):
         raise UsageError(f"--resume: no checkpoint at {args.checkpoint}")
 
@@ -194,8 +200,9 @@ def _device(spec):
         raise UsageError(f"--device {spec}: relu_ext has kernels for cpu and cuda only")
     if "cuda" not in relu_ext.build_info()["backends"]:
         raise UsageError(
-            f"--device {spec}: this relu_ext was built without CUDA kernels; rebuild it with "
-            f"RELU_EXT_CUDA=1 and nvcc on PATH"
+            f"--device {spec}: this build of relu_ext has no CUDA kernels; rebuild it with a "
+            f"CUDA-enabled torch and nvcc: RELU_EXT_CUDA=1 pip install --no-build-isolation "
+            f"--force-reinstall ."
         )
     if not torch.cuda.is_available():
         raise UsageError(f"--device {spec}: no CUDA GPU is visible to torch")

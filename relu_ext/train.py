@@ -221,9 +221,10 @@ def _scheduler(schedule, optimizer, total_steps):
 
 
 def _name(option):
-    # What a checkpoint records of a loss or schedule, to recognise the same run.
+    # What a checkpoint records of a loss or schedule, to recognise the same run:
+    # a function's name, or a callable object's class (its repr may hold an address).
     if callable(option):
-        return getattr(option, "__qualname__", None) or repr(option)
+        return getattr(option, "__qualname__", None) or type(option).__qualname__
     return option
 
 
