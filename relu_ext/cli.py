@@ -19,6 +19,7 @@ from .train import LOSSES, SCHEDULES
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 1
+EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
 
 
 class UsageError(Exception):
@@ -47,7 +48,7 @@ def build_parser():
                         help="a built-in function to sample with noise (default: quadratic)")
     source.add_argument("--data", metavar="FILE.csv",
                         help="fit two numeric columns x,y from a CSV file (header optional)")
-    fit.add_argument("--points", type=int, default=20,
+    fit.add_argument("--points", type=int, default=None,
                      help="samples of --target (default: 20, as in the lesson)")
     fit.add_argument("--units", type=int, default=20, help="rectified lines K (default: 20)")
     fit.add_argument("--out-weights", action=argparse.BooleanOptionalAction, default=None,
@@ -100,6 +101,11 @@ def main(argv=None):
     except FloatingPointError as e:
         print(f"relu-ext {args.command}: {e}", file=sys.stderr)
         return EXIT_DIVERGED
+    except KeyboardInterrupt:
+        hint = "; --resume continues from the last checkpoint" if getattr(
+            args, "checkpoint", None) else ""
+        print(f"relu-ext {args.command}: interrupted{hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def run_info(args):
@@ -125,7 +131,7 @@ def run_fit(args):
         target = None
     else:
         target = TARGETS[args.target]
-        x, y = sample_target(target, points=args.points, seed=args.seed)
+        x, y = sample_target(target, points=args.points or 20, seed=args.seed)
     x, y = x.to(device), y.to(device)
 
     out_weights = args.out_weights
@@ -175,6 +181,8 @@ def _check_options(args):
         raise UsageError(f"--lr must be a positive number, but got {args.lr}")
     if not 0 <= args.momentum < 1:
         raise UsageError(f"--momentum must be in [0, 1), but got {args.momentum}")
+    if args.points is not None and args.data is not None:
+        raise UsageError("--points applies to --target; --data fits every row of the file")
     if args.resume and not args.checkpoint:
         raise UsageError("--resume needs --checkpoint FILE to resume from")
     # Before training, rather than failing when the result is to be written.

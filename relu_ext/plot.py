@@ -47,14 +47,15 @@ def plot_fit(model, x, y, *, history=None, true_fn=None, true_label="true functi
     else:
         ax_fit, ax_loss = fig.subplots(), None
 
+    marked = False
     for k in range(m.numel()):
-        first = k == 0
         line, = ax_fit.plot(grid, contributions[:, k], lw=0.8, alpha=0.4,
-                            label="one unit: a_k·relu(m_k·x + b_k)" if first else None)
+                            label="one unit: a_k·relu(m_k·x + b_k)" if k == 0 else None)
         t = -b[k] / m[k]
         if m[k] != 0 and grid[0] <= t <= grid[-1]:
-            ax_fit.plot([t], [0.0], ls="none", marker="|", ms=9, mew=1.5,
-                        color=line.get_color(), label="its breakpoint -b_k/m_k" if first else None)
+            ax_fit.plot([t], [0.0], ls="none", marker="|", ms=9, mew=1.5, color=line.get_color(),
+                        label=None if marked else "its breakpoint -b_k/m_k")
+            marked = True
     if true_fn is not None:
         ax_fit.plot(grid, true_fn(grid), "k--", lw=1.2, label=true_label)
     ax_fit.plot(grid, fitted, color="C3", lw=2.2,
@@ -84,7 +85,7 @@ def plot_fit(model, x, y, *, history=None, true_fn=None, true_label="true functi
 def _plot_history(ax, history):
     epochs = range(1, len(history.loss) + 1)
     ax.plot(epochs, history.loss, color="C0", lw=1.2)
-    ax.set_ylim(bottom=0.0)
+    ax.set_ylim(0.0, 1.05 * max(history.loss, default=1.0))
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss", color="C0")
     final = f", final {history.final_loss:.3g}" if history.final_loss is not None else ""

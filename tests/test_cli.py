@@ -115,6 +115,8 @@ BAD_INPUTS = {
     "zero epochs": (lambda d: ["--epochs", "0"], "--epochs must be at least 1, but got 0"),
     "negative lr": (lambda d: ["--lr", "-1"], "--lr must be a positive number"),
     "both sources": (lambda d: ["--target", "sin", "--data", "x.csv"], "not allowed with"),
+    "points with data": (lambda d: ["--data", write(d, "ok.csv", "1,2\n"), "--points", "5"],
+                         "--points applies to --target"),
     "resume without checkpoint": (lambda d: ["--resume"], "--resume needs --checkpoint"),
     "resume missing": (lambda d: ["--resume", "--checkpoint", str(d / "none.pt")],
                        "no checkpoint at"),
