@@ -9,6 +9,7 @@ unknown option) ends with exit status 2 and one line on stderr.
 """
 
 import argparse
+import math
 import os
 import sys
 
@@ -155,6 +156,10 @@ def run_fit(args):
     print(f"final {args.loss} loss: {history.final_loss:.6g} after {history.epochs} epochs "
           f"({len(x)} points, {args.units} units, output weights "
           f"{'on' if out_weights else 'off'})")
+    if target is not None:
+        # The yardstick: below this, the fit follows the noise rather than the function.
+        true_loss = LOSSES[args.loss](target.fn(x), y).item()
+        print(f"the true {target.formula} scores {true_loss:.6g} on the same noisy points")
 
     if args.save:
         torch.save({"units": args.units, "out_weights": out_weights,
@@ -162,11 +167,12 @@ def run_fit(args):
         print(f"model saved to {args.save}")
     from .plot import save_fit_plot  # matplotlib only when plotting
 
-    title = None if target is None else f"{target.formula} with noise"
-    save_fit_plot(args.out, model, x, y, history=history,
-                  true_fn=None if target is None else target.fn,
-                  true_label="true function" if target is None else target.formula,
-                  title=title)
+    if target is None:
+        known = {"title": os.path.basename(args.data)}
+    else:
+        known = {"title": f"{target.formula} with noise", "true_fn": target.fn,
+                 "true_label": target.formula}
+    save_fit_plot(args.out, model, x, y, history=history, **known)
     print(f"plot written to {args.out}")
     return 0
 
@@ -177,7 +183,7 @@ def _check_options(args):
     for option, value in positive.items():
         if value is not None and value < 1:
             raise UsageError(f"{option} must be at least 1, but got {value}")
-    if args.lr <= 0 or args.lr != args.lr or args.lr == float("inf"):
+    if not (math.isfinite(args.lr) and args.lr > 0):
         raise UsageError(f"--lr must be a positive number, but got {args.lr}")
     if not 0 <= args.momentum < 1:
         raise UsageError(f"--momentum must be in [0, 1), but got {args.momentum}")

@@ -1,6 +1,5 @@
 """The relu-ext command line: end to end in a subprocess, and every bad input."""
 
-import os
 import re
 import struct
 import subprocess
@@ -74,6 +73,10 @@ def test_fit_csv_and_resume_in_process(tmp_path, capsys):
     assert main(args + ["--resume"]) == 0
     assert FINAL_LOSS.search(capsys.readouterr().out).group(1) == first
     assert png_size(tmp_path / "fit.png") == PLOT_SIZE
+
+    assert main(args + ["--resume", "--lr", "0.2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "different run; differing: lr=0.2 (checkpoint: 0.1)" in err
 
 
 def test_info(tmp_path):
