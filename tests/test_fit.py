@@ -330,8 +330,8 @@ def test_progress_bar_only_on_a_terminal(capsys, monkeypatch):
     assert capsys.readouterr().err == ""
 
 
-def test_import_does_not_load_matplotlib():
+def test_import_does_not_load_matplotlib(tmp_path):
     code = "import sys, relu_ext; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=os.path.dirname(os.path.abspath(__file__)))
+                         check=True, cwd=tmp_path)
     assert out.stdout.strip() == "False"
