@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SOURCES := $(shell find csrc relu_ext -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' -o -name '*.py' \) ! -name _build_meta.py) setup.py pyproject.toml
 
-.PHONY: install test clean
+.PHONY: install test test-tsan clean
 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ install: $(VENV)/.installed
 # The tests import the installed copy (pytest's rootdir is not on sys.path).
 test: install
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
+
+# The emulated CUDA kernels again, built with ThreadSanitizer: a missing
+# __syncthreads() is then a reported data race, not a lucky pass. Python is not
+# instrumented, so libtsan is preloaded; one OpenMP thread keeps the CPU ops'
+# uninstrumented libgomp out of the reports.
+TSAN_LIB = $(shell $(CXX) -print-file-name=libtsan.so)
+test-tsan: install
+	LD_PRELOAD=$(TSAN_LIB) TSAN_OPTIONS="halt_on_error=1 exitcode=66 report_signal_unsafe=0" \
+	RELU_EXT_EMU_TSAN=1 OMP_NUM_THREADS=1 $(VENV)/bin/pytest tests -m cuda_emu $(PYTEST_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info relu_ext/_build_meta.py

@@ -87,6 +87,9 @@ def build_cuda():
         missing.append(f"torch {torch.__version__} is built without CUDA")
     if cpp_extension.CUDA_HOME is None:
         missing.append("no CUDA toolkit found (set CUDA_HOME or put nvcc on PATH)")
+    elif not is_cuda_toolkit(Path(cpp_extension.CUDA_HOME)):
+        missing.append(f"CUDA_HOME={cpp_extension.CUDA_HOME} has no bin/nvcc and "
+                       "include/cuda_runtime.h")
     if not cuda_sources():
         missing.append("this source tree has no CUDA kernels")
     if wanted and missing:

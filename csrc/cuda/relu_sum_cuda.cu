@@ -82,21 +82,21 @@ at::Tensor relu_sum_cuda(const at::Tensor& x_in, const at::Tensor& m_in,
   return y;
 }
 
-// dm, db, da for the gradients in need: per-block partial sums, then their
-// sum over blocks. Returns [GradRows<need>::count, K] in the accumulation
+// dm, db, da for the gradients in kGrads: per-block partial sums, then their
+// sum over blocks. Returns [one row per gradient, K] in the accumulation
 // dtype; n > 0 and K > 0.
-template <class T, bool HasA, Need need>
+template <class T, bool HasA, unsigned kGrads>
 at::Tensor param_grads(const T* x, const T* grad, int64_t n, Units<acc_t<T>> u,
                        const at::TensorOptions& acc_options) {
   using A = acc_t<T>;
-  constexpr int rows = GradRows<need>::count;
+  constexpr int rows = GradRows<param_need(kGrads)>::count;
   // Fixed by n alone (never by the device), so every sum has one order.
   const int64_t blocks = std::min<int64_t>(ceil_div(n, kChunk), kMaxBlocks);
   at::Tensor partial = at::empty({blocks, rows, u.count}, acc_options);
   at::Tensor total = at::empty({rows, u.count}, acc_options);
   A* const partial_ptr = partial.mutable_data_ptr<A>();
   A* const total_ptr = total.mutable_data_ptr<A>();
-  constexpr auto grads_kernel = param_grad_kernel<T, HasA, need, kThreads, kChunk>;
+  constexpr auto grads_kernel = param_grad_kernel<T, HasA, kGrads, kThreads, kChunk>;
   RELU_EXT_LAUNCH(grads_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0,
                   current_stream(), x, grad, n, u, partial_ptr);
   const int64_t cols = rows * u.count;
@@ -113,9 +113,8 @@ template <class T, bool HasA, unsigned Bits = 1>
 at::Tensor param_grads_dispatch(unsigned bits, const T* x, const T* grad, int64_t n,
                                 Units<acc_t<T>> u, const at::TensorOptions& acc_options) {
   if constexpr (Bits < 8) {
-    constexpr Need need{false, (Bits & 1) != 0, (Bits & 2) != 0, (Bits & 4) != 0};
-    if constexpr (HasA || !need.a) {
-      if (bits == Bits) return param_grads<T, HasA, need>(x, grad, n, u, acc_options);
+    if constexpr (HasA || !(Bits & kGradA)) {  // no da without output weights
+      if (bits == Bits) return param_grads<T, HasA, Bits>(x, grad, n, u, acc_options);
     }
     return param_grads_dispatch<T, HasA, Bits + 1>(bits, x, grad, n, u, acc_options);
   } else {
@@ -142,7 +141,8 @@ Grads relu_sum_backward_cuda(const at::Tensor& grad_in, const at::Tensor& x_in,
   const int64_t n = x.numel(), units = m.numel();
   const bool need_x = output_mask[0], need_m = output_mask[1], need_b = output_mask[2],
              need_a = output_mask[3] && a.has_value();
-  const unsigned param_bits = (need_m ? 1u : 0u) | (need_b ? 2u : 0u) | (need_a ? 4u : 0u);
+  const unsigned param_bits =
+      (need_m ? kGradM : 0u) | (need_b ? kGradB : 0u) | (need_a ? kGradA : 0u);
 
   std::optional<at::Tensor> dx, dm, db, da;
   if (need_x) dx = at::empty(x.sizes(), x.options());

@@ -136,6 +136,14 @@ constexpr int per_input_shared_bytes(int tile_k, bool has_a) {
   return (has_a ? 3 : 2) * tile_k * static_cast<int>(sizeof(A));
 }
 
+// The gradients a param_grad_kernel computes, as bits (1: dm, 2: db, 4: da).
+// Kernels take them as an unsigned template argument: nvcc's host-side launch
+// stubs cannot spell a class-type template argument such as Need.
+constexpr unsigned kGradM = 1, kGradB = 2, kGradA = 4;
+constexpr Need param_need(unsigned bits) {
+  return Need{false, (bits & kGradM) != 0, (bits & kGradB) != 0, (bits & kGradA) != 0};
+}
+
 // Which rows of the partial-sum buffer hold dm, db, da: only the gradients
 // asked for get a row, in that order.
 template <Need need>
@@ -146,17 +154,18 @@ struct GradRows {
   static constexpr int count = a + (need.a ? 1 : 0);
 };
 
-// dm, db, da (those in need; need.x is false): block blockIdx.x takes the
+// dm, db, da (those in kGrads): block blockIdx.x takes the
 // chunks blockIdx.x, blockIdx.x + gridDim.x, ... of kChunk inputs, and each of
 // its threads sums, for units threadIdx.x, threadIdx.x + kThreads, ..., over
 // the chunk's inputs in order, then over its chunks in order. The result is
 // the block's row partial[blockIdx.x][GradRows][K], written by that block
 // alone. The launcher gives every block at least one chunk.
-template <class T, bool HasA, Need need, int kThreads, int kChunk>
+template <class T, bool HasA, unsigned kGrads, int kThreads, int kChunk>
 __global__ void __launch_bounds__(kThreads, 1)
     param_grad_kernel(const T* __restrict__ x, const T* __restrict__ grad,
                       int64_t n, Units<acc_t<T>> u, acc_t<T>* __restrict__ partial) {
   using A = acc_t<T>;
+  constexpr Need need = param_need(kGrads);
   using Rows = GradRows<need>;
   __shared__ A chunk_x[kChunk];
   __shared__ A chunk_g[kChunk];

@@ -44,6 +44,19 @@ def load():
         ldflags += ["-fsanitize=thread"]
     else:
         cflags += ["-O2"]
+    # Under `make test-tsan` this process runs with libtsan preloaded; the
+    # compiler must not (it would run instrumented, and fail).
+    preload = os.environ.pop("LD_PRELOAD", None)
+    try:
+        _build_and_load(name, cflags, ldflags, build_dir)
+    finally:
+        if preload is not None:
+            os.environ["LD_PRELOAD"] = preload
+    _define_schemas()
+    return torch.ops.relu_ext_emu
+
+
+def _build_and_load(name, cflags, ldflags, build_dir):
     torch.utils.cpp_extension.load(
         name=name,
         sources=[
@@ -58,8 +71,6 @@ def load():
         is_python_module=False,
         verbose=os.environ.get("RELU_EXT_EMU_VERBOSE") == "1",
     )
-    _define_schemas()
-    return torch.ops.relu_ext_emu
 
 
 # The emulated launchers register kernels for relu_ext_emu::relu_sum and
