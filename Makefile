@@ -30,11 +30,12 @@ test: install
 # The emulated CUDA kernels again, built with ThreadSanitizer: a missing
 # __syncthreads() is then a reported data race, not a lucky pass. Python is not
 # instrumented, so libtsan is preloaded; one OpenMP thread keeps the CPU ops'
-# uninstrumented libgomp out of the reports.
+# uninstrumented libgomp out of the reports; --capture=sys lets a report reach
+# the terminal before TSan ends the process.
 TSAN_LIB = $(shell $(CXX) -print-file-name=libtsan.so)
 test-tsan: install
 	LD_PRELOAD=$(TSAN_LIB) TSAN_OPTIONS="halt_on_error=1 exitcode=66 report_signal_unsafe=0" \
-	RELU_EXT_EMU_TSAN=1 OMP_NUM_THREADS=1 $(VENV)/bin/pytest tests -m cuda_emu $(PYTEST_ARGS)
+	RELU_EXT_EMU_TSAN=1 OMP_NUM_THREADS=1 $(VENV)/bin/pytest tests -m cuda_emu --capture=sys $(PYTEST_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info relu_ext/_build_meta.py
