@@ -21,7 +21,9 @@
 //     states them, and a lane reading from a lane outside the mask is an error;
 //   - dynamic shared memory (RELU_EXT_DYNAMIC_SHARED) is fresh per block and
 //     filled with 0xFF bytes, a NaN in float and double, so reading a slot no
-//     thread wrote poisons the result;
+//     thread wrote poisons the result; static __shared__ arrays cannot be
+//     poisoned so (they keep the previous block's values), which is one
+//     reason the tests also run under ThreadSanitizer;
 //   - atomics are std::atomic_ref operations.
 // Any failure in a kernel thread ends the launch with a std::runtime_error
 // (a RuntimeError in Python) that names the block and the first failure.

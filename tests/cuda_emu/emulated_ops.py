@@ -2,8 +2,9 @@
 
 The build is a JIT extension (torch.utils.cpp_extension.load) of the real
 csrc/cuda/relu_sum_cuda.cu plus the emulator's self-test kernels; it is cached
-in a build folder (RELU_EXT_EMU_BUILD_DIR, default: the system's temporary
-folder) and rebuilt only when a source changes.
+in a build folder (RELU_EXT_EMU_BUILD_DIR, default: build/cuda_emu in this
+source tree, so that two checkouts never share one) and rebuilt only when a
+source changes.
 
 RELU_EXT_EMU_TSAN=1 builds it with ThreadSanitizer instead (`make test-tsan`
 runs the tests so, with libtsan preloaded into the Python process).
@@ -11,7 +12,7 @@ runs the tests so, with libtsan preloaded into the Python process).
 
 import functools
 import os
-import tempfile
+import sys
 from pathlib import Path
 
 import torch
@@ -20,7 +21,8 @@ import torch.utils.cpp_extension
 import relu_ext  # noqa: F401  (registers torch.ops.relu_ext, whose schemas are copied)
 
 HERE = Path(__file__).resolve().parent
-CSRC = HERE.parent.parent / "csrc"
+REPO = HERE.parent.parent
+CSRC = REPO / "csrc"
 OPS = ("relu_sum", "relu_sum_backward")
 
 
@@ -33,7 +35,7 @@ def load():
     """torch.ops.relu_ext_emu, built on first use."""
     tsan = tsan_requested()
     name = "relu_ext_cuda_emu_tsan" if tsan else "relu_ext_cuda_emu"
-    build_dir = Path(os.environ.get("RELU_EXT_EMU_BUILD_DIR", tempfile.gettempdir())) / name
+    build_dir = Path(os.environ.get("RELU_EXT_EMU_BUILD_DIR", REPO / "build" / "cuda_emu")) / name
     build_dir.mkdir(parents=True, exist_ok=True)
     # As setup.py compiles the C++ sources: FP contraction makes m·x + b one FMA.
     cflags = ["-std=c++20", "-ffp-contract=fast", "-Wall", "-Wno-unused-parameter",
@@ -44,6 +46,10 @@ def load():
         ldflags += ["-fsanitize=thread"]
     else:
         cflags += ["-O2"]
+    # ninja may be installed only into this environment, which need not be on PATH.
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     # Under `make test-tsan` this process runs with libtsan preloaded; the
     # compiler must not (it would run instrumented, and fail).
     preload = os.environ.pop("LD_PRELOAD", None)
