@@ -4,8 +4,9 @@
 // source (it defines the CUDA keywords away).
 //
 // Model:
-//   - every CUDA thread is a host thread; threadIdx, blockIdx, blockDim and
-//     gridDim are thread_local; the blocks of a launch run one after another,
+//   - every CUDA thread of a block is a host thread; threadIdx, blockIdx,
+//     blockDim and gridDim are thread_local; the blocks of a launch run one
+//     after another (the same host threads serve each block in turn),
 //     and launches are serialised, so a function-local `static` is exactly one
 //     block's shared memory (__shared__ is `static`);
 //   - the threads of a block start together (a latch), so they interleave as
@@ -33,6 +34,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <barrier>
 #include <bit>
 #include <chrono>
 #include <condition_variable>
@@ -171,7 +173,8 @@ class Block {
     if (failure_.empty()) failure_ = message;
     condition_.notify_all();
   }
-  const std::string& failure() const { return failure_; }  // after the join
+  // Read once every thread has returned from the block.
+  const std::string& failure() const { return failure_; }
 
  private:
   struct Warp {
@@ -321,7 +324,10 @@ inline std::mutex& launch_mutex() {
 }
 
 // kernel<<<grid, block, shared_bytes>>>(args...), synchronously: the blocks
-// in order x, then y, then z, each with one host thread per CUDA thread.
+// in order x, then y, then z. One host thread per CUDA thread of a block runs
+// every block of the launch in turn (creating threads per block cost more
+// than the kernels); a block starts only when all threads have returned from
+// the previous one, with fresh block state.
 template <class... Params, class... Args>
 void launch(void (*kernel)(Params...), dim3 grid, dim3 block_dim, size_t shared_bytes,
             Args&&... args) {
@@ -330,39 +336,57 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block_dim, size_t shared_
       grid.y > 65535 || grid.z > 65535)
     throw std::runtime_error("invalid kernel launch configuration (CUDA would fail it too)");
   const std::tuple<Params...> params(std::forward<Args>(args)...);
+  const int64_t blocks = int64_t{grid.x} * grid.y * grid.z;
+  auto block_index = [&](int64_t b) {
+    return dim3(b % grid.x, b / grid.x % grid.y, b / (int64_t{grid.x} * grid.y));
+  };
+
   std::lock_guard serial(launch_mutex());
-  for (unsigned bz = 0; bz < grid.z; ++bz)
-    for (unsigned by = 0; by < grid.y; ++by)
-      for (unsigned bx = 0; bx < grid.x; ++bx) {
-        const dim3 index(bx, by, bz);
-        Block state(index, static_cast<int>(threads), shared_bytes);
-        std::latch start(threads);
-        std::vector<std::thread> workers;
-        workers.reserve(threads);
-        for (int64_t t = 0; t < threads; ++t) {
-          workers.emplace_back([&, t] {
-            threadIdx = dim3(t % block_dim.x, t / block_dim.x % block_dim.y,
-                             t / (int64_t{block_dim.x} * block_dim.y));
-            blockIdx = index;
-            blockDim = block_dim;
-            gridDim = grid;
-            current_block = &state;
-            start.arrive_and_wait();
-            try {
-              std::apply(kernel, params);
-            } catch (const std::exception& e) {
-              state.record_failure(e.what());
-            }
-            state.thread_returned();
-            current_block = nullptr;
-          });
+  int64_t current = 0;
+  auto state = std::make_unique<Block>(block_index(0), static_cast<int>(threads), shared_bytes);
+  std::string failure;  // "in block (...): ...", set at the first failed block
+  // Runs once all threads are done with a block: check it, set up the next.
+  auto next_block = [&]() noexcept {
+    if (failure.empty() && !state->failure().empty()) {
+      const dim3 b = block_index(current);
+      failure = "in block (" + std::to_string(b.x) + ", " + std::to_string(b.y) + ", " +
+                std::to_string(b.z) + "): " + state->failure();
+    }
+    ++current;
+    if (failure.empty() && current < blocks)
+      state = std::make_unique<Block>(block_index(current), static_cast<int>(threads),
+                                      shared_bytes);
+  };
+  std::barrier boundary(threads, next_block);
+  std::latch start(threads);
+
+  std::vector<std::thread> workers;
+  workers.reserve(threads);
+  for (int64_t t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      threadIdx = dim3(t % block_dim.x, t / block_dim.x % block_dim.y,
+                       t / (int64_t{block_dim.x} * block_dim.y));
+      blockDim = block_dim;
+      gridDim = grid;
+      start.arrive_and_wait();  // all threads exist before any runs
+      // current and failure change only in next_block, while every thread
+      // waits at the boundary.
+      while (failure.empty() && current < blocks) {
+        blockIdx = block_index(current);
+        current_block = state.get();
+        try {
+          std::apply(kernel, params);
+        } catch (const std::exception& e) {
+          state->record_failure(e.what());
         }
-        for (auto& w : workers) w.join();
-        if (!state.failure().empty())
-          throw std::runtime_error("emulated CUDA kernel failed in block (" + std::to_string(bx) +
-                                   ", " + std::to_string(by) + ", " + std::to_string(bz) +
-                                   "): " + state.failure());
+        state->thread_returned();
+        current_block = nullptr;
+        boundary.arrive_and_wait();
       }
+    });
+  }
+  for (auto& w : workers) w.join();
+  if (!failure.empty()) throw std::runtime_error("emulated CUDA kernel failed " + failure);
 }
 
 }  // namespace relu_ext_emu
