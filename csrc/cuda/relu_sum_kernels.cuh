@@ -23,8 +23,8 @@
 //
 // __launch_bounds__(threads, 1): with the block size alone, ptxas 13.0 capped
 // these kernels at 64 registers and spilled the float64 variants; asking for
-// just one resident block lets it keep every value in registers (72 to 124 on
-// sm_80), which still leaves room for two or more blocks per SM.
+// just one resident block lets it keep every value in registers (at most 124
+// on sm_80 and sm_90), which still leaves room for two blocks per SM.
 #pragma once
 
 #include <cstdint>
