@@ -10,11 +10,11 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SOURCES := $(shell find csrc relu_ext -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' -o -name '*.py' \) ! -name _build_meta.py) setup.py pyproject.toml
 
-.PHONY: install test clean
+.PHONY: install test bench clean
 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet "$(TORCH_SPEC)" setuptools wheel ninja pytest hypothesis numpy
+	$(PIP) install --quiet "$(TORCH_SPEC)" setuptools wheel ninja pytest hypothesis numpy matplotlib
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.deps $(SOURCES)
@@ -26,6 +26,11 @@ install: $(VENV)/.installed
 # The tests import the installed copy (pytest's rootdir is not on sys.path).
 test: install
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
+
+# The default benchmark grid (minutes); writes benchmarks/results/ and
+# benchmarks/RESULTS.md. BENCH_ARGS adds options, e.g. BENCH_ARGS=--quick.
+bench: install
+	$(PY) benchmarks/run.py --results-md benchmarks/RESULTS.md $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info relu_ext/_build_meta.py
