@@ -15,9 +15,10 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 
 _SOURCE = r"""
+#include <time.h>
+
 #if defined(__AVX512F__)
 #define VEC_BYTES 64
 #elif defined(__AVX__)
@@ -34,20 +35,23 @@ int fma_chains(void) { return CHAINS; }
 
 /* acc = acc * mul + add on CHAINS independent vectors. The values converge
    to add / (1 - mul) and stay finite; they start from a run-time seed and are
-   returned, so the compiler can neither fold a chain nor drop the loop. */
-float fma_loop(long iterations, float seed) {
+   summed into *sink, so the compiler can neither fold a chain nor drop the
+   loop. Returns the loop's wall-clock time in seconds. */
+double fma_seconds(long iterations, float seed, float* sink) {
+  struct timespec start, end;
   const vec mul = (vec){} + 0.999999f, add = (vec){} + 1e-6f;
   vec acc[CHAINS];
   for (int c = 0; c < CHAINS; ++c) acc[c] = (vec){} + seed * (float)(c + 1);
+  clock_gettime(CLOCK_MONOTONIC, &start);
   for (long i = 0; i < iterations; ++i) {
 #pragma GCC unroll 16
     for (int c = 0; c < CHAINS; ++c) acc[c] = acc[c] * mul + add;
   }
+  clock_gettime(CLOCK_MONOTONIC, &end);
   vec sum = (vec){};
   for (int c = 0; c < CHAINS; ++c) sum += acc[c];
-  float s = 0.0f;
-  for (int l = 0; l < VEC_BYTES / (int)sizeof(float); ++l) s += sum[l];
-  return s;
+  for (int l = 0; l < VEC_BYTES / (int)sizeof(float); ++l) *sink += sum[l];
+  return (double)(end.tv_sec - start.tv_sec) + 1e-9 * (double)(end.tv_nsec - start.tv_nsec);
 }
 """
 
@@ -78,31 +82,37 @@ def _library():
         subprocess.run([compiler, *_FLAGS, source, "-o", partial], check=True)
         os.replace(partial, path)  # atomic: concurrent runs never load half a file
     lib = ctypes.CDLL(path)
-    lib.fma_loop.argtypes = [ctypes.c_long, ctypes.c_float]
-    lib.fma_loop.restype = ctypes.c_float
+    lib.fma_seconds.argtypes = [ctypes.c_long, ctypes.c_float, ctypes.POINTER(ctypes.c_float)]
+    lib.fma_seconds.restype = ctypes.c_double
     return lib
 
 
-def measure_fma_peak_gflops(threads, seconds=0.3, repeats=5):
-    """Best of `repeats` runs of the FMA loop on `threads` threads at once, in
-    GFLOP/s (an FMA counts as two FLOPs). On a shared machine the best run is
-    the one least disturbed by others, hence the maximum rather than the median."""
+def measure_fma_peak_gflops(threads, run_seconds=1e-3, runs=300):
+    """The FP32 FMA peak of `threads` threads, in GFLOP/s (an FMA is two FLOPs).
+
+    All threads run the loop at once (so the clock is that of all cores busy),
+    each `runs` times for about `run_seconds`, and each thread's fastest run
+    counts. Runs this short mostly fit between the preemptions of a shared
+    machine, so the fastest ones show the undisturbed rate, where one long run
+    would be slowed by other processes' share of the CPU.
+    """
     lib = _library()
     flops_per_iteration = 2 * lib.fma_lanes() * lib.fma_chains()
+    sink = ctypes.c_float()
 
-    def run(iterations):
-        # ctypes releases the GIL for the call, so the threads run in parallel.
-        workers = [threading.Thread(target=lib.fma_loop, args=(iterations, 0.5)) for _ in range(threads)]
-        start = time.perf_counter()
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-        return time.perf_counter() - start
+    iterations = 1024
+    while min(lib.fma_seconds(iterations, 0.5, sink) for _ in range(3)) < run_seconds:
+        iterations *= 2
 
-    iterations = 1 << 16
-    while run(iterations) < seconds / 4:  # calibrate to about `seconds` per run
-        iterations *= 4
-    iterations = int(iterations * seconds / max(run(iterations), 1e-9))
-    best = min(run(iterations) for _ in range(repeats))
-    return threads * iterations * flops_per_iteration / best / 1e9
+    def fastest_rate(rates, index):
+        own_sink = ctypes.c_float()  # ctypes releases the GIL for each call
+        best = min(lib.fma_seconds(iterations, 0.5, own_sink) for _ in range(runs))
+        rates[index] = iterations * flops_per_iteration / best
+
+    rates = [0.0] * threads
+    workers = [threading.Thread(target=fastest_rate, args=(rates, i)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return sum(rates) / 1e9

@@ -20,8 +20,6 @@ def time_case(case, device, threads, min_run_time):
     case.step()
     synchronize(device)
     first_call = time.perf_counter() - start
-    case.step()  # a second call: lazily created buffers, second-call recompiles
-    synchronize(device)
 
     timer = benchmark.Timer(stmt="step()", globals={"step": case.step}, num_threads=threads)
     measurement = timer.blocked_autorange(min_run_time=min_run_time)
