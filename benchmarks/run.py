@@ -11,15 +11,18 @@ Prints a markdown table on stdout (progress goes to stderr) and writes to
 The grid is two sweeps and a few single sizes: K over --ks at N = --at-n
 (the time-vs-K plot), N over --ns at K = --at-k (the memory-vs-N plot), and
 --sizes (the lesson's 20×8 by default). Every size runs every implementation
-and phase; each case is timed in this process, in order size → phase →
-implementation so that the implementations of one size are timed close
-together, then its memory is measured in a fresh process.
+and phase. Each case is timed in this process, in the order size → phase →
+implementation, so that the implementations of one size are timed close
+together (the ratios between them are what the noise of a shared machine
+disturbs least). After all timings, each case's memory is measured in a fresh
+process of its own.
 
 The JSON holds "machine" (CPU, threads, torch, relu_ext.build_info(), load),
 "settings" (the grid and options), "fma_peak_gflops" and its source,
 "flops_per_pair", "implementations" (name → label), and "results": one record
 per case with impl, phase, n, k, status ("ok" or "skipped", with reason),
-predicted_peak_bytes, time (median_s, iqr_s, blocks, runs, first_call_s),
+predicted_peak_bytes, time (median_s, iqr_s, min_s, blocks, runs,
+first_call_s),
 g_pairs_per_s, fma_peak_fraction, memory (peak_extra_bytes, baseline_bytes),
 and time_error / memory_error when a measurement failed.
 """
@@ -242,8 +245,6 @@ def _time_one(args, dtype, dtype_peak, budget, impl, phase, n, k):
         record["time_error"] = f"{type(error).__name__}: {error}"
         _progress(f"{name}: timing failed: {record['time_error']}")
         return record
-    finally:
-        case = None  # free the inputs before the next case allocates its own
     record["g_pairs_per_s"] = n * k / timing["median_s"] / 1e9
     if dtype_peak is not None:
         record["fma_peak_fraction"] = FLOPS_PER_PAIR[phase] * record["g_pairs_per_s"] / dtype_peak
