@@ -77,3 +77,19 @@ def test_bad_option_names_it():
     done = _run("--impls", "fused,nonsense", timeout=120)
     assert done.returncode == 2
     assert "--impls" in done.stderr and "nonsense" in done.stderr
+
+
+@pytest.mark.benchmarks
+def test_cases_over_the_memory_budget_are_skipped_and_say_so(tmp_path):
+    # Eager's forward holds two N×K float32 tensors: 2 MiB at 4096×64, 512 KiB at 1024×64.
+    done = _run("--quick", "--out-dir", str(tmp_path), "--phases", "forward",
+                "--impls", "fused,eager", "--memory-budget-gib", str(1 / 1024), "--fma-peak", "100")
+    assert done.returncode == 0, done.stderr[-4000:]
+    doc = json.loads((tmp_path / "results.json").read_text())
+    status = {(r["impl"], r["n"], r["k"]): r for r in doc["results"]}
+    skipped = status[("eager", 4096, 64)]
+    assert skipped["status"] == "skipped" and skipped["time"] is None and skipped["memory"] is None
+    assert skipped["reason"] == "skipped (predicted 2 MiB)"
+    assert status[("eager", 1024, 64)]["status"] == "ok"
+    assert all(r["status"] == "ok" for r in doc["results"] if r["impl"] == "fused")
+    assert "| reference, eager | skipped (predicted 2 MiB) |" in done.stdout
