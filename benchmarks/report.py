@@ -142,7 +142,7 @@ def _plot(doc, path, vary, fixed_name, fixed_value, value, ylabel, title, floor=
     machine = doc["machine"]
     figure.suptitle(
         f"{title}, {fixed_name.upper()} = {fixed_value:,}, {doc['settings']['dtype']}, "
-        f"{machine['threads']} threads, {machine['cpu_model']}"
+        f"{machine['threads']} threads, {machine.get('gpu', machine['cpu_model'])}"
     )
     figure.tight_layout(rect=(0, 0.07, 1, 1))
     figure.savefig(path, dpi=100)
@@ -242,7 +242,8 @@ def results_markdown(doc, time_plot, memory_plot, json_path, note):
         "",
         f"- Date: {machine['date_utc']}",
         f"- Machine: {machine['cpu_model']}, {machine['logical_cpus']} logical CPUs, "
-        f"{machine['threads']} threads; {machine['platform']}",
+        f"{machine['threads']} threads; {machine['platform']}"
+        + (f"; GPU {machine['gpu']}" if "gpu" in machine else ""),
         f"- Software: Python {machine['python']}, torch {machine['torch']}, relu_ext "
         f"{build['version']} ({build['cpu_isa']} kernels)",
         f"- Device {machine['device']}, dtype {settings['dtype']}; load average "
