@@ -50,10 +50,9 @@ class Implementation:
 
 def _compiled_reference():
     # One graph specialised to this case's shapes (what a training loop with
-    # fixed shapes gets). The reset keeps the graphs of earlier cases from
-    # counting towards dynamo's recompile limit, past which it would silently
-    # fall back to eager.
-    torch._dynamo.reset()
+    # fixed shapes gets). Graphs accumulate on reference.relu_sum's code
+    # object: whoever makes many cases resets dynamo between sizes (run.py),
+    # or past its recompile limit dynamo would silently fall back to eager.
     return torch.compile(reference.relu_sum, dynamic=False)
 
 

@@ -266,9 +266,11 @@ def results_markdown(doc, time_plot, memory_plot, json_path, note):
         "- Phases: forward (no autograd); forward + backward (gradients of x, m, b and a); one SGD "
         "step of `ReLUSum` (zero_grad, MSE loss, backward for m, b, a, `optimizer.step()`), the "
         "reference implementations in a module holding the same parameters.",
-        "- Time: `torch.utils.benchmark.Timer.blocked_autorange`, median and interquartile range "
-        f"of blocks, at least {settings['min_run_time_s']} s per case; throughput is N·K pairs per "
-        "second.",
+        "- Time: `torch.utils.benchmark.Timer.blocked_autorange`, median, interquartile range "
+        f"and best of blocks: at least {settings['min_run_time_s']} s per case, taken in "
+        f"{settings['rounds']} round(s) over all the cases of one size, so that a spell of "
+        "interference from other processes does not decide a case alone. Throughput is N·K "
+        "pairs per second.",
         f"- FMA peak: {peak_text}. The fraction of peak counts FLOPs per (input, unit) pair as "
         f"the fused kernels perform them ({flops}; a multiply or add is one FLOP, an FMA two, "
         "max/compare/select none). The kernels also spend vector slots on max and select, so "

@@ -46,7 +46,7 @@ from cases import FLOPS_PER_PAIR, IMPLEMENTATIONS, PHASES, make_case, predicted_
 from fma_peak import measure_fma_peak_gflops  # noqa: E402
 from machine import machine_info  # noqa: E402
 from memory import RESOLUTION_BYTES, MemoryProbe, available_memory_bytes, cpu_peak_measurable  # noqa: E402
-from timing import time_case  # noqa: E402
+from timing import summarize, time_blocks, warm_up  # noqa: E402
 
 DTYPES = {
     "float32": torch.float32,
@@ -64,11 +64,12 @@ DEFAULT_GRID = {
     "ks": [8, 32, 128, 512, 1024, 4096],
     "at_n": 2**18,
     "sizes": [report.LESSON_SIZE],
-    "min_run_time": 0.5,
+    "min_run_time": 0.6,
+    "rounds": 3,
 }
 # Three sizes, two points on each sweep: every code path and plot, not figures.
 QUICK_GRID = {"ns": [1024, 4096], "at_k": 64, "ks": [16, 64], "at_n": 4096, "sizes": [],
-              "min_run_time": 0.05}
+              "min_run_time": 0.05, "rounds": 1}
 
 
 def _int_list(text):
@@ -132,6 +133,9 @@ def parse_args(argv):
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="intra-op threads (default: torch's, %(default)s here)")
     parser.add_argument("--min-run-time", type=float, help="seconds of timed runs per case")
+    parser.add_argument("--rounds", type=int,
+                        help="rounds the timed runs of one size are spread over (default 3; 1 "
+                             "with --quick)")
     parser.add_argument("--memory-budget-gib", type=float,
                         help="skip cases predicted to need more (default: a third of the memory "
                              "available at the start)")
@@ -140,6 +144,8 @@ def parse_args(argv):
     for name, value in grid.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
     try:
@@ -198,7 +204,8 @@ def run(args):
             "device": args.device, "dtype": args.dtype, "quick": args.quick,
             "phases": args.phases, "impls": args.impls, "ns": args.ns, "at_k": args.at_k,
             "ks": args.ks, "at_n": args.at_n, "sizes": [list(s) for s in args.sizes],
-            "min_run_time_s": args.min_run_time, "memory_budget_bytes": budget,
+            "min_run_time_s": args.min_run_time, "rounds": args.rounds,
+            "memory_budget_bytes": budget,
             "memory_resolution_bytes": RESOLUTION_BYTES if args.device == "cpu" else 0,
         },
         "fma_peak_gflops": peak,
@@ -211,9 +218,7 @@ def run(args):
 
     records = []
     for n, k in grid_sizes(args):
-        for phase in args.phases:
-            for impl in args.impls:
-                records.append(_time_one(args, dtype, dtype_peak, budget, impl, phase, n, k))
+        records += _time_size(args, dtype, dtype_peak, budget, n, k)
     probe = MemoryProbe()
     for record in records:
         _measure_memory(args, dtype, probe, record)
@@ -225,38 +230,75 @@ def run(args):
     return doc
 
 
-def _time_one(args, dtype, dtype_peak, budget, impl, phase, n, k):
+def _time_size(args, dtype, dtype_peak, budget, n, k):
+    """Times every phase and implementation at one size, in --rounds rounds
+    over all of them (see timing.py for why)."""
+    # The compiled graphs of earlier sizes are not needed again; dropping them
+    # keeps this size's few graphs well under dynamo's recompile limit.
+    torch._dynamo.reset()
+    records, cases = [], {}
+    for phase in args.phases:
+        for impl in args.impls:
+            record = _new_record(impl, phase, n, k, dtype, budget)
+            records.append(record)
+            if record["status"] == "skipped":
+                _progress(f"{_name(record)}: {record['reason']}")
+                continue
+            try:
+                case = make_case(impl, phase, n, k, args.device, dtype)
+                cases[id(record)] = (case, warm_up(case, args.device), [])
+            except Exception as error:  # recorded in the table; the other cases still run
+                _timing_failed(record, error)
+    for _ in range(args.rounds):
+        for record in records:
+            if id(record) not in cases:
+                continue
+            case, _, blocks = cases[id(record)]
+            try:
+                blocks += time_blocks(case, args.threads, args.min_run_time / args.rounds)
+            except Exception as error:
+                _timing_failed(record, error)
+                del cases[id(record)]
+    for record in records:
+        if id(record) not in cases:
+            continue
+        _, first_call, blocks = cases.pop(id(record))
+        record["time"] = timing = summarize(blocks, first_call)
+        record["g_pairs_per_s"] = n * k / timing["median_s"] / 1e9
+        if dtype_peak is not None:
+            record["fma_peak_fraction"] = (
+                FLOPS_PER_PAIR[record["phase"]] * record["g_pairs_per_s"] / dtype_peak)
+        _progress(f"{_name(record)}: {report.format_time(timing['median_s'])} "
+                  f"(IQR {report.format_time(timing['iqr_s'])})")
+    return records
+
+
+def _new_record(impl, phase, n, k, dtype, budget):
     predicted = predicted_peak_bytes(impl, phase, n, k, dtype)
     record = {
         "impl": impl, "phase": phase, "n": n, "k": k, "status": "ok", "reason": None,
         "predicted_peak_bytes": predicted, "time": None, "g_pairs_per_s": None,
         "fma_peak_fraction": None, "memory": None,
     }
-    name = f"{impl} {phase} N={n} K={k}"
     if predicted > budget:
         record["status"] = "skipped"
         record["reason"] = f"skipped (predicted {report.format_bytes(predicted)})"
-        _progress(f"{name}: {record['reason']}")
-        return record
-    try:
-        case = make_case(impl, phase, n, k, args.device, dtype)
-        record["time"] = timing = time_case(case, args.device, args.threads, args.min_run_time)
-    except Exception as error:  # recorded in the table; the other cases still run
-        record["time_error"] = f"{type(error).__name__}: {error}"
-        _progress(f"{name}: timing failed: {record['time_error']}")
-        return record
-    record["g_pairs_per_s"] = n * k / timing["median_s"] / 1e9
-    if dtype_peak is not None:
-        record["fma_peak_fraction"] = FLOPS_PER_PAIR[phase] * record["g_pairs_per_s"] / dtype_peak
-    _progress(f"{name}: {report.format_time(timing['median_s'])} "
-              f"(IQR {report.format_time(timing['iqr_s'])})")
     return record
+
+
+def _name(record):
+    return f"{record['impl']} {record['phase']} N={record['n']} K={record['k']}"
+
+
+def _timing_failed(record, error):
+    record["time_error"] = f"{type(error).__name__}: {error}"
+    _progress(f"{_name(record)}: timing failed: {record['time_error']}")
 
 
 def _measure_memory(args, dtype, probe, record):
     if record["status"] == "skipped":
         return
-    name = f"{record['impl']} {record['phase']} N={record['n']} K={record['k']}"
+    name = _name(record)
     try:
         record["memory"] = probe.measure(record["impl"], record["phase"], record["n"],
                                          record["k"], args.device, dtype, args.threads)
