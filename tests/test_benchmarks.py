@@ -22,8 +22,7 @@ def _run(*args, timeout=600):
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    done = _run("--quick", "--out-dir", str(out), "--results-md", str(out / "RESULTS.md"),
-                "--fma-peak", "100")
+    done = _run("--quick", "--out-dir", str(out), "--results-md", str(out / "RESULTS.md"))
     assert done.returncode == 0, done.stderr[-4000:]
     return out, done.stdout
 
@@ -38,7 +37,7 @@ def test_json_layout_and_every_case_measured(quick_run):
                 "load_average_at_end"):
         assert key in machine, key
     assert {"version", "torch", "cpu_isa", "backends"} <= set(machine["relu_ext"])
-    assert doc["fma_peak_gflops"] == 100 and doc["fma_peak_source"] == "--fma-peak"
+    assert doc["fma_peak_gflops"] > 0 and doc["fma_peak_source"].startswith("measured")
     assert set(doc["implementations"]) == IMPLEMENTATIONS
     assert set(doc["flops_per_pair"]) == PHASES
 
@@ -86,6 +85,7 @@ def test_cases_over_the_memory_budget_are_skipped_and_say_so(tmp_path):
                 "--impls", "fused,eager", "--memory-budget-gib", str(1 / 1024), "--fma-peak", "100")
     assert done.returncode == 0, done.stderr[-4000:]
     doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["fma_peak_gflops"] == 100 and doc["fma_peak_source"] == "--fma-peak"
     status = {(r["impl"], r["n"], r["k"]): r for r in doc["results"]}
     skipped = status[("eager", 4096, 64)]
     assert skipped["status"] == "skipped" and skipped["time"] is None and skipped["memory"] is None
