@@ -10,21 +10,15 @@
 
 #include <cstdint>
 #include <cstring>
+
+#include "../units.h"
 #if defined(__x86_64__)
 #include <immintrin.h>  // max instructions for relu (relu_sum_kernels.h)
 #endif
 
 namespace relu_ext::cpu {
 
-// The K units' parameters, contiguous; a is null when there are no output
-// weights (a_k = 1).
-template <class T>
-struct Units {
-  const T* m;
-  const T* b;
-  const T* a;
-  int64_t count;
-};
+using relu_ext::Units;
 
 // Which gradients relu_sum_backward computes (bit set = requested).
 constexpr unsigned kGradX = 1, kGradM = 2, kGradB = 4, kGradA = 8;

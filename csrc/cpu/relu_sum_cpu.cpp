@@ -14,23 +14,11 @@
 #include <torch/library.h>
 
 #include "../checks.h"
+#include "../kernel_inputs.h"
 #include "kernel_table.h"
 
 namespace relu_ext::cpu {
 namespace {
-
-// The kernels read contiguous arrays of the compute dtype: float16 and
-// bfloat16 are widened (O(N + K) memory, never N×K), strided inputs packed.
-at::Tensor as_kernel_input(const at::Tensor& t, at::ScalarType dtype) {
-  return t.to(dtype).contiguous();
-}
-
-template <class T>
-Units<T> units_of(const at::Tensor& m, const at::Tensor& b,
-                  const std::optional<at::Tensor>& a) {
-  return {m.data_ptr<T>(), b.data_ptr<T>(), a ? a->data_ptr<T>() : nullptr,
-          m.numel()};
-}
 
 // About this many (input, unit) pairs per task before a thread is worth
 // waking: the lesson's 20 points × 8 units stay on the calling thread.
@@ -39,6 +27,8 @@ constexpr int64_t kPairsPerTask = 1 << 15;
 at::Tensor relu_sum_cpu(const at::Tensor& x_in, const at::Tensor& m_in,
                         const at::Tensor& b_in, const std::optional<at::Tensor>& a_in) {
   check_relu_sum_args("relu_sum", x_in, m_in, b_in, a_in);
+  // The kernels read contiguous arrays of the compute dtype: float16 and
+  // bfloat16 are widened (O(N + K) memory, never N×K), strided inputs packed.
   const auto dtype = compute_dtype(x_in.scalar_type());
   const auto x = as_kernel_input(x_in, dtype);
   const auto m = as_kernel_input(m_in, dtype), b = as_kernel_input(b_in, dtype);

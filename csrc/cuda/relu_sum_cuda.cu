@@ -14,6 +14,7 @@
 #include <torch/library.h>
 
 #include "../checks.h"
+#include "../kernel_inputs.h"
 #include "relu_sum_kernels.cuh"
 
 namespace relu_ext::cuda {
@@ -31,19 +32,6 @@ constexpr int kReduceWarps = 2;
 constexpr int kThreads = 256, kItems = 8, kTileK = 256, kChunk = 1024, kMaxBlocks = 512;
 constexpr int kReduceWarps = 8;
 #endif
-
-template <class T>
-Units<acc_t<T>> units_of(const at::Tensor& m, const at::Tensor& b,
-                         const std::optional<at::Tensor>& a) {
-  using A = acc_t<T>;
-  return {m.const_data_ptr<A>(), b.const_data_ptr<A>(),
-          a ? a->const_data_ptr<A>() : nullptr, m.numel()};
-}
-
-// Unit parameters in the accumulation dtype, contiguous (K values).
-at::Tensor as_units(const at::Tensor& t, at::ScalarType acc) {
-  return t.to(acc).contiguous();
-}
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -70,14 +58,14 @@ at::Tensor relu_sum_cuda(const at::Tensor& x_in, const at::Tensor& m_in,
   const DeviceGuard guard(x_in.device());
   const auto acc = compute_dtype(x_in.scalar_type());
   const auto x = x_in.contiguous();
-  const auto m = as_units(m_in, acc), b = as_units(b_in, acc);
+  const auto m = as_kernel_input(m_in, acc), b = as_kernel_input(b_in, acc);
   std::optional<at::Tensor> a;
-  if (a_in) a = as_units(*a_in, acc);
+  if (a_in) a = as_kernel_input(*a_in, acc);
   auto y = at::empty(x.sizes(), x.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relu_sum_cuda", [&] {
     launch_per_input<scalar_t, Pass::kForward>(x.const_data_ptr<scalar_t>(), nullptr,
                                                y.mutable_data_ptr<scalar_t>(), x.numel(),
-                                               units_of<scalar_t>(m, b, a));
+                                               units_of<acc_t<scalar_t>>(m, b, a));
   });
   return y;
 }
@@ -135,9 +123,9 @@ Grads relu_sum_backward_cuda(const at::Tensor& grad_in, const at::Tensor& x_in,
   const auto dtype = x_in.scalar_type();
   const auto acc = compute_dtype(dtype);
   const auto x = x_in.contiguous(), g = grad_in.contiguous();
-  const auto m = as_units(m_in, acc), b = as_units(b_in, acc);
+  const auto m = as_kernel_input(m_in, acc), b = as_kernel_input(b_in, acc);
   std::optional<at::Tensor> a;
-  if (a_in) a = as_units(*a_in, acc);
+  if (a_in) a = as_kernel_input(*a_in, acc);
   const int64_t n = x.numel(), units = m.numel();
   const bool need_x = output_mask[0], need_m = output_mask[1], need_b = output_mask[2],
              need_a = output_mask[3] && a.has_value();
@@ -151,7 +139,7 @@ Grads relu_sum_backward_cuda(const at::Tensor& grad_in, const at::Tensor& x_in,
     sums = at::zeros({__builtin_popcount(param_bits), units}, x.options().dtype(acc));
   }
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, "relu_sum_backward_cuda", [&] {
-    const auto u = units_of<scalar_t>(m, b, a);
+    const auto u = units_of<acc_t<scalar_t>>(m, b, a);
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     const scalar_t* gp = g.const_data_ptr<scalar_t>();
     if (need_x)

@@ -33,6 +33,7 @@
 #include <c10/util/Half.h>
 
 #include "../relu_sum_math.h"
+#include "../units.h"
 #include "device_api.h"
 
 namespace relu_ext::cuda {
@@ -57,16 +58,9 @@ __device__ __forceinline__ acc_t<T> load_acc(const T* p, int64_t i) {
   return static_cast<acc_t<T>>(p[i]);
 }
 
-// Unit parameters as the kernels read them: contiguous, in the accumulation
-// type (the launcher converts them; they are K values, not N). a is null when
-// the op has no output weights.
-template <class A>
-struct Units {
-  const A* m;
-  const A* b;
-  const A* a;
-  int64_t count;
-};
+// Unit parameters (units.h) are in the accumulation type: the launcher
+// converts them, K values, not N.
+using relu_ext::Units;
 
 enum class Pass { kForward, kGradX };
 

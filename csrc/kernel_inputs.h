@@ -1,0 +1,25 @@
+// What the CPU and CUDA launchers do to the op's tensors before a kernel
+// reads them.
+#pragma once
+
+#include <optional>
+
+#include <ATen/core/Tensor.h>
+
+#include "units.h"
+
+namespace relu_ext {
+
+// In the compute dtype and contiguous; no copy when already so.
+inline at::Tensor as_kernel_input(const at::Tensor& t, at::ScalarType dtype) {
+  return t.to(dtype).contiguous();
+}
+
+// Raw pointers to parameters already made kernel inputs.
+template <class T>
+Units<T> units_of(const at::Tensor& m, const at::Tensor& b, const std::optional<at::Tensor>& a) {
+  return {m.const_data_ptr<T>(), b.const_data_ptr<T>(), a ? a->const_data_ptr<T>() : nullptr,
+          m.numel()};
+}
+
+}  // namespace relu_ext
