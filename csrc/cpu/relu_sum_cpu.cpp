@@ -1,6 +1,7 @@
 // CPU launchers of relu_sum and relu_sum_backward: dtype and layout handling,
 // threads, and the fixed-order reduction over inputs. The arithmetic is in the
 // kernels (relu_sum_kernels.h), chosen per instruction set (kernel_table.h).
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <tuple>
@@ -95,57 +96,50 @@ Grads relu_sum_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
                          (need_b ? kGradB : 0) | (need_a ? kGradA : 0);
 
   std::optional<at::Tensor> dx, dm, db, da;
+  if (grads == 0) return {dx, dm, db, da};
   if (need_x) dx = at::empty(x.sizes(), x.options());
-  if (grads & ~kGradX) {
-    AT_DISPATCH_FLOATING_TYPES(dtype, "relu_sum_backward_cpu", [&] {
-      const int64_t chunk = chunk_size<scalar_t>(n);
-      const int64_t chunks = std::max<int64_t>((n + chunk - 1) / chunk, 1);
-      // partial[c][j][k]: chunk c's sum for gradient j (dm, db, da) of unit k.
-      auto partial = at::zeros({chunks, 3, units}, x.options());
-      const auto backward = kernels().backward<scalar_t>();
-      const auto u = units_of<scalar_t>(m, b, a);
-      const scalar_t* xp = x.const_data_ptr<scalar_t>();
-      const scalar_t* gp = g.const_data_ptr<scalar_t>();
-      scalar_t* dxp = need_x ? dx->mutable_data_ptr<scalar_t>() : nullptr;
-      scalar_t* pp = partial.mutable_data_ptr<scalar_t>();
-      at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
-        for (int64_t c = c0; c < c1; ++c) {
-          scalar_t* p = pp + c * 3 * units;
-          const int64_t end = std::min(n, (c + 1) * chunk);
-          for (int64_t i = c * chunk; i < end; i += kBackwardSpan<scalar_t>) {
-            const int64_t len = std::min(kBackwardSpan<scalar_t>, end - i);
-            backward(xp + i, gp + i, dxp ? dxp + i : nullptr, len, u, grads, p,
-                     p + units, p + 2 * units);
-          }
+  const bool sums_over_inputs = grads & ~kGradX;
+
+  AT_DISPATCH_FLOATING_TYPES(dtype, "relu_sum_backward_cpu", [&] {
+    constexpr int64_t span = kBackwardSpan<scalar_t>;
+    const int64_t chunk = chunk_size<scalar_t>(n);
+    const int64_t chunks = (n + chunk - 1) / chunk;
+    // partial[c][j][k]: chunk c's sum for gradient j (dm, db, da) of unit k.
+    at::Tensor partial;
+    if (sums_over_inputs) partial = at::zeros({std::max<int64_t>(chunks, 1), 3, units}, x.options());
+    const auto backward = kernels().backward<scalar_t>();
+    const auto u = units_of<scalar_t>(m, b, a);
+    const scalar_t* xp = x.const_data_ptr<scalar_t>();
+    const scalar_t* gp = g.const_data_ptr<scalar_t>();
+    scalar_t* dxp = need_x ? dx->mutable_data_ptr<scalar_t>() : nullptr;
+    scalar_t* pp = sums_over_inputs ? partial.mutable_data_ptr<scalar_t>() : nullptr;
+    const int64_t grain = std::max<int64_t>(1, kPairsPerTask / (chunk * std::max<int64_t>(units, 1)));
+    at::parallel_for(0, chunks, grain, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        scalar_t* p = pp ? pp + c * 3 * units : nullptr;
+        const int64_t end = std::min(n, (c + 1) * chunk);
+        for (int64_t i = c * chunk; i < end; i += span) {
+          backward(xp + i, gp + i, dxp ? dxp + i : nullptr, std::min(span, end - i), u, grads,
+                   p, p ? p + units : nullptr, p ? p + 2 * units : nullptr);
         }
-      });
-      auto total = at::empty({3, units}, x.options());
-      scalar_t* tp = total.mutable_data_ptr<scalar_t>();
-      for (int64_t j = 0; j < 3 * units; ++j) tp[j] = pp[j];
-      for (int64_t c = 1; c < chunks; ++c)
-        for (int64_t j = 0; j < 3 * units; ++j) tp[j] += pp[c * 3 * units + j];
-      if (need_m) dm = total[0].to(out_dtype);
-      if (need_b) db = total[1].to(out_dtype);
-      if (need_a) da = total[2].to(out_dtype);
+      }
     });
-  } else if (need_x) {
-    // Only dx: no sums over inputs, so any split of the inputs is exact.
-    AT_DISPATCH_FLOATING_TYPES(dtype, "relu_sum_backward_cpu", [&] {
-      const auto backward = kernels().backward<scalar_t>();
-      const auto u = units_of<scalar_t>(m, b, a);
-      const scalar_t* xp = x.const_data_ptr<scalar_t>();
-      const scalar_t* gp = g.const_data_ptr<scalar_t>();
-      scalar_t* dxp = dx->mutable_data_ptr<scalar_t>();
-      const int64_t span = kBackwardSpan<scalar_t>;
-      const int64_t grain = std::max<int64_t>(1, kPairsPerTask / std::max<int64_t>(units, 1) / span);
-      at::parallel_for(0, (n + span - 1) / span, grain, [&](int64_t s0, int64_t s1) {
-        for (int64_t s = s0; s < s1; ++s) {
-          const int64_t i = s * span, len = std::min(span, n - i);
-          backward(xp + i, gp + i, dxp + i, len, u, kGradX, nullptr, nullptr, nullptr);
-        }
-      });
-    });
-  }
+    // Each gradient its own tensor (outputs must not alias), summed over
+    // chunks in chunk order.
+    const auto sum_chunks = [&](int64_t j) {
+      auto out = at::empty({units}, x.options());
+      scalar_t* op = out.mutable_data_ptr<scalar_t>();
+      std::copy(pp + j * units, pp + (j + 1) * units, op);
+      for (int64_t c = 1; c < chunks; ++c) {
+        const scalar_t* p = pp + (c * 3 + j) * units;
+        for (int64_t k = 0; k < units; ++k) op[k] += p[k];
+      }
+      return out.to(out_dtype);
+    };
+    if (need_m) dm = sum_chunks(0);
+    if (need_b) db = sum_chunks(1);
+    if (need_a) da = sum_chunks(2);
+  });
   if (dx) dx = dx->to(out_dtype);
   return {dx, dm, db, da};
 }

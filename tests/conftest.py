@@ -1,0 +1,103 @@
+"""Shared helpers for the tests: inputs, the float64 ground truth, tolerances."""
+
+import pytest
+import torch
+
+import relu_ext
+
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+
+# Relative to the magnitude of the terms summed (see reference_forward_and_grads):
+# the kernels and the reference sum in different orders, and the 16-bit types
+# round their inputs' products and their outputs.
+TOLERANCE = {
+    torch.float64: 1e-13,
+    torch.float32: 1e-5,
+    torch.float16: 2e-3,
+    torch.bfloat16: 1.6e-2,
+}
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def make_inputs(shape, units, *, dtype=torch.float32, device="cpu", out_weights=True,
+                seed=0, scale=2.0):
+    """x of the given shape and K = units parameters, random but reproducible."""
+    g = torch.Generator().manual_seed(seed)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+
+    def rand(*s):
+        return (torch.randn(s, generator=g, dtype=torch.float64) * scale).to(dtype).to(device)
+
+    x = rand(*shape)
+    m, b = rand(units), rand(units)
+    a = rand(units) if out_weights else None
+    return x, m, b, a
+
+
+def reference_forward_and_grads(x, m, b, a, grad_out):
+    """y and (dx, dm, db, da) of the pure-PyTorch reference, in float64.
+
+    Each returned tensor carries `.magnitude`: the same sum taken over the
+    absolute values of its terms, the scale that rounding errors grow with
+    (the sums themselves may cancel)."""
+    inputs = [t.detach().double().requires_grad_() for t in (x, m, b)]
+    if a is not None:
+        inputs.append(a.detach().double().requires_grad_())
+    y = relu_ext.reference.relu_sum(*inputs, *([] if a is not None else [None]))
+    grads = list(torch.autograd.grad(y, inputs, grad_out.double(), allow_unused=True))
+    grads += [None] * (4 - len(grads))
+
+    xd, md, bd = (t.detach().double() for t in (x, m, b))
+    ad = a.detach().double().abs() if a is not None else torch.ones_like(md)
+    g = grad_out.double().abs()[..., None]
+    pre = xd[..., None] * md + bd
+    h = torch.relu(pre).abs()
+    active = ~(pre <= 0)
+
+    def where_active(t):  # a blocked gradient contributes nothing to the scale
+        return torch.where(active, t, 0.0)
+
+    def over_inputs(t):  # sum over x's dimensions; a 0-dim x has none to sum
+        return t.sum(tuple(range(xd.dim()))) if xd.dim() else t
+
+    y = y.detach()
+    y.magnitude = (h * ad).sum(-1)
+    terms = [
+        where_active(g * ad * md.abs()).sum(-1),
+        over_inputs(where_active(g * ad * xd.abs()[..., None])),
+        over_inputs(where_active(g * ad)),
+        over_inputs(g * h),
+    ]
+    for grad, magnitude in zip(grads, terms):
+        if grad is not None:
+            grad.magnitude = magnitude
+    return y, grads
+
+
+def assert_close_to_reference(actual, expected, dtype):
+    """actual (of dtype) against a float64 expected from reference_forward_and_grads:
+    within TOLERANCE[dtype] of the magnitude of the terms summed; NaN where it is NaN."""
+    assert actual.dtype == dtype
+    assert actual.shape == expected.shape
+    got = actual.double()
+    assert torch.equal(got.isnan(), expected.isnan()), "NaN in different places"
+    infinite = expected.isinf()
+    assert torch.equal(got[infinite], expected[infinite]), "different infinities"
+    finite = expected.isfinite()
+    error = (got - expected)[finite].abs()
+    bound = TOLERANCE[dtype] * (expected.magnitude[finite] + 1e-30)
+    assert (error <= bound).all(), (
+        f"max error {error.max().item():.3g}, allowed {bound[error.argmax()].item():.3g} "
+        f"(of {finite.sum().item()} finite values, {(error > bound).sum().item()} off)"
+    )
+
+
+@pytest.fixture(params=DTYPES, ids=lambda d: str(d).removeprefix("torch."))
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    return request.param

@@ -1,0 +1,71 @@
+"""The ops as PyTorch sees them: opcheck (schema, fake kernels, autograd
+registration), gradcheck in float64, torch.compile(fullgraph=True)."""
+
+import pytest
+import torch
+
+import relu_ext
+from conftest import make_inputs
+
+OPCHECK_CASES = {
+    "with_a": dict(shape=(5, 7), units=6, out_weights=True),
+    "without_a": dict(shape=37, units=3, out_weights=False),
+    "no_units": dict(shape=4, units=0, out_weights=True),
+    "empty_x": dict(shape=0, units=3, out_weights=True),
+}
+
+
+@pytest.mark.parametrize("case", OPCHECK_CASES, ids=str)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_opcheck_relu_sum(case, dtype, device):
+    x, m, b, a = make_inputs(**OPCHECK_CASES[case], dtype=dtype, device=device)
+    for t in (x, m, b, a):
+        if t is not None:
+            t.requires_grad_()
+    torch.library.opcheck(torch.ops.relu_ext.relu_sum.default, (x, m, b, a))
+
+
+@pytest.mark.parametrize("mask", [[True] * 4, [True, False, False, False], [False, True, True, False],
+                                  [False, False, False, True]], ids=str)
+@pytest.mark.parametrize("case", OPCHECK_CASES, ids=str)
+def test_opcheck_relu_sum_backward(case, mask, device):
+    x, m, b, a = make_inputs(**OPCHECK_CASES[case], device=device)
+    grad_out = torch.randn_like(x)
+    torch.library.opcheck(torch.ops.relu_ext.relu_sum_backward.default,
+                          (grad_out, x, m, b, a, mask))
+
+
+@pytest.mark.parametrize("out_weights", [True, False], ids=["a", "no_a"])
+@pytest.mark.parametrize("shape", [(17,), (3, 4), ()], ids=str)
+def test_gradcheck(out_weights, shape, device):
+    x, m, b, a = make_inputs(shape, 5, dtype=torch.float64, device=device, out_weights=out_weights)
+    leaves = tuple(t.requires_grad_() for t in (x, m, b, a) if t is not None)
+    fn = (lambda *t: relu_ext.relu_sum(*t)) if out_weights else (lambda *t: relu_ext.relu_sum(*t, None))
+    assert torch.autograd.gradcheck(fn, leaves)
+
+
+def test_compile_fullgraph_forward_and_backward(device):
+    torch._dynamo.reset()
+    module = relu_ext.ReLUSum(9, device=device)
+    x = torch.randn(2, 50, device=device, requires_grad=True)
+
+    def loss_fn(x):
+        return (module(x * 2) - x).abs().mean()
+
+    compiled = torch.compile(loss_fn, fullgraph=True)
+    loss = compiled(x)
+    grads = torch.autograd.grad(loss, [x, *module.parameters()])
+    loss_eager = loss_fn(x)
+    grads_eager = torch.autograd.grad(loss_eager, [x, *module.parameters()])
+    torch.testing.assert_close(loss, loss_eager)
+    for got, want in zip(grads, grads_eager):
+        torch.testing.assert_close(got, want)
+
+
+def test_compile_with_dynamic_shapes(device):
+    torch._dynamo.reset()
+    x, m, b, a = make_inputs(30, 4, device=device)
+    compiled = torch.compile(relu_ext.relu_sum, fullgraph=True, dynamic=True)
+    for n in (30, 45, 61):
+        x = torch.randn(n, device=device)
+        torch.testing.assert_close(compiled(x, m, b, a), relu_ext.relu_sum(x, m, b, a))
