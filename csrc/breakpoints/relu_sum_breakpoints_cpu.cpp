@@ -4,11 +4,12 @@
 //   forward   y  = slope[i]·x + intercept[i]
 //   backward  dx = g·slope[i];   g and g·x summed per interval i
 // These loops are hand-written because the ATen equivalents measured far too
-// slow here (N = 262,144, K = 4,096, 2 threads): searchsorted ~25 ms, and the
-// sort-based alternatives ~8-30 ms, against ~1 ms for these loops.
+// slow on this project's 2-core machine (N = 262,144, K = 4,096): searchsorted
+// alone ~25 ms, sorting x ~30 ms, where the dense fwd+bwd takes ~25 ms.
 //
-// Inputs, or parameters, or an incoming gradient that are not all finite go
-// to the dense kernels, so NaN and ±Inf behave exactly as there.
+// Inputs, parameters or an incoming gradient that are not all finite go to
+// the dense kernels, so NaN and ±Inf behave exactly as there; so do K = 0 and
+// empty inputs.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -56,9 +57,9 @@ Grads dense_relu_sum_backward(const at::Tensor& grad, const at::Tensor& x,
 }
 
 // Whether every element is finite: x - x is 0 exactly for finite x and NaN
-// for ±inf and NaN. The loop vectorizes; torch.isfinite(t).all() takes five
-// passes (and five thread wake-ups) over the data and measured ~0.4 ms for
-// N = 262,144 single-threaded, several ms with 2 threads on a busy machine.
+// for ±inf and NaN. (torch.isfinite(t).all() makes five passes, five thread
+// wake-ups, and measured several ms at N = 262,144 on the busy 2-core machine;
+// the inputs' check is fused into the passes below instead.)
 template <class T>
 bool all_finite(const T* p, int64_t n) {
   bool ok = true;
@@ -66,11 +67,15 @@ bool all_finite(const T* p, int64_t n) {
   return ok;
 }
 
-// The units' parameters in float64, contiguous, as make_breakpoint_table and
-// unit_gradients take them, or nullopt when one is not finite.
+// The units' parameters in float64, contiguous, when all are finite.
 struct Params {
   at::Tensor m, b;
   std::optional<at::Tensor> a;
+
+  UnitParams view() const {
+    return {m.const_data_ptr<double>(), b.const_data_ptr<double>(),
+            a ? a->const_data_ptr<double>() : nullptr, m.numel()};
+  }
 };
 
 std::optional<Params> finite_params(const at::Tensor& m, const at::Tensor& b,
@@ -87,9 +92,9 @@ at::Tensor as_kernel_input(const at::Tensor& t, at::ScalarType dtype) {
 }
 
 // IntervalIndex counts events in 32 bits.
-void check_unit_count(const at::Tensor& m) {
-  TORCH_CHECK_VALUE(m.numel() < std::numeric_limits<int32_t>::max(),
-                    "relu_sum_breakpoints(): at most 2^31 - 2 units, but got ", m.numel(),
+void check_unit_count(const char* op, const at::Tensor& m) {
+  TORCH_CHECK_VALUE(m.numel() < std::numeric_limits<int32_t>::max(), op,
+                    "(): at most 2^31 - 2 units, but got ", m.numel(),
                     "; use algorithm=\"dense\"");
 }
 
@@ -99,20 +104,20 @@ constexpr int64_t kGrain = 4096;
 at::Tensor relu_sum_breakpoints_cpu(const at::Tensor& x_in, const at::Tensor& m,
                                     const at::Tensor& b, const std::optional<at::Tensor>& a) {
   check_relu_sum_args("relu_sum_breakpoints", x_in, m, b, a);
-  check_unit_count(m);
+  check_unit_count("relu_sum_breakpoints", m);
   // K = 0 and an empty x are the dense op's trivial cases.
   if (x_in.numel() == 0 || m.numel() == 0) return dense_relu_sum(x_in, m, b, a);
   const auto params = finite_params(m, b, a);
   if (!params) return dense_relu_sum(x_in, m, b, a);
   const auto dtype = compute_dtype(x_in.scalar_type());
   const auto x = as_kernel_input(x_in, dtype);
-  const auto table = make_breakpoint_table(params->m, params->b, params->a, dtype);
   auto y = at::empty(x.sizes(), x.options());
   std::atomic<bool> x_finite{true};
 
   AT_DISPATCH_FLOATING_TYPES(dtype, "relu_sum_breakpoints_cpu", [&] {
-    const IntervalIndex<scalar_t> index(table.events.const_data_ptr<scalar_t>(), m.numel());
-    const double* line = table.line.const_data_ptr<double>();
+    const auto table = make_breakpoint_table<scalar_t>(params->view());
+    const IntervalIndex<scalar_t> index(table.events);
+    const double* line = table.line.data();
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     scalar_t* yp = y.mutable_data_ptr<scalar_t>();
     at::parallel_for(0, x.numel(), kGrain, [&](int64_t begin, int64_t end) {
@@ -120,7 +125,7 @@ at::Tensor relu_sum_breakpoints_cpu(const at::Tensor& x_in, const at::Tensor& m,
       for (int64_t n = begin; n < end; ++n) {
         const scalar_t xn = xp[n];
         finite &= (xn - xn == scalar_t(0));
-        const int64_t i = index.locate(xn);  // a valid index even for NaN
+        const int64_t i = index.locate(xn);
         yp[n] = static_cast<scalar_t>(line[2 * i] * static_cast<double>(xn) + line[2 * i + 1]);
       }
       if (!finite) x_finite.store(false, std::memory_order_relaxed);
@@ -147,7 +152,7 @@ Grads relu_sum_breakpoints_backward_cpu(const at::Tensor& grad_in, const at::Ten
                                         std::array<bool, 4> output_mask) {
   check_relu_sum_args("relu_sum_breakpoints_backward", x_in, m, b, a);
   check_grad("relu_sum_breakpoints_backward", grad_in, x_in);
-  check_unit_count(m);
+  check_unit_count("relu_sum_breakpoints_backward", m);
   const auto dense = [&] { return dense_relu_sum_backward(grad_in, x_in, m, b, a, output_mask); };
   if (x_in.numel() == 0 || m.numel() == 0) return dense();
   const auto params = finite_params(m, b, a);
@@ -156,74 +161,71 @@ Grads relu_sum_breakpoints_backward_cpu(const at::Tensor& grad_in, const at::Ten
   const auto dtype = compute_dtype(out_dtype);
   const auto x = as_kernel_input(x_in, dtype), g = as_kernel_input(grad_in, dtype);
   const int64_t n = x.numel(), k = m.numel();
-  const bool need_x = output_mask[0];
-  const std::array<bool, 3> need_units{output_mask[1], output_mask[2], output_mask[3] && a};
-  const bool need_sums = need_units[0] || need_units[1] || need_units[2];
+  const bool need_x = output_mask[0], need_m = output_mask[1], need_b = output_mask[2],
+             need_a = output_mask[3] && a.has_value();
+  const bool need_sums = need_m || need_b || need_a;
   if (!need_x && !need_sums) return {};
 
-  const auto table = make_breakpoint_table(params->m, params->b, params->a, dtype);
-  std::optional<at::Tensor> dx;
+  std::optional<at::Tensor> dx, dm, db, da;
   if (need_x) dx = at::empty(x.sizes(), x.options());
-  const int64_t chunks = need_sums ? chunk_count(n, k) : 1;
   const auto f64 = x.options().dtype(at::kDouble);
+  if (need_m) dm = at::empty({k}, f64);
+  if (need_b) db = at::empty({k}, f64);
+  if (need_a) da = at::empty({k}, f64);
+  const int64_t chunks = need_sums ? chunk_count(n, k) : 0;
   // sums[c][i][0], sums[c][i][1]: chunk c's sums of g and of g·x over interval i.
-  auto sums = at::empty({need_sums ? chunks : 0, k + 1, 2}, f64);
+  auto sums = at::empty({chunks, k + 1, 2}, f64);
   std::atomic<bool> inputs_finite{true};
 
   AT_DISPATCH_FLOATING_TYPES(dtype, "relu_sum_breakpoints_backward_cpu", [&] {
-    const IntervalIndex<scalar_t> index(table.events.const_data_ptr<scalar_t>(), k);
-    const double* line = table.line.const_data_ptr<double>();
+    const auto table = make_breakpoint_table<scalar_t>(params->view());
+    const IntervalIndex<scalar_t> index(table.events);
+    const double* line = table.line.data();
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     const scalar_t* gp = g.const_data_ptr<scalar_t>();
     scalar_t* dxp = need_x ? dx->mutable_data_ptr<scalar_t>() : nullptr;
-    // x and g finite in [begin, end), writing dx there and, when `sums` is
-    // given, adding g and g·x of interval i into sums[2i] and sums[2i + 1].
-    const auto pass = [&](int64_t begin, int64_t end, double* sums) {
+    // Checks x and g finite in [begin, end), writes dx there and, when
+    // `acc` is given, adds g and g·x of interval i into acc[2i], acc[2i + 1].
+    const auto pass = [&](int64_t begin, int64_t end, double* acc) {
       bool finite = true;
       for (int64_t j = begin; j < end; ++j) {
         const scalar_t xj = xp[j], gj = gp[j];
         finite &= (xj - xj == scalar_t(0)) & (gj - gj == scalar_t(0));
         const int64_t i = index.locate(xj);
         if (dxp) dxp[j] = static_cast<scalar_t>(gj * line[2 * i]);
-        if (sums) {
-          sums[2 * i] += gj;
-          sums[2 * i + 1] += static_cast<double>(gj) * static_cast<double>(xj);
+        if (acc) {
+          acc[2 * i] += gj;
+          acc[2 * i + 1] += static_cast<double>(gj) * static_cast<double>(xj);
         }
       }
-      return finite;
+      if (!finite) inputs_finite.store(false, std::memory_order_relaxed);
     };
     if (!need_sums) {
-      at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
-        if (!pass(begin, end, nullptr))
-          inputs_finite.store(false, std::memory_order_relaxed);
-      });
+      at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) { pass(begin, end, nullptr); });
       return;
     }
     double* sp = sums.mutable_data_ptr<double>();
-    const int64_t per_chunk = (n + chunks - 1) / chunks;
+    const int64_t stride = 2 * (k + 1), per_chunk = (n + chunks - 1) / chunks;
     at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
-        double* chunk_sums = sp + c * 2 * (k + 1);
-        std::fill(chunk_sums, chunk_sums + 2 * (k + 1), 0.0);
-        if (!pass(c * per_chunk, std::min(n, (c + 1) * per_chunk), chunk_sums))
-          inputs_finite.store(false, std::memory_order_relaxed);
+        std::fill(sp + c * stride, sp + (c + 1) * stride, 0.0);
+        pass(c * per_chunk, std::min(n, (c + 1) * per_chunk), sp + c * stride);
       }
     });
+    if (!inputs_finite.load()) return;
+    // Chunk 0 plus chunk 1 plus ..., per interval, in that order.
+    for (int64_t c = 1; c < chunks; ++c)
+      for (int64_t i = 0; i < stride; ++i) sp[i] += sp[c * stride + i];
+    const auto out = [](std::optional<at::Tensor>& t) {
+      return t ? t->mutable_data_ptr<double>() : nullptr;
+    };
+    unit_gradients(table, sp, params->view(), out(dm), out(db), out(da));
   });
   if (!inputs_finite.load()) return dense();
-  if (dx) dx = dx->to(out_dtype);
-  if (!need_sums) return {dx, std::nullopt, std::nullopt, std::nullopt};
-
-  // Chunk 0 plus chunk 1 plus ..., per interval, in that order.
-  auto total = at::empty({k + 1, 2}, f64);
-  double* tp = total.mutable_data_ptr<double>();
-  const double* sp = sums.const_data_ptr<double>();
-  std::copy(sp, sp + 2 * (k + 1), tp);
-  for (int64_t c = 1; c < chunks; ++c)
-    for (int64_t i = 0; i < 2 * (k + 1); ++i) tp[i] += sp[c * 2 * (k + 1) + i];
-  auto [dm, db, da] = unit_gradients(table, total.select(1, 0), total.select(1, 1), params->m, params->b,
-                                     params->a, need_units, out_dtype);
-  return {dx, dm, db, da};
+  const auto result = [&](std::optional<at::Tensor>& t) {
+    return t ? std::optional(t->to(out_dtype)) : std::nullopt;
+  };
+  return {result(dx), result(dm), result(db), result(da)};
 }
 
 }  // namespace
