@@ -6,25 +6,39 @@ each input's linear piece by a lookup: O(K·log K + N) for typical breakpoints
 (O(N·log K) when they cluster), but with a fixed set-up cost and a per-input
 cost far above one dense (input, unit) pair.
 
-``auto`` compares the two by a cost model fitted to fwd+bwd timings
-(N up to 262,144, K up to 65,536, float32, 2 threads; see
-benchmarks/breakpoints.py), counted in units of one dense (input, unit) pair:
+``auto`` compares the two by a cost model of forward + backward (all
+gradients), counted in units of one dense (input, unit) pair, ~70 ps:
 
     dense        N·K
     breakpoints  N·PER_INPUT + K·PER_UNIT + FIXED
 
-So for large N the breakpoint algorithm wins from K ≈ PER_INPUT units on,
-and for large K from N ≈ PER_UNIT inputs on. The decision depends on the
-shapes only (never on values), so it costs nothing and torch.compile guards on
-the sizes instead of breaking the graph.
+fitted to timings on this project's machine (2-core AMD EPYC with AVX-512,
+float32, 2 threads, shared with other jobs; benchmarks/breakpoints.py):
+
+    N        K       dense     breakpoints (Gaussian m, b)
+    262144   256     4.9 ms    5.8 ms      per input ~30 ns: PER_INPUT = 400
+    262144   512     9.9 ms    8.3 ms
+    262144   4096    80 ms     14 ms
+    262144   65536   2.1 s     44 ms
+    2000     65536   9.0 ms    8.7 ms      per unit ~150 ns: PER_UNIT = 2000
+    1000     1024    113 us    125 us      fixed ~50 us: FIXED = 700,000
+    10000    1024    762 us    420 us
+
+So for large N the breakpoint algorithm is chosen from K ≈ 400 units on, and
+for large K from N ≈ 2,000 inputs on; the lesson's 20 inputs × 8 units and
+any K below ~400 stay dense. float64 and the 16-bit types use the same
+model (the dense kernels' relative cost is similar). The decision depends
+on the sizes only, never on values, so it is free and torch.compile guards
+on the sizes instead of breaking the graph. Only CPU tensors have the
+breakpoint kernels; "auto" is "dense" on other devices.
 """
 
 ALGORITHMS = ("auto", "dense", "breakpoints")
 
 # Fitted constants, in dense pair-times (see the module docstring).
 PER_INPUT = 400
-PER_UNIT = 400
-FIXED = 2_000_000
+PER_UNIT = 2000
+FIXED = 700_000
 
 
 def check_algorithm(algorithm, where="relu_sum"):

@@ -106,17 +106,21 @@ class IntervalIndex {
       next_bucket = piece.last + 1;
     }
     starts_.assign(next_bucket + 1, 0);
-    std::vector<int64_t> bucket_of(k);
-    for (int64_t e = 0; e < k; ++e) bucket_of[e] = bucket(pieces_[piece_of(events[e])], events[e]);
-    for (int64_t j = 0, e = 0; j <= next_bucket; ++j) {
-      while (e < k && bucket_of[e] < j) ++e;
-      starts_[j] = static_cast<int32_t>(e);
+    // starts_[j]: the first event in bucket j or later. Walking the sorted
+    // events, the piece (the number of knots below the event, as piece_of()
+    // counts it) and the bucket only grow.
+    int64_t j = 0;
+    for (int64_t e = 0, p = 0; e < k; ++e) {
+      while (knots_[p] < events[e]) ++p;
+      const int64_t b = bucket(pieces_[p], events[e]);
+      while (j <= b) starts_[j++] = static_cast<int32_t>(e);
     }
+    while (j <= next_bucket) starts_[j++] = static_cast<int32_t>(k);
     int max_steps = 0;
     for (Piece& piece : pieces_) {
       int64_t most = 0;
-      for (int64_t j = piece.first; j <= piece.last; ++j)
-        most = std::max<int64_t>(most, starts_[j + 1] - starts_[j]);
+      for (int64_t b = piece.first; b <= piece.last; ++b)
+        most = std::max<int64_t>(most, starts_[b + 1] - starts_[b]);
       while ((int64_t{1} << piece.steps) <= most) ++piece.steps;
       max_steps = std::max(max_steps, piece.steps);
     }
