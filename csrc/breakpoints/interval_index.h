@@ -33,7 +33,7 @@ namespace relu_ext::breakpoints {
 template <class T>
 class IntervalIndex {
  public:
-  // events: sorted ascending (±inf allowed, no NaN), fewer than 2^30.
+  // events: sorted ascending (±inf allowed, no NaN), fewer than 2^31 - 1.
   explicit IntervalIndex(const std::vector<T>& events) {
     build(events, 1);
     // A quantile split pays when it saves more search steps in the middle
@@ -49,23 +49,48 @@ class IntervalIndex {
     }
   }
 
-  // For NaN, some valid index (the callers discard the result).
-  int64_t locate(T x) const {
-    // Events before the bucket are < x; those after it are > x, and so is
-    // the +inf padding, so a window of 2^steps_ from the bucket's start,
-    // which covers the bucket, holds the answer. Arithmetic on the
-    // comparisons, not `?:`, which GCC compiles to a branch.
-    const Piece& piece = pieces_[piece_of(x)];
-    const T* base = events_.data() + starts_[bucket(piece, x)];
-    for (int s = piece.steps - 1; s >= 0; --s) {
-      const int64_t half = int64_t{1} << s;
-      base += static_cast<int64_t>(base[half - 1] < x) * half;
-    }
-    return (base - events_.data()) + (base[0] < x);
+  // idx[j] = i(x[j]) for j < n; for NaN, some valid index (the callers
+  // discard the result). kBatch inputs are searched in lockstep, so that
+  // their memory accesses overlap: 1.4-2x faster here than one search after
+  // another (single thread, N = 262,144, K = 256 to 65,536).
+  void locate(const T* x, int64_t n, int64_t* idx) const {
+    int64_t j = 0;
+    for (; j + kBatch <= n; j += kBatch) locate_batch(x + j, idx + j);
+    for (; j < n; ++j) locate_batch<1>(x + j, idx + j);
   }
 
  private:
   static constexpr int kPieceSteps = 6, kPieces = 1 << kPieceSteps;
+  static constexpr int kBatch = 16;
+
+  // Events before x's bucket are < x; those after it are > x, and so is the
+  // +inf padding, so a window of 2^steps from the bucket's start, which
+  // covers the bucket, holds the answer. A search with fewer steps than the
+  // batch's longest idles through the extra ones with half = 0: it reads the
+  // entry before its window (at worst the -inf in front of the events) and
+  // stays put. Arithmetic on the comparisons, not `?:`, which GCC compiles
+  // to a mispredicted branch.
+  template <int B = kBatch>
+  void locate_batch(const T* x, int64_t* idx) const {
+    const T* e = events();
+    const T* base[B];
+    int steps[B], longest = 0;
+    for (int g = 0; g < B; ++g) {
+      const Piece& piece = pieces_[piece_of(x[g])];
+      base[g] = e + starts_[bucket(piece, x[g])];
+      steps[g] = piece.steps;
+      longest = std::max(longest, steps[g]);
+    }
+    for (int s = longest - 1; s >= 0; --s) {
+      for (int g = 0; g < B; ++g) {
+        const int64_t half = static_cast<int64_t>(s < steps[g]) << s;
+        base[g] += static_cast<int64_t>(base[g][half - 1] < x[g]) * half;
+      }
+    }
+    for (int g = 0; g < B; ++g) idx[g] = (base[g] - e) + (base[g][0] < x[g]);
+  }
+
+  const T* events() const { return padded_.data() + 1; }
 
   // Equal-width buckets from lo on, numbered first..last, whose events are
   // found in `steps` halvings.
@@ -124,9 +149,11 @@ class IntervalIndex {
       while ((int64_t{1} << piece.steps) <= most) ++piece.steps;
       max_steps = std::max(max_steps, piece.steps);
     }
-    // A search reads up to 2^steps - 1 entries past a bucket's start.
-    events_.assign(events.begin(), events.end());
-    events_.resize(k + (int64_t{1} << max_steps), std::numeric_limits<T>::infinity());
+    // A search reads from one entry before a bucket's start to 2^steps - 1
+    // entries past it.
+    padded_.assign(1, -std::numeric_limits<T>::infinity());
+    padded_.insert(padded_.end(), events.begin(), events.end());
+    padded_.resize(1 + k + (int64_t{1} << max_steps), std::numeric_limits<T>::infinity());
   }
 
   // The piece of v: the number of knots below v.
@@ -150,7 +177,7 @@ class IntervalIndex {
     return piece.first + static_cast<int64_t>(std::min(std::max(0.0, q), span));
   }
 
-  std::vector<T> events_;  // sorted, then +inf padding
+  std::vector<T> padded_;  // -inf, the sorted events, then +inf padding
   // Bucket j's events: [starts_[j], starts_[j+1]). 32-bit, to halve the
   // table's cache footprint.
   std::vector<int32_t> starts_;

@@ -98,8 +98,9 @@ void check_unit_count(const char* op, const at::Tensor& m) {
                     "; use algorithm=\"dense\"");
 }
 
-// Inputs per parallel task of the element-wise passes.
-constexpr int64_t kGrain = 4096;
+// Inputs per parallel task of the element-wise passes, and per block whose
+// intervals are located together (IntervalIndex::locate) before use.
+constexpr int64_t kGrain = 4096, kBlock = 256;
 
 at::Tensor relu_sum_breakpoints_cpu(const at::Tensor& x_in, const at::Tensor& m,
                                     const at::Tensor& b, const std::optional<at::Tensor>& a) {
@@ -122,11 +123,17 @@ at::Tensor relu_sum_breakpoints_cpu(const at::Tensor& x_in, const at::Tensor& m,
     scalar_t* yp = y.mutable_data_ptr<scalar_t>();
     at::parallel_for(0, x.numel(), kGrain, [&](int64_t begin, int64_t end) {
       bool finite = true;
-      for (int64_t n = begin; n < end; ++n) {
-        const scalar_t xn = xp[n];
-        finite &= (xn - xn == scalar_t(0));
-        const int64_t i = index.locate(xn);
-        yp[n] = static_cast<scalar_t>(line[2 * i] * static_cast<double>(xn) + line[2 * i + 1]);
+      int64_t interval[kBlock];
+      for (int64_t block = begin; block < end; block += kBlock) {
+        const int64_t len = std::min(kBlock, end - block);
+        index.locate(xp + block, len, interval);
+        for (int64_t j = 0; j < len; ++j) {
+          const scalar_t xn = xp[block + j];
+          const int64_t i = interval[j];
+          finite &= (xn - xn == scalar_t(0));
+          yp[block + j] =
+              static_cast<scalar_t>(line[2 * i] * static_cast<double>(xn) + line[2 * i + 1]);
+        }
       }
       if (!finite) x_finite.store(false, std::memory_order_relaxed);
     });
@@ -188,14 +195,19 @@ Grads relu_sum_breakpoints_backward_cpu(const at::Tensor& grad_in, const at::Ten
     // `acc` is given, adds g and g·x of interval i into acc[2i], acc[2i + 1].
     const auto pass = [&](int64_t begin, int64_t end, double* acc) {
       bool finite = true;
-      for (int64_t j = begin; j < end; ++j) {
-        const scalar_t xj = xp[j], gj = gp[j];
-        finite &= (xj - xj == scalar_t(0)) & (gj - gj == scalar_t(0));
-        const int64_t i = index.locate(xj);
-        if (dxp) dxp[j] = static_cast<scalar_t>(gj * line[2 * i]);
-        if (acc) {
-          acc[2 * i] += gj;
-          acc[2 * i + 1] += static_cast<double>(gj) * static_cast<double>(xj);
+      int64_t interval[kBlock];
+      for (int64_t block = begin; block < end; block += kBlock) {
+        const int64_t len = std::min(kBlock, end - block);
+        index.locate(xp + block, len, interval);
+        for (int64_t j = block; j < block + len; ++j) {
+          const scalar_t xj = xp[j], gj = gp[j];
+          const int64_t i = interval[j - block];
+          finite &= (xj - xj == scalar_t(0)) & (gj - gj == scalar_t(0));
+          if (dxp) dxp[j] = static_cast<scalar_t>(gj * line[2 * i]);
+          if (acc) {
+            acc[2 * i] += gj;
+            acc[2 * i + 1] += static_cast<double>(gj) * static_cast<double>(xj);
+          }
         }
       }
       if (!finite) inputs_finite.store(false, std::memory_order_relaxed);
