@@ -1,6 +1,6 @@
 """Forward + backward time of relu_sum's dense and breakpoint algorithms over K.
 
-    python benchmarks/breakpoints.py                 # N = 262,144, K = 256 ... 65,536
+    python benchmarks/breakpoints.py                 # N = 262,144, K = 64 ... 65,536
     python benchmarks/breakpoints.py --quick         # small sizes, seconds
 
 For each K it times, in this process, y = relu_sum(x, m, b, a, algorithm=...)
@@ -67,7 +67,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2**18, help="inputs N (default 262144)")
     parser.add_argument("--ks", type=lambda s: [int(v) for v in s.split(",")],
-                        default=[256, 512, 1024, 4096, 16384, 65536], help="comma-separated K")
+                        default=[64, 128, 256, 512, 1024, 4096, 16384, 65536], help="comma-separated K")
     parser.add_argument("--dtype", choices=DTYPES, default="float32")
     parser.add_argument("--min-run-time", type=float, default=1.0,
                         help="seconds of runs per measurement (at least one run)")

@@ -7,38 +7,41 @@ each input's linear piece by a lookup: O(K·log K + N) for typical breakpoints
 cost far above one dense (input, unit) pair.
 
 ``auto`` compares the two by a cost model of forward + backward (all
-gradients), counted in units of one dense (input, unit) pair, ~70 ps:
+gradients), counted in units of one dense (input, unit) pair, ~70 ps here:
 
     dense        N·K
     breakpoints  N·PER_INPUT + K·PER_UNIT + FIXED
 
 fitted to timings on this project's machine (2-core AMD EPYC with AVX-512,
-float32, 2 threads, shared with other jobs; benchmarks/breakpoints.py):
+float32, 2 threads, shared with other jobs; benchmarks/breakpoints.py and
+the same steps at small N; Gaussian m, b, the slower case for breakpoints):
 
-    N        K       dense     breakpoints (Gaussian m, b)
-    262144   256     4.9 ms    5.8 ms      per input ~30 ns: PER_INPUT = 400
-    262144   512     9.9 ms    8.3 ms
-    262144   4096    80 ms     14 ms
-    262144   65536   2.1 s     44 ms
-    2000     65536   9.0 ms    8.7 ms      per unit ~150 ns: PER_UNIT = 2000
-    1000     1024    113 us    125 us      fixed ~50 us: FIXED = 700,000
-    10000    1024    762 us    420 us
+    N        K       dense     breakpoints
+    262144   128     2.4 ms    3.5 ms      ~13 ns per input: PER_INPUT = 200
+    262144   256     4.7 ms    3.8 ms
+    262144   4096    75 ms     8.4 ms
+    262144   65536   1.2 s     14 ms
+    500      65536   3.8 ms    6.5 ms      ~100 ns per unit: PER_UNIT = 1500
+    2000     65536   9.0 ms    7.1 ms
+    1000     4096    341 us    611 us
+    4000     4096    1.18 ms   677 us
+    1000     1024    118 us    124 us      call overheads: FIXED = 300,000
 
-So for large N the breakpoint algorithm is chosen from K ≈ 400 units on, and
-for large K from N ≈ 2,000 inputs on; the lesson's 20 inputs × 8 units and
-any K below ~400 stay dense. float64 and the 16-bit types use the same
-model (the dense kernels' relative cost is similar). The decision depends
-on the sizes only, never on values, so it is free and torch.compile guards
-on the sizes instead of breaking the graph. Only CPU tensors have the
+So for large N the breakpoint algorithm is chosen from K ≈ 200 units on, and
+for large K from N ≈ 1,500 inputs on; the lesson's 20 inputs × 8 units and
+anything under ~200 units stay dense. float64 and the 16-bit types use the
+same model (the dense kernels' relative cost is similar). The decision
+depends on the sizes only, never on values, so it is free and torch.compile
+guards on the sizes instead of breaking the graph. Only CPU tensors have the
 breakpoint kernels; "auto" is "dense" on other devices.
 """
 
 ALGORITHMS = ("auto", "dense", "breakpoints")
 
 # Fitted constants, in dense pair-times (see the module docstring).
-PER_INPUT = 400
-PER_UNIT = 2000
-FIXED = 700_000
+PER_INPUT = 200
+PER_UNIT = 1500
+FIXED = 300_000
 
 
 def check_algorithm(algorithm, where="relu_sum"):
