@@ -10,11 +10,12 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SOURCES := $(shell find csrc relu_ext -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' -o -name '*.py' \) ! -name _build_meta.py) setup.py pyproject.toml
 
-.PHONY: install test clean
+.PHONY: install test demo clean
 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet "$(TORCH_SPEC)" setuptools wheel ninja pytest hypothesis numpy
+	$(PIP) install --quiet "$(TORCH_SPEC)" setuptools wheel ninja pytest hypothesis numpy \
+		matplotlib tqdm
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.deps $(SOURCES)
@@ -26,6 +27,10 @@ install: $(VENV)/.installed
 # The tests import the installed copy (pytest's rootdir is not on sys.path).
 test: install
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
+
+# The lesson end to end: fit the noisy quadratic by SGD, print the loss, write fit.png.
+demo: install
+	$(VENV)/bin/relu-ext fit --out fit.png
 
 clean:
 	rm -rf build dist *.egg-info relu_ext/_build_meta.py

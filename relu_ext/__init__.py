@@ -3,8 +3,9 @@
     y = Σ_k a_k · relu(m_k · x + b_k)
 
 ``relu_sum`` is the differentiable op, ``ReLUSum`` the module,
-``reference.relu_sum`` the pure-PyTorch definition, and ``torch.ops.relu_ext``
-the registered custom operators behind them.
+``reference.relu_sum`` the pure-PyTorch definition, ``fit`` the lesson's SGD
+trainer, and ``torch.ops.relu_ext`` the registered custom operators behind
+them. Plots live in ``relu_ext.plot`` (imported on demand: it needs matplotlib).
 """
 
 from ._version import __version__
@@ -12,6 +13,7 @@ from . import reference
 from ._extension import _C
 from .module import ReLUSum
 from .ops import ReLUSumFunction, relu_sum
+from .train import History, fit
 
 
 def build_info():
@@ -20,4 +22,5 @@ def build_info():
     return dict(_C.build_info())
 
 
-__all__ = ["__version__", "build_info", "reference", "relu_sum", "ReLUSum", "ReLUSumFunction"]
+__all__ = ["__version__", "build_info", "fit", "History", "reference", "relu_sum", "ReLUSum",
+           "ReLUSumFunction"]

@@ -1,0 +1,227 @@
+"""The ``relu-ext`` command line (also ``python -m relu_ext``).
+
+    relu-ext fit     fit a sum of ReLUs to the lesson's noisy quadratic, a
+                     built-in target or a CSV file; print the loss, write a plot
+    relu-ext info    how this copy of relu_ext was built
+
+Bad input (a missing or malformed file, a device this build cannot use, an
+unknown option) ends with exit status 2 and one line on stderr.
+"""
+
+import argparse
+import math
+import os
+import sys
+
+import torch
+
+from .data import TARGETS, DataError, load_csv, sample_target
+from .train import LOSSES, SCHEDULES
+
+EXIT_USAGE = 2
+EXIT_DIVERGED = 1
+EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
+
+
+class UsageError(Exception):
+    """A command-line value that cannot be used; reported in one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints the whole usage block before its error; one line is easier
+    # to read and to test, and --help still has the details.
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser():
+    parser = _Parser(prog="relu-ext", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{fit,info}",
+                                     parser_class=_Parser)
+
+    fit = commands.add_parser(
+        "fit", help="fit a sum of ReLUs by SGD and plot it",
+        description="Fit y = Σ a_k·relu(m_k·x + b_k) by SGD. With no arguments: the lesson's "
+                    "20 noisy points of 3x² + 2x + 1 on [-2, 2], fitted on the mean absolute "
+                    "error, plotted to fit.png.")
+    source = fit.add_mutually_exclusive_group()
+    source.add_argument("--target", choices=sorted(TARGETS), default="quadratic",
+                        help="a built-in function to sample with noise (default: quadratic)")
+    source.add_argument("--data", metavar="FILE.csv",
+                        help="fit two numeric columns x,y from a CSV file (header optional)")
+    fit.add_argument("--points", type=int, default=None,
+                     help="samples of --target (default: 20, as in the lesson)")
+    fit.add_argument("--units", type=int, default=20, help="rectified lines K (default: 20)")
+    fit.add_argument("--out-weights", action=argparse.BooleanOptionalAction, default=None,
+                     help="learn output weights a_k; default: off for the convex quadratic "
+                          "(the lesson's plain sum), on otherwise")
+    fit.add_argument("--epochs", type=int, default=1000, help="default: 1000")
+    fit.add_argument("--lr", type=float, default=0.1,
+                     help="learning rate, the peak of a schedule (default: 0.1)")
+    fit.add_argument("--batch-size", type=int, default=None,
+                     help="mini-batch size, reshuffled every epoch (default: the full batch)")
+    fit.add_argument("--loss", choices=sorted(LOSSES), default="mae", help="default: mae")
+    fit.add_argument("--schedule", choices=SCHEDULES, default="cosine",
+                     help="learning-rate schedule (default: cosine)")
+    fit.add_argument("--momentum", type=float, default=0.0, help="SGD momentum (default: 0)")
+    fit.add_argument("--seed", type=int, default=42,
+                     help="seeds the noise, the initial parameters and the shuffling "
+                          "(default: 42)")
+    fit.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
+    fit.add_argument("--out", default="fit.png", metavar="FILE.png",
+                     help="where to write the plot (default: fit.png)")
+    fit.add_argument("--save", metavar="MODEL.pt",
+                     help="save the fitted model: a dict of units, out_weights, input_range "
+                          "and state_dict")
+    fit.add_argument("--checkpoint", metavar="FILE.pt",
+                     help="write a training checkpoint here every --checkpoint-every epochs")
+    fit.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                     help="default: about ten checkpoints per run")
+    fit.add_argument("--resume", action="store_true",
+                     help="continue the run saved in --checkpoint (same options)")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.set_defaults(run=run_fit)
+
+    info = commands.add_parser("info", help="how this relu_ext was built",
+                               description="Print relu_ext.build_info().")
+    info.set_defaults(run=run_info)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (UsageError, DataError) as e:
+        print(f"relu-ext {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:  # an output path that cannot be written, say
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"relu-ext {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE
+    except FloatingPointError as e:
+        print(f"relu-ext {args.command}: {e}", file=sys.stderr)
+        return EXIT_DIVERGED
+    except KeyboardInterrupt:
+        hint = "; --resume continues from the last checkpoint" if getattr(
+            args, "checkpoint", None) else ""
+        print(f"relu-ext {args.command}: interrupted{hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def run_info(args):
+    import relu_ext
+
+    for key, value in relu_ext.build_info().items():
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(map(str, value)) or "none"
+        elif isinstance(value, str) and "\n" in value:
+            value = "\n  " + value.strip().replace("\n", "\n  ")
+        print(f"{key}: {value}")
+    return 0
+
+
+def run_fit(args):
+    import relu_ext
+
+    _check_options(args)
+    device = _device(args.device)
+    torch.manual_seed(args.seed)
+    if args.data is not None:
+        x, y = load_csv(args.data)
+        target = None
+    else:
+        target = TARGETS[args.target]
+        x, y = sample_target(target, points=args.points or 20, seed=args.seed)
+    x, y = x.to(device), y.to(device)
+
+    out_weights = args.out_weights
+    if out_weights is None:
+        out_weights = not (target is not None and target.convex)
+    low, high = x.min().item(), x.max().item()
+    if low == high:
+        low, high = low - 1.0, high + 1.0
+    model = relu_ext.ReLUSum(args.units, out_weights=out_weights, input_range=(low, high),
+                             device=device)
+
+    try:
+        history = relu_ext.fit(
+            model, x, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+            loss=args.loss, momentum=args.momentum, schedule=args.schedule, seed=args.seed,
+            progress=not args.quiet, checkpoint=args.checkpoint,
+            checkpoint_every=args.checkpoint_every,
+            resume=args.checkpoint if args.resume else None)
+    except ValueError as e:  # a checkpoint from another run; the options are checked above
+        raise UsageError(str(e).removeprefix("fit(): ")) from None
+    print(f"final {args.loss} loss: {history.final_loss:.6g} after {history.epochs} epochs "
+          f"({len(x)} points, {args.units} units, output weights "
+          f"{'on' if out_weights else 'off'})")
+    if target is not None:
+        # The yardstick: below this, the fit follows the noise rather than the function.
+        true_loss = LOSSES[args.loss](target.fn(x), y).item()
+        print(f"the true {target.formula} scores {true_loss:.6g} on the same noisy points")
+
+    if args.save:
+        torch.save({"units": args.units, "out_weights": out_weights,
+                    "input_range": (low, high), "state_dict": model.state_dict()}, args.save)
+        print(f"model saved to {args.save}")
+    from .plot import save_fit_plot  # matplotlib only when plotting
+
+    if target is None:
+        known = {"title": os.path.basename(args.data)}
+    else:
+        known = {"title": f"{target.formula} with noise", "true_fn": target.fn,
+                 "true_label": target.formula}
+    save_fit_plot(args.out, model, x, y, history=history, **known)
+    print(f"plot written to {args.out}")
+    return 0
+
+
+def _check_options(args):
+    positive = {"--units": args.units, "--epochs": args.epochs, "--points": args.points,
+                "--batch-size": args.batch_size, "--checkpoint-every": args.checkpoint_every}
+    for option, value in positive.items():
+        if value is not None and value < 1:
+            raise UsageError(f"{option} must be at least 1, but got {value}")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise UsageError(f"--lr must be a positive number, but got {args.lr}")
+    if not 0 <= args.momentum < 1:
+        raise UsageError(f"--momentum must be in [0, 1), but got {args.momentum}")
+    if args.points is not None and args.data is not None:
+        raise UsageError("--points applies to --target; --data fits every row of the file")
+    if args.resume and not args.checkpoint:
+        raise UsageError("--resume needs --checkpoint FILE to resume from")
+    # Before training, rather than failing when the result is to be written.
+    for option, path in (("--out", args.out), ("--save", args.save),
+                         ("--checkpoint", args.checkpoint)):
+        directory = os.path.dirname(path) if path else ""
+        if directory and not os.path.isdir(directory):
+            raise UsageError(f"{option} {path}: directory {directory} does not exist")
+    if args.resume and not os.path.isfile(args.checkpoint):
+        raise UsageError(f"--resume: no checkpoint at {args.checkpoint}")
+
+
+def _device(spec):
+    import relu_ext
+
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise UsageError(f"--device: {spec!r} is not a device; expected cpu or cuda[:N]") from None
+    if device.type == "cpu":
+        return device
+    if device.type != "cuda":
+        raise UsageError(f"--device {spec}: relu_ext has kernels for cpu and cuda only")
+    if "cuda" not in relu_ext.build_info()["backends"]:
+        raise UsageError(
+            f"--device {spec}: this build of relu_ext has no CUDA kernels; rebuild it with a "
+            f"CUDA-enabled torch and nvcc: RELU_EXT_CUDA=1 pip install --no-build-isolation "
+            f"--force-reinstall ."
+        )
+    if not torch.cuda.is_available():
+        raise UsageError(f"--device {spec}: no CUDA GPU is visible to torch")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise UsageError(
+            f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) are visible"
+        )
+    return device

@@ -1,0 +1,173 @@
+"""The relu-ext command line: end to end in a subprocess, and every bad input."""
+
+import re
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import relu_ext
+from relu_ext.cli import main
+from relu_ext.data import lesson_data
+
+# relu_ext.plot.FIGSIZE at its DPI: 10 x 4 inches at 100 dpi.
+PLOT_SIZE = (1000, 400)
+FINAL_LOSS = re.compile(r"^final mae loss: (\S+) after (\d+) epochs", re.MULTILINE)
+
+
+def run_cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "relu_ext", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def png_size(path):
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG file"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_fit_with_no_arguments_reproduces_the_lesson(tmp_path):
+    result = run_cli("fit", "--save", "model.pt", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no progress bar without a terminal
+    assert png_size(tmp_path / "fit.png") == PLOT_SIZE
+
+    printed = FINAL_LOSS.search(result.stdout)
+    assert printed and printed.group(2) == "1000", result.stdout
+    saved = torch.load(tmp_path / "model.pt", weights_only=True)
+    model = relu_ext.ReLUSum(saved["units"], out_weights=saved["out_weights"])
+    model.load_state_dict(saved["state_dict"])
+    x, y = lesson_data(seed=42)
+    with torch.no_grad():
+        loss = F.l1_loss(model(x), y).item()
+    assert float(printed.group(1)) == pytest.approx(loss, rel=1e-5)
+    assert saved["out_weights"] is False  # the lesson's plain sum for the quadratic
+    assert loss < 1.5  # about the noise level (1.43 for seed 42)
+
+
+def test_fit_options_end_to_end(tmp_path):
+    (tmp_path / "plots").mkdir()
+    result = run_cli("fit", "--target", "sin", "--units", "8", "--epochs", "50", "--lr", "0.05",
+                     "--batch-size", "5", "--loss", "mse", "--schedule", "onecycle",
+                     "--momentum", "0.5", "--seed", "1", "--device", "cpu",
+                     "--out", "plots/sin.png", "--checkpoint", "ck.pt", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "final mse loss:" in result.stdout and "output weights on" in result.stdout
+    assert png_size(tmp_path / "plots" / "sin.png") == PLOT_SIZE
+    assert torch.load(tmp_path / "ck.pt", weights_only=True)["epoch"] == 50
+
+
+def test_fit_csv_and_resume_in_process(tmp_path, capsys):
+    csv = tmp_path / "data.csv"
+    csv.write_text("x,y\n" + "".join(f"{i / 10},{abs(i / 10 - 1)}\n" for i in range(21)))
+    args = ["fit", "--data", str(csv), "--epochs", "40", "--batch-size", "4", "--quiet",
+            "--out", str(tmp_path / "fit.png"), "--checkpoint", str(tmp_path / "ck.pt"),
+            "--checkpoint-every", "10"]
+    assert main(args) == 0
+    first = FINAL_LOSS.search(capsys.readouterr().out).group(1)
+    assert main(args + ["--resume"]) == 0
+    assert FINAL_LOSS.search(capsys.readouterr().out).group(1) == first
+    assert png_size(tmp_path / "fit.png") == PLOT_SIZE
+
+    assert main(args + ["--resume", "--lr", "0.2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "different run; differing: lr=0.2 (checkpoint: 0.1)" in err
+
+
+def test_info(tmp_path):
+    result = run_cli("info", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    info = relu_ext.build_info()
+    assert f"version: {info['version']}" in result.stdout
+    assert f"torch: {info['torch']}" in result.stdout
+    assert "backends: cpu" in result.stdout and "cpu_isa: " in result.stdout
+
+
+def test_console_script_is_installed(tmp_path):
+    script = Path(sys.executable).with_name("relu-ext")
+    assert script.exists(), "pip did not install the relu-ext console script"
+    result = subprocess.run([str(script), "info"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0 and "version:" in result.stdout
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+BAD_INPUTS = {
+    "missing file": (lambda d: ["--data", str(d / "nope.csv")], "nope.csv: no such file"),
+    "directory": (lambda d: ["--data", str(d)], "is a directory"),
+    "non-numeric": (lambda d: ["--data", write(d, "a.csv", "x,y\n1,2\n3,abc\n")],
+                    "line 3: 'abc' is not a number"),
+    "non-finite": (lambda d: ["--data", write(d, "n.csv", "1,2\n3,nan\n")],
+                   "line 2: 'nan' is not a finite number"),
+    "one column": (lambda d: ["--data", write(d, "one.csv", "x\n1\n2\n")],
+                   "line 2: expected two columns x,y, but got 1"),
+    "empty file": (lambda d: ["--data", write(d, "empty.csv", "")], "no data rows"),
+    "header only": (lambda d: ["--data", write(d, "h.csv", "x,y\n")], "no data rows"),
+    "unknown option": (lambda d: ["--colour", "red"], "unrecognized arguments: --colour red"),
+    "unknown target": (lambda d: ["--target", "cubic"], "invalid choice: 'cubic'"),
+    "bad number": (lambda d: ["--epochs", "many"], "invalid int value: 'many'"),
+    "zero epochs": (lambda d: ["--epochs", "0"], "--epochs must be at least 1, but got 0"),
+    "negative lr": (lambda d: ["--lr", "-1"], "--lr must be a positive number"),
+    "both sources": (lambda d: ["--target", "sin", "--data", "x.csv"], "not allowed with"),
+    "points with data": (lambda d: ["--data", write(d, "ok.csv", "1,2\n"), "--points", "5"],
+                         "--points applies to --target"),
+    "resume without checkpoint": (lambda d: ["--resume"], "--resume needs --checkpoint"),
+    "resume missing": (lambda d: ["--resume", "--checkpoint", str(d / "none.pt")],
+                       "no checkpoint at"),
+    "no out directory": (lambda d: ["--out", str(d / "no" / "f.png")],
+                         "f.png: directory"),
+    "not a device": (lambda d: ["--device", "gpu0"], "'gpu0' is not a device"),
+    "other device": (lambda d: ["--device", "mps"], "kernels for cpu and cuda only"),
+}
+CUDA_USABLE = "cuda" in relu_ext.build_info()["backends"] and torch.cuda.is_available()
+if not CUDA_USABLE:
+    BAD_INPUTS["cuda"] = (lambda d: ["--device", "cuda"],
+                          "has no CUDA kernels" if "cuda" not in
+                          relu_ext.build_info()["backends"] else "no CUDA GPU")
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_exits_2_with_one_line(case, tmp_path, capsys):
+    make_args, message = BAD_INPUTS[case]
+    # The case's options come last, so its own --epochs wins.
+    args = ["fit", "--epochs", "5", "--out", str(tmp_path / "f.png"), *make_args(tmp_path)]
+    try:
+        status = main(args)
+    except SystemExit as e:  # argparse's own errors
+        status = e.code
+    captured = capsys.readouterr()
+    assert status == 2
+    assert captured.err.count("\n") == 1, captured.err
+    assert message in captured.err
+    assert captured.err.startswith("relu-ext")
+    assert not (tmp_path / "f.png").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fit", "--data", "nope.csv"], "relu-ext fit: error: nope.csv: no such file\n"),
+    (["fit", "--bogus"], "relu-ext: error: unrecognized arguments: --bogus"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_bad_input_in_a_subprocess_has_no_traceback(args, message, tmp_path):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_divergence_exits_1_with_one_line(capsys, tmp_path):
+    status = main(["fit", "--lr", "10", "--loss", "mse", "--schedule", "none", "--quiet",
+                   "--out", str(tmp_path / "f.png")])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err.count("\n") == 1 and re.search(r"loss became (inf|nan) at epoch \d+", err)
