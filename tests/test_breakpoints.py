@@ -343,3 +343,31 @@ def test_module_uses_its_algorithm():
     assert "algorithm='breakpoints'" in repr(module)
     x = torch.randn(100)
     assert torch.equal(module(x), ops.relu_sum_breakpoints(x, module.m, module.b, module.a))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16],
+                         ids=["float32", "float16", "bfloat16"])
+def test_side_of_the_kink_is_exact_below_float64(dtype):
+    # Inputs on and next to each (rounded) breakpoint, where the rounding of
+    # -b/m matters. With g = 1 and a = 1, db_k counts the inputs where unit k
+    # is active: it must match the reference's count exactly (m·x + b in
+    # float64 has the sign of the exact value for these dtypes).
+    g = torch.Generator().manual_seed(3)
+    m = (torch.randn(60, generator=g) * 3).to(dtype)
+    m[m == 0] = 1
+    b = torch.randn(60, generator=g).to(dtype)
+    t = (-b.double() / m.double()).to(dtype)
+    x = torch.cat([t, torch.nextafter(t, t + 1), torch.nextafter(t, t - 1)])
+    ones = torch.ones_like(x)
+    got = ops.relu_sum_breakpoints_backward(ones, x, m, b, None, [False, False, True, False])[2]
+    active = (x.double()[:, None] * m.double() + b.double()) > 0
+    assert torch.equal(got.double(), active.sum(0).double())
+
+
+def test_extreme_magnitudes_float32():
+    # Breakpoints far outside the inputs' range (±1e30), tiny and huge slopes.
+    m = torch.tensor([1e-30, -1e-30, 1e20, -1e20, 3.0, 1e-3])
+    b = torch.tensor([1.0, 1.0, -1e20, -2e20, 1e30, -1e-30])
+    a = torch.tensor([1.0, -2.0, 1e-10, 1e-10, 1e-30, 5.0])
+    x = torch.linspace(-5, 5, 101)
+    assert_matches_reference(x, m, b, a, torch.float32)
