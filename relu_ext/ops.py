@@ -87,8 +87,9 @@ def relu_sum(x, m, b, a=None, *, algorithm="auto"):
             ``"breakpoints"`` sorts the units' breakpoints and looks each input
             up (O((N + K)·log K), CPU only); ``"auto"`` (default) picks the
             faster one from the sizes alone (see relu_ext/algorithm.py). The
-            two agree except for inputs within rounding distance of a
-            breakpoint, where the side of the kink taken may differ.
+            two agree to rounding, except that a float64 input within half
+            an ulp of a breakpoint ``-b/m`` may be put on the other side of
+            the kink (docs/breakpoints.md).
 
     Returns:
         A tensor of x's shape, dtype and device. Differentiable in x, m, b and a;
