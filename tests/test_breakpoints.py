@@ -12,6 +12,7 @@ breakpoint use values where -b/m is exact, so both algorithms must agree.
 """
 
 import itertools
+import re
 
 import pytest
 import torch
@@ -371,3 +372,23 @@ def test_extreme_magnitudes_float32():
     a = torch.tensor([1.0, -2.0, 1e-10, 1e-10, 1e-30, 5.0])
     x = torch.linspace(-5, 5, 101)
     assert_matches_reference(x, m, b, a, torch.float32)
+
+
+@pytest.mark.parametrize("fake", [False, True], ids=["op", "fake"])
+def test_bad_arguments_are_named_like_the_dense_op(fake):
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    x, m, b, a = make_inputs(6, 3)
+    calls = {
+        "relu_sum_breakpoints(): b must have the shape of m ([3]), but got [2]":
+            lambda: ops.relu_sum_breakpoints(x, m, b[:2], a),
+        "relu_sum_breakpoints_backward(): grad must have the shape of x ([6]), but got [5]":
+            lambda: ops.relu_sum_breakpoints_backward(x[:5], x, m, b, a, [True] * 4),
+    }
+    for message, call in calls.items():
+        with pytest.raises(ValueError, match=re.escape(message)):
+            if fake:
+                with FakeTensorMode(allow_non_fake_inputs=True):
+                    call()
+            else:
+                call()
