@@ -50,8 +50,8 @@ def assert_matches_reference(x, m, b, a, dtype, grad_out=None):
 
 SHAPES_AND_UNITS = list(itertools.product([0, 1, 7, 2048 + 77, (), (3, 5), (2, 0, 4)],
                                           [0, 1, 5, 67])) + [
-    (3000, 1500), ((30, 50), 1500),  # Cauchy breakpoints (-b/m for Gaussian m, b):
-]                                    # the search splits them into quantile pieces
+    (3000, 1500), ((30, 50), 1500),  # Cauchy breakpoints (-b/m for Gaussian m, b)
+]
 
 
 @pytest.mark.parametrize("shape, units", SHAPES_AND_UNITS, ids=str)
@@ -68,6 +68,22 @@ def test_matches_reference(shape, units, out_weights, dtype):
 def test_several_chunks_of_interval_sums(units, dtype):
     x, m, b, a = make_inputs(40_000, units, dtype=dtype)
     assert_matches_reference(x, m, b, a, dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_heavy_tailed_breakpoints(dtype):
+    # Breakpoints whose range is thousands of times their interquartile range
+    # (beyond float16's range): the search cuts them into quantile pieces
+    # (IntervalIndex::heavy_tailed).
+    g = torch.Generator().manual_seed(5)
+    breakpoints = torch.exp(4 * torch.randn(2000, generator=g, dtype=torch.float64))
+    breakpoints *= torch.randint(0, 2, (2000,), generator=g) * 2 - 1
+    q = breakpoints.quantile(torch.tensor([0.25, 0.75], dtype=torch.float64))
+    assert breakpoints.max() - breakpoints.min() > 2048 * (q[1] - q[0])
+    m = (torch.randint(0, 2, (2000,), generator=g) * 2 - 1).double()
+    x = torch.cat([breakpoints[:200], torch.randn(800, generator=g, dtype=torch.float64) * 50])
+    assert_matches_reference(x.to(dtype), m.to(dtype), (-m * breakpoints).to(dtype),
+                             torch.randn(2000, generator=g).to(dtype), dtype)
 
 
 def test_many_units_spread_like_relusum_initialises_them(dtype):

@@ -10,47 +10,56 @@
 namespace relu_ext::breakpoints {
 namespace {
 
-// The largest T below r (r not NaN; -inf stays -inf), by its bit pattern:
-// the patterns of positive numbers ascend with them, those of negative ones
-// (negative as integers) descend. Selects rather than branches, and no libm
-// call: on random signs std::nextafter and `if`s measured ~1 ms per 65,536
-// units here, mostly mispredicted branches.
+// The bit pattern of a float or double as an unsigned integer; arithmetic on
+// it wraps instead of overflowing.
 template <class T>
-T next_down(T r) {
-  using Bits = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
-  constexpr Bits sign = std::numeric_limits<Bits>::min();
-  Bits bits;
-  std::memcpy(&bits, &r, sizeof r);
-  Bits down = bits > 0 ? bits - 1 : bits + 1;
-  down = (bits & ~sign) == 0 ? (sign | 1) : down;  // ±0: the negative subnormal
-  down = r == -std::numeric_limits<T>::infinity() ? bits : down;
-  std::memcpy(&r, &down, sizeof r);
-  return r;
+using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+
+template <class T>
+constexpr Bits<T> kSignBit = Bits<T>{1} << (8 * sizeof(T) - 1);
+
+// All ones where `condition`, else zero: selects without branches. On random
+// signs the branches GCC makes of `?:` here mispredict half the time (the
+// set-up measured ~1.5x slower with them, and with std::nextafter).
+template <class T>
+Bits<T> mask(bool condition) {
+  return Bits<T>{0} - static_cast<Bits<T>>(condition);
 }
 
 // The largest T <= t (strict: < t). The conversion rounds to nearest, so the
-// answer is the rounded value or the one below it; ±inf map to themselves
-// (and nothing is below -inf: -inf).
+// answer is the rounded value r or the one below it, found by its bit
+// pattern: one step down is one less for positive r, one more for negative
+// r, the negative subnormal for ±0; -inf stays (nothing is below it), +inf
+// goes to the largest finite value.
 template <class T>
 T largest_at_most(double t, bool strict) {
+  using B = Bits<T>;
   const T r = static_cast<T>(t);
   const double rd = static_cast<double>(r);
-  const bool too_big = (rd > t) | (strict & (rd == t));
-  return too_big ? next_down(r) : r;
+  B bits;
+  std::memcpy(&bits, &r, sizeof r);
+  const B negative = mask<T>(bits & kSignBit<T>), zero = mask<T>((bits & ~kSignBit<T>) == 0);
+  B down = (bits + (negative & B{2}) - B{1});
+  down = (down & ~zero) | ((kSignBit<T> | B{1}) & zero);
+  const B move = mask<T>(((rd > t) | (strict & (rd == t))) & (r != -std::numeric_limits<T>::infinity()));
+  bits = (bits & ~move) | (down & move);
+  T result;
+  std::memcpy(&result, &bits, sizeof result);
+  return result;
 }
 
 // A signed integer that orders as the float does (-0 just before +0): the bit
 // pattern, with the magnitude bits flipped for negative numbers.
 template <class T>
 int64_t sort_key(T v) {
+  using B = Bits<T>;
+  B bits;
+  std::memcpy(&bits, &v, sizeof v);
+  bits ^= mask<T>(bits & kSignBit<T>) & ~kSignBit<T>;
   if constexpr (sizeof(T) == 4) {
-    int32_t bits;
-    std::memcpy(&bits, &v, 4);
-    return bits < 0 ? bits ^ 0x7fffffff : bits;
+    return static_cast<int32_t>(bits);
   } else {
-    int64_t bits;
-    std::memcpy(&bits, &v, 8);
-    return bits < 0 ? bits ^ 0x7fffffffffffffff : bits;
+    return static_cast<int64_t>(bits);
   }
 }
 

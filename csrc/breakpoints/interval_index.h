@@ -35,18 +35,7 @@ class IntervalIndex {
  public:
   // events: sorted ascending (±inf allowed, no NaN), fewer than 2^31 - 1.
   explicit IntervalIndex(const std::vector<T>& events) {
-    build(events, 1);
-    // A quantile split pays when it saves more search steps in the middle
-    // pieces (where most inputs are, if they are distributed like the
-    // breakpoints) than the log2(kPieces) it adds.
-    const int steps = pieces_[0].steps;
-    if (steps > kPieceSteps + 2 && static_cast<int64_t>(events.size()) >= 16 * kPieces) {
-      IntervalIndex split;
-      split.build(events, kPieces);
-      int middle = 0;
-      for (int p = 1; p + 1 < kPieces; ++p) middle = std::max(middle, split.pieces_[p].steps);
-      if (kPieceSteps + middle < steps) *this = std::move(split);
-    }
+    build(events, heavy_tailed(events) ? kPieces : 1);
   }
 
   // idx[j] = i(x[j]) for j < n; for NaN, some valid index (the callers
@@ -100,7 +89,24 @@ class IntervalIndex {
     int steps = 0;
   };
 
-  IntervalIndex() = default;
+  // Whether equal-width buckets would crowd the middle: with K buckets over
+  // the whole range, the middle half of the events falls into about
+  // K·iqr/range buckets, (range/iqr)/2 events each. Quantile pieces pay when
+  // that needs more search steps than the log2(kPieces) they add. (Either
+  // choice is exact; this only picks the faster.)
+  static bool heavy_tailed(const std::vector<T>& events) {
+    const int64_t k = static_cast<int64_t>(events.size());
+    if (k < 16 * kPieces) return false;
+    int64_t first = 0, last = k - 1;
+    while (first < k && !std::isfinite(events[first])) ++first;
+    while (last >= 0 && !std::isfinite(events[last])) --last;
+    const int64_t finite = last - first + 1;
+    if (finite < 16 * kPieces) return false;
+    const double range = static_cast<double>(events[last]) - static_cast<double>(events[first]);
+    const double iqr = static_cast<double>(events[first + 3 * finite / 4]) -
+                       static_cast<double>(events[first + finite / 4]);
+    return !(range <= 2.0 * (1 << (kPieceSteps + 2)) * iqr);
+  }
 
   void build(const std::vector<T>& events, int pieces) {
     const int64_t k = static_cast<int64_t>(events.size());
