@@ -17,18 +17,19 @@ float32, 2 threads, shared with other jobs; benchmarks/breakpoints.py and
 the same steps at small N; Gaussian m, b, the slower case for breakpoints):
 
     N        K       dense     breakpoints
-    262144   128     2.4 ms    3.5 ms      ~13 ns per input: PER_INPUT = 200
-    262144   256     4.7 ms    3.8 ms
-    262144   4096    75 ms     8.4 ms
-    262144   65536   1.2 s     14 ms
-    500      65536   3.8 ms    6.5 ms      ~100 ns per unit: PER_UNIT = 1500
-    2000     65536   9.0 ms    7.1 ms
-    1000     4096    341 us    611 us
-    4000     4096    1.18 ms   677 us
-    1000     1024    118 us    124 us      call overheads: FIXED = 300,000
+    262144   128     2.3 ms    2.9 ms      ~13 ns per input: PER_INPUT = 200
+    262144   256     4.6 ms    3.7 ms
+    262144   4096    73 ms     8.0 ms
+    262144   65536   1.2 s     13 ms
+    500      65536   4.1 ms    5.0 ms      ~75 ns per unit: PER_UNIT = 1100
+    2000     65536   9.4 ms    5.0 ms
+    1000     4096    375 us    463 us
+    4000     4096    1.24 ms   539 us
+    100      1024    54 us     97 us       call overheads: FIXED = 300,000
+    1000     1024    113 us    124 us
 
 So for large N the breakpoint algorithm is chosen from K ≈ 200 units on, and
-for large K from N ≈ 1,500 inputs on; the lesson's 20 inputs × 8 units and
+for large K from N ≈ 1,100 inputs on; the lesson's 20 inputs × 8 units and
 anything under ~200 units stay dense. float64 and the 16-bit types use the
 same model (the dense kernels' relative cost is similar). The decision
 depends on the sizes only, never on values, so it is free and torch.compile
@@ -40,7 +41,7 @@ ALGORITHMS = ("auto", "dense", "breakpoints")
 
 # Fitted constants, in dense pair-times (see the module docstring).
 PER_INPUT = 200
-PER_UNIT = 1500
+PER_UNIT = 1100
 FIXED = 300_000
 
 
