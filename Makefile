@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SOURCES := $(shell find csrc relu_ext -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' -o -name '*.py' \) ! -name _build_meta.py) setup.py pyproject.toml
 
-.PHONY: install test demo clean
+.PHONY: install test test-tsan demo clean
 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,16 @@ test: install
 # The lesson end to end: fit the noisy quadratic by SGD, print the loss, write fit.png.
 demo: install
 	$(VENV)/bin/relu-ext fit --out fit.png
+
+# The emulated CUDA kernels again, built with ThreadSanitizer: a missing
+# __syncthreads() is then a reported data race, not a lucky pass. Python is not
+# instrumented, so libtsan is preloaded; one OpenMP thread keeps the CPU ops'
+# uninstrumented libgomp out of the reports; --capture=sys lets a report reach
+# the terminal before TSan ends the process.
+TSAN_LIB = $(shell $(CXX) -print-file-name=libtsan.so)
+test-tsan: install
+	LD_PRELOAD=$(TSAN_LIB) TSAN_OPTIONS="halt_on_error=1 exitcode=66 report_signal_unsafe=0" \
+	RELU_EXT_EMU_TSAN=1 OMP_NUM_THREADS=1 $(VENV)/bin/pytest tests -m cuda_emu --capture=sys $(PYTEST_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info relu_ext/_build_meta.py

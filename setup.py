@@ -3,6 +3,8 @@
 Switches (environment variables):
   RELU_EXT_CUDA=0|1        build the CUDA kernels: 0 never, 1 always (fail if
                            impossible); unset: when torch has CUDA and nvcc is found.
+  CUDA_HOME                the CUDA toolkit; unset: found from nvcc on PATH (even
+                           when nvcc there is a wrapper script, see find_cuda_home).
   TORCH_CUDA_ARCH_LIST     CUDA architectures, as for any torch extension.
   RELU_EXT_CPU_DISPATCH=0  portable CPU build: only the baseline kernels, no
                            AVX2/AVX-512 code compiled in.
@@ -11,11 +13,51 @@ Switches (environment variables):
 
 import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 from setuptools import find_packages, setup
 import torch
-from torch.utils import cpp_extension
+
+
+def is_cuda_toolkit(path):
+    return (path / "bin" / "nvcc").is_file() and (path / "include" / "cuda_runtime.h").is_file()
+
+
+def find_cuda_home():
+    """The CUDA toolkit's root, or None. torch guesses it as the parent of the
+    folder holding nvcc, which is wrong when nvcc on PATH is a wrapper or a
+    link into another tree (/usr/local/bin/nvcc -> /usr/local): so the guess
+    is checked, and else nvcc itself is asked where it lives (its --dryrun
+    prints TOP=<toolkit>/bin/..)."""
+    for var in ("CUDA_HOME", "CUDA_PATH"):
+        if os.environ.get(var):
+            return os.environ[var]
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        return None
+    for candidate in (Path(nvcc).parent.parent, Path(nvcc).resolve().parent.parent):
+        if is_cuda_toolkit(candidate):
+            return str(candidate)
+    try:
+        dryrun = subprocess.run(
+            [nvcc, "--dryrun", "-x", "cu", "-c", os.devnull, "-o", os.devnull],
+            capture_output=True, text=True, timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    top = re.search(r"^#\$ TOP=(.+)$", dryrun.stdout + dryrun.stderr, re.MULTILINE)
+    if top and is_cuda_toolkit(Path(top.group(1).strip()).resolve()):
+        return str(Path(top.group(1).strip()).resolve())
+    return None
+
+
+# torch.utils.cpp_extension reads CUDA_HOME once, when it is imported.
+_cuda_home = find_cuda_home() if torch.version.cuda is not None else None
+if _cuda_home:
+    os.environ["CUDA_HOME"] = _cuda_home
+from torch.utils import cpp_extension  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 CSRC = ROOT / "csrc"
@@ -45,6 +87,9 @@ def build_cuda():
         missing.append(f"torch {torch.__version__} is built without CUDA")
     if cpp_extension.CUDA_HOME is None:
         missing.append("no CUDA toolkit found (set CUDA_HOME or put nvcc on PATH)")
+    elif not is_cuda_toolkit(Path(cpp_extension.CUDA_HOME)):
+        missing.append(f"CUDA_HOME={cpp_extension.CUDA_HOME} has no bin/nvcc and "
+                       "include/cuda_runtime.h")
     if not cuda_sources():
         missing.append("this source tree has no CUDA kernels")
     if wanted and missing:
@@ -63,7 +108,10 @@ def cuda_arch_list():
     archs = os.environ.get("TORCH_CUDA_ARCH_LIST")
     if not archs and not torch.cuda.is_available():
         archs = os.environ["TORCH_CUDA_ARCH_LIST"] = DEFAULT_CUDA_ARCHS
-    return archs or "native"
+    if not archs:  # torch builds for the visible GPUs: name them in build_info()
+        archs = ";".join(sorted({"%d.%d" % torch.cuda.get_device_capability(i)
+                                 for i in range(torch.cuda.device_count())}))
+    return archs
 
 
 def write_build_meta(with_cuda):
@@ -112,7 +160,9 @@ def extension():
     )
     if with_cuda:
         archs = cuda_arch_list()
-        defines += ["-DRELU_EXT_WITH_CUDA", f'-DRELU_EXT_CUDA_ARCHS="{archs}"']
+        # Space-separated, as build_info() lists them: "8.0 9.0+PTX".
+        arch_words = " ".join(re.split(r"[;,\s]+", archs.strip()))
+        defines += ["-DRELU_EXT_WITH_CUDA", f'-DRELU_EXT_CUDA_ARCHS="{arch_words}"']
         cxx += defines[-2:]
         kwargs["extra_compile_args"]["nvcc"] = [
             "-O3",

@@ -1,0 +1,179 @@
+// CUDA launchers of relu_sum and relu_sum_backward: argument checks, dtype
+// dispatch, launch shapes and the choice of compile-time gradient variant.
+// The kernels are in relu_sum_kernels.cuh. Headers are kept to ATen core and
+// c10 (no torch/extension.h, no ATen/cuda/CUDAContext.h): nvcc then compiles
+// this file in a fraction of the time.
+#include <array>
+#include <optional>
+#include <tuple>
+
+#include <ATen/Dispatch.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+#include <torch/library.h>
+
+#include "../checks.h"
+#include "relu_sum_kernels.cuh"
+
+namespace relu_ext::cuda {
+namespace {
+
+// Launch shapes. On the GPU: 256 threads × 8 inputs per thread in registers,
+// 256 units per shared-memory tile. Under the emulator every CUDA thread is a
+// host thread, so blocks are small; the shapes stay non-trivial (two warps,
+// several items, tiles and chunks the tests' K and N overrun) so that every
+// boundary of the tiling is exercised.
+#if defined(RELU_EXT_CUDA_EMULATOR)
+constexpr int kThreads = 64, kItems = 2, kTileK = 8, kChunk = 48, kMaxBlocks = 4;
+constexpr int kReduceWarps = 2;
+#else
+constexpr int kThreads = 256, kItems = 8, kTileK = 256, kChunk = 1024, kMaxBlocks = 512;
+constexpr int kReduceWarps = 8;
+#endif
+
+template <class T>
+Units<acc_t<T>> units_of(const at::Tensor& m, const at::Tensor& b,
+                         const std::optional<at::Tensor>& a) {
+  using A = acc_t<T>;
+  return {m.const_data_ptr<A>(), b.const_data_ptr<A>(),
+          a ? a->const_data_ptr<A>() : nullptr, m.numel()};
+}
+
+// Unit parameters in the accumulation dtype, contiguous (K values).
+at::Tensor as_units(const at::Tensor& t, at::ScalarType acc) {
+  return t.to(acc).contiguous();
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+template <class T, Pass P>
+void launch_per_input(const T* x, const T* grad, T* out, int64_t n, Units<acc_t<T>> u) {
+  if (n == 0) return;
+  const dim3 grid(static_cast<unsigned>(ceil_div(n, kThreads * kItems)));
+  if (u.a) {
+    constexpr auto kernel = per_input_kernel<T, true, P, kThreads, kItems, kTileK>;
+    RELU_EXT_LAUNCH(kernel, grid, dim3(kThreads),
+                    per_input_shared_bytes<acc_t<T>>(kTileK, true), current_stream(),
+                    x, grad, out, n, u);
+  } else {
+    constexpr auto kernel = per_input_kernel<T, false, P, kThreads, kItems, kTileK>;
+    RELU_EXT_LAUNCH(kernel, grid, dim3(kThreads),
+                    per_input_shared_bytes<acc_t<T>>(kTileK, false), current_stream(),
+                    x, grad, out, n, u);
+  }
+}
+
+at::Tensor relu_sum_cuda(const at::Tensor& x_in, const at::Tensor& m_in,
+                         const at::Tensor& b_in, const std::optional<at::Tensor>& a_in) {
+  check_relu_sum_args("relu_sum", x_in, m_in, b_in, a_in);
+  const DeviceGuard guard(x_in.device());
+  const auto acc = compute_dtype(x_in.scalar_type());
+  const auto x = x_in.contiguous();
+  const auto m = as_units(m_in, acc), b = as_units(b_in, acc);
+  std::optional<at::Tensor> a;
+  if (a_in) a = as_units(*a_in, acc);
+  auto y = at::empty(x.sizes(), x.options());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relu_sum_cuda", [&] {
+    launch_per_input<scalar_t, Pass::kForward>(x.const_data_ptr<scalar_t>(), nullptr,
+                                               y.mutable_data_ptr<scalar_t>(), x.numel(),
+                                               units_of<scalar_t>(m, b, a));
+  });
+  return y;
+}
+
+// dm, db, da for the gradients in kGrads: per-block partial sums, then their
+// sum over blocks. Returns [one row per gradient, K] in the accumulation
+// dtype; n > 0 and K > 0.
+template <class T, bool HasA, unsigned kGrads>
+at::Tensor param_grads(const T* x, const T* grad, int64_t n, Units<acc_t<T>> u,
+                       const at::TensorOptions& acc_options) {
+  using A = acc_t<T>;
+  constexpr int rows = GradRows<param_need(kGrads)>::count;
+  // Fixed by n alone (never by the device), so every sum has one order.
+  const int64_t blocks = std::min<int64_t>(ceil_div(n, kChunk), kMaxBlocks);
+  at::Tensor partial = at::empty({blocks, rows, u.count}, acc_options);
+  at::Tensor total = at::empty({rows, u.count}, acc_options);
+  A* const partial_ptr = partial.mutable_data_ptr<A>();
+  A* const total_ptr = total.mutable_data_ptr<A>();
+  constexpr auto grads_kernel = param_grad_kernel<T, HasA, kGrads, kThreads, kChunk>;
+  RELU_EXT_LAUNCH(grads_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0,
+                  current_stream(), x, grad, n, u, partial_ptr);
+  const int64_t cols = rows * u.count;
+  const dim3 reduce_grid(static_cast<unsigned>(ceil_div(cols, kReduceWarps)));
+  constexpr auto reduce_kernel = reduce_blocks_kernel<A, kReduceWarps>;
+  RELU_EXT_LAUNCH(reduce_kernel, reduce_grid, dim3(32, kReduceWarps), 0, current_stream(),
+                  partial_ptr, blocks, cols, total_ptr);
+  return total;
+}
+
+// Turns the runtime choice (output weights or not, which of dm, db, da) into
+// one compile-time variant: a gradient nobody asked for costs nothing.
+template <class T, bool HasA, unsigned Bits = 1>
+at::Tensor param_grads_dispatch(unsigned bits, const T* x, const T* grad, int64_t n,
+                                Units<acc_t<T>> u, const at::TensorOptions& acc_options) {
+  if constexpr (Bits < 8) {
+    if constexpr (HasA || !(Bits & kGradA)) {  // no da without output weights
+      if (bits == Bits) return param_grads<T, HasA, Bits>(x, grad, n, u, acc_options);
+    }
+    return param_grads_dispatch<T, HasA, Bits + 1>(bits, x, grad, n, u, acc_options);
+  } else {
+    TORCH_INTERNAL_ASSERT(false, "relu_sum_backward: no kernel for gradient set ", bits);
+  }
+}
+
+using Grads = std::tuple<std::optional<at::Tensor>, std::optional<at::Tensor>,
+                         std::optional<at::Tensor>, std::optional<at::Tensor>>;
+
+Grads relu_sum_backward_cuda(const at::Tensor& grad_in, const at::Tensor& x_in,
+                             const at::Tensor& m_in, const at::Tensor& b_in,
+                             const std::optional<at::Tensor>& a_in,
+                             std::array<bool, 4> output_mask) {
+  check_relu_sum_args("relu_sum_backward", x_in, m_in, b_in, a_in);
+  check_grad("relu_sum_backward", grad_in, x_in);
+  const DeviceGuard guard(x_in.device());
+  const auto dtype = x_in.scalar_type();
+  const auto acc = compute_dtype(dtype);
+  const auto x = x_in.contiguous(), g = grad_in.contiguous();
+  const auto m = as_units(m_in, acc), b = as_units(b_in, acc);
+  std::optional<at::Tensor> a;
+  if (a_in) a = as_units(*a_in, acc);
+  const int64_t n = x.numel(), units = m.numel();
+  const bool need_x = output_mask[0], need_m = output_mask[1], need_b = output_mask[2],
+             need_a = output_mask[3] && a.has_value();
+  const unsigned param_bits =
+      (need_m ? kGradM : 0u) | (need_b ? kGradB : 0u) | (need_a ? kGradA : 0u);
+
+  std::optional<at::Tensor> dx, dm, db, da;
+  if (need_x) dx = at::empty(x.sizes(), x.options());
+  at::Tensor sums;  // [rows, K]: dm, db, da as far as asked for
+  if (param_bits && (n == 0 || units == 0)) {
+    sums = at::zeros({__builtin_popcount(param_bits), units}, x.options().dtype(acc));
+  }
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, "relu_sum_backward_cuda", [&] {
+    const auto u = units_of<scalar_t>(m, b, a);
+    const scalar_t* xp = x.const_data_ptr<scalar_t>();
+    const scalar_t* gp = g.const_data_ptr<scalar_t>();
+    if (need_x)
+      launch_per_input<scalar_t, Pass::kGradX>(xp, gp, dx->mutable_data_ptr<scalar_t>(), n, u);
+    if (param_bits && !sums.defined()) {
+      const auto options = x.options().dtype(acc);
+      sums = u.a ? param_grads_dispatch<scalar_t, true>(param_bits, xp, gp, n, u, options)
+                 : param_grads_dispatch<scalar_t, false>(param_bits, xp, gp, n, u, options);
+    }
+  });
+  int64_t row = 0;
+  if (need_m) dm = sums[row++].to(dtype);
+  if (need_b) db = sums[row++].to(dtype);
+  if (need_a) da = sums[row++].to(dtype);
+  return {dx, dm, db, da};
+}
+
+}  // namespace
+
+RELU_EXT_CUDA_IMPL(lib) {
+  lib.impl("relu_sum", &relu_sum_cuda);
+  lib.impl("relu_sum_backward", &relu_sum_backward_cuda);
+}
+
+}  // namespace relu_ext::cuda

@@ -1,0 +1,222 @@
+// CUDA kernels of relu_sum on raw pointers. The per-element arithmetic is
+// relu_sum_math.h's (the CPU kernels run the same functions); this file only
+// decides who computes which (input, unit) pair and in what order.
+//
+// Compiled twice: by nvcc for the GPU, and by the host compiler against the
+// test-only emulator (tests/cuda_emu/cuda_emulator.h), which supplies
+// threadIdx, __syncthreads, __shfl_down_sync and the shared memory, so the
+// tests run exactly this code on the CPU.
+//
+// Three kernels:
+//   per_input_kernel      y (forward) or dx: each thread owns kItems inputs in
+//                         registers and sums over all units, which are staged
+//                         through shared memory tile by tile.
+//   param_grad_kernel     dm, db, da: each block stages chunks of (x, grad) in
+//                         shared memory, each thread owns units and sums over
+//                         the chunk's inputs in input order; one partial sum
+//                         per block and unit, written to a [blocks, G, K]
+//                         buffer (G = number of gradients asked for).
+//   reduce_blocks_kernel  sums that buffer over blocks: one warp per column,
+//                         a fixed-shape shuffle tree.
+// Every sum is taken in an order fixed by the shapes alone, so results are
+// bitwise reproducible; there are no atomics.
+//
+// __launch_bounds__(threads, 1): with the block size alone, ptxas 13.0 capped
+// these kernels at 64 registers and spilled the float64 variants; asking for
+// just one resident block lets it keep every value in registers (at most 124
+// on sm_80 and sm_90), which still leaves room for two blocks per SM.
+#pragma once
+
+#include <cstdint>
+
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+
+#include "../relu_sum_math.h"
+#include "device_api.h"
+
+namespace relu_ext::cuda {
+
+// float16/bfloat16/float32 accumulate in float32, float64 in float64
+// (DESIGN.md §2).
+template <class T>
+struct AccOf {
+  using type = float;
+};
+template <>
+struct AccOf<double> {
+  using type = double;
+};
+template <class T>
+using acc_t = typename AccOf<T>::type;
+
+// Loads one element widened to the accumulation type (c10::Half and
+// c10::BFloat16 convert through their own __host__ __device__ operators).
+template <class T>
+__device__ __forceinline__ acc_t<T> load_acc(const T* p, int64_t i) {
+  return static_cast<acc_t<T>>(p[i]);
+}
+
+// Unit parameters as the kernels read them: contiguous, in the accumulation
+// type (the launcher converts them; they are K values, not N). a is null when
+// the op has no output weights.
+template <class A>
+struct Units {
+  const A* m;
+  const A* b;
+  const A* a;
+  int64_t count;
+};
+
+enum class Pass { kForward, kGradX };
+
+// Forward (y) or dx; both are sums over units per input, so they share the
+// tiling: registers hold a thread's kItems inputs and their sums, shared
+// memory holds kTileK units at a time (read by every thread: a broadcast, no
+// bank conflicts). The thread's inputs are kThreads apart, so each load and
+// store of a warp is coalesced. With kItems independent sums per unit the
+// FMA pipeline stays full, which is what puts this loop near the FMA peak.
+template <class T, bool HasA, Pass P, int kThreads, int kItems, int kTileK>
+__global__ void __launch_bounds__(kThreads, 1)
+    per_input_kernel(const T* __restrict__ x, const T* __restrict__ grad,
+                     T* __restrict__ out, int64_t n, Units<acc_t<T>> u) {
+  using A = acc_t<T>;
+  RELU_EXT_DYNAMIC_SHARED(A, tile);  // kTileK m's, then b's, then a's
+  A* const tile_m = tile;
+  A* const tile_b = tile + kTileK;
+  A* const tile_a = tile + 2 * kTileK;
+
+  const int64_t first =
+      static_cast<int64_t>(blockIdx.x) * (kThreads * kItems) + threadIdx.x;
+  A xv[kItems], gv[kItems], sum[kItems];
+#pragma unroll
+  for (int r = 0; r < kItems; ++r) {
+    const int64_t i = first + static_cast<int64_t>(r) * kThreads;
+    // Inputs past the end compute on zeros and are never stored.
+    xv[r] = i < n ? load_acc(x, i) : A(0);
+    if constexpr (P == Pass::kGradX) gv[r] = i < n ? load_acc(grad, i) : A(0);
+    sum[r] = A(0);
+  }
+
+  for (int64_t k0 = 0; k0 < u.count; k0 += kTileK) {
+    const int tile_len = static_cast<int>(u.count - k0 < kTileK ? u.count - k0 : kTileK);
+    __syncthreads();  // every thread is done reading the previous tile
+    for (int j = threadIdx.x; j < tile_len; j += kThreads) {
+      tile_m[j] = u.m[k0 + j];
+      tile_b[j] = u.b[k0 + j];
+      if constexpr (HasA) tile_a[j] = u.a[k0 + j];
+    }
+    __syncthreads();  // the tile is complete before anyone reads it
+    for (int j = 0; j < tile_len; ++j) {
+      const A m = tile_m[j], b = tile_b[j];
+      const A a = HasA ? tile_a[j] : A(0);
+#pragma unroll
+      for (int r = 0; r < kItems; ++r) {
+        if constexpr (P == Pass::kForward) {
+          accumulate_forward<HasA>(sum[r], xv[r], m, b, a);
+        } else {
+          A unused;
+          accumulate_backward<HasA, Need{true, false, false, false}>(
+              xv[r], gv[r], m, b, a, sum[r], unused, unused, unused);
+        }
+      }
+    }
+  }
+
+#pragma unroll
+  for (int r = 0; r < kItems; ++r) {
+    const int64_t i = first + static_cast<int64_t>(r) * kThreads;
+    if (i < n) out[i] = static_cast<T>(sum[r]);
+  }
+}
+
+// Shared memory of per_input_kernel: one tile of m, b and (with HasA) a.
+template <class A>
+constexpr int per_input_shared_bytes(int tile_k, bool has_a) {
+  return (has_a ? 3 : 2) * tile_k * static_cast<int>(sizeof(A));
+}
+
+// The gradients a param_grad_kernel computes, as bits (1: dm, 2: db, 4: da).
+// Kernels take them as an unsigned template argument: nvcc's host-side launch
+// stubs cannot spell a class-type template argument such as Need.
+constexpr unsigned kGradM = 1, kGradB = 2, kGradA = 4;
+constexpr Need param_need(unsigned bits) {
+  return Need{false, (bits & kGradM) != 0, (bits & kGradB) != 0, (bits & kGradA) != 0};
+}
+
+// Which rows of the partial-sum buffer hold dm, db, da: only the gradients
+// asked for get a row, in that order.
+template <Need need>
+struct GradRows {
+  static constexpr int m = 0;
+  static constexpr int b = need.m ? 1 : 0;
+  static constexpr int a = b + (need.b ? 1 : 0);
+  static constexpr int count = a + (need.a ? 1 : 0);
+};
+
+// dm, db, da (those in kGrads): block blockIdx.x takes the
+// chunks blockIdx.x, blockIdx.x + gridDim.x, ... of kChunk inputs, and each of
+// its threads sums, for units threadIdx.x, threadIdx.x + kThreads, ..., over
+// the chunk's inputs in order, then over its chunks in order. The result is
+// the block's row partial[blockIdx.x][GradRows][K], written by that block
+// alone. The launcher gives every block at least one chunk.
+template <class T, bool HasA, unsigned kGrads, int kThreads, int kChunk>
+__global__ void __launch_bounds__(kThreads, 1)
+    param_grad_kernel(const T* __restrict__ x, const T* __restrict__ grad,
+                      int64_t n, Units<acc_t<T>> u, acc_t<T>* __restrict__ partial) {
+  using A = acc_t<T>;
+  constexpr Need need = param_need(kGrads);
+  using Rows = GradRows<need>;
+  __shared__ A chunk_x[kChunk];
+  __shared__ A chunk_g[kChunk];
+  A* const out = partial + static_cast<int64_t>(blockIdx.x) * Rows::count * u.count;
+
+  bool first_chunk = true;
+  for (int64_t c = blockIdx.x; c * kChunk < n; c += gridDim.x) {
+    const int64_t begin = c * kChunk;
+    const int len = static_cast<int>(n - begin < kChunk ? n - begin : kChunk);
+    __syncthreads();  // every thread is done with the previous chunk
+    for (int i = threadIdx.x; i < len; i += kThreads) {
+      chunk_x[i] = load_acc(x, begin + i);
+      chunk_g[i] = load_acc(grad, begin + i);
+    }
+    __syncthreads();  // the chunk is complete before anyone reads it
+    for (int64_t k = threadIdx.x; k < u.count; k += kThreads) {
+      const A m = u.m[k], b = u.b[k];
+      const A a = HasA ? u.a[k] : A(0);
+      A dm = A(0), db = A(0), da = A(0), unused;
+      for (int i = 0; i < len; ++i)
+        accumulate_backward<HasA, need>(chunk_x[i], chunk_g[i], m, b, a, unused,
+                                        dm, db, da);
+      if (first_chunk) {
+        if constexpr (need.m) out[Rows::m * u.count + k] = dm;
+        if constexpr (need.b) out[Rows::b * u.count + k] = db;
+        if constexpr (need.a) out[Rows::a * u.count + k] = da;
+      } else {
+        if constexpr (need.m) out[Rows::m * u.count + k] += dm;
+        if constexpr (need.b) out[Rows::b * u.count + k] += db;
+        if constexpr (need.a) out[Rows::a * u.count + k] += da;
+      }
+    }
+    first_chunk = false;
+  }
+}
+
+// total[col] = Σ_block partial[block][col] for col < cols: warp threadIdx.y
+// of the block takes one column; its lanes sum the blocks lane, lane + 32, ...
+// and a shuffle tree adds the 32 lane sums, always in the same shape.
+template <class A, int kWarps>
+__global__ void __launch_bounds__(32 * kWarps)
+    reduce_blocks_kernel(const A* __restrict__ partial, int64_t blocks, int64_t cols,
+                         A* __restrict__ total) {
+  const int64_t col = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.y;
+  if (col >= cols) return;  // the whole warp leaves together
+  A s = A(0);
+  for (int64_t blk = threadIdx.x; blk < blocks; blk += 32) s += partial[blk * cols + col];
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2)
+    s += __shfl_down_sync(0xffffffffu, s, offset);
+  if (threadIdx.x == 0) total[col] = s;
+}
+
+}  // namespace relu_ext::cuda

@@ -1,0 +1,238 @@
+"""The CUDA kernels, run on the CPU through the emulator (tests/cuda_emu/).
+
+torch.ops.relu_ext_emu holds csrc/cuda/relu_sum_cuda.cu compiled by the host
+compiler; its launch shapes under emulation are 64 threads per block (two
+warps), 2 inputs per thread (128 per block), 8 units per shared-memory tile,
+48 inputs per backward chunk and at most 4 backward blocks. The shapes below
+are chosen against those: N and K ragged, one of N = 300 needing the
+grid-stride loop (7 chunks on 4 blocks), K = 19 spanning three tiles.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+import relu_ext
+from cuda_emu import emulated_ops
+
+pytestmark = pytest.mark.cuda_emu
+
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+# The rounding of one result in the output dtype, with headroom for the
+# float32 (float64) accumulation; relative to the larger of |expected| and 1.
+RTOL = {torch.float32: 2e-5, torch.float64: 1e-12, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
+SIZES = [0, 1, 47, 129, 300]
+UNITS = [0, 1, 8, 19]
+GRADS = ("x", "m", "b", "a")
+
+
+@pytest.fixture(scope="module")
+def emu():
+    return emulated_ops.load()
+
+
+def make_inputs(n, k, dtype, with_a, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+
+    def randn(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(dtype)
+
+    x, grad = randn(n, scale=2.0), randn(n)
+    m, b = randn(k), randn(k)
+    a = randn(k) if with_a else None
+    return x, m, b, a, grad
+
+
+def reference_grads(x, m, b, a, grad):
+    """(y, dx, dm, db, da) of relu_ext.reference in float64 autograd."""
+    leaves = [t.detach().double().requires_grad_() if t is not None else None for t in (x, m, b, a)]
+    y = relu_ext.reference.relu_sum(*leaves)
+    wanted = [t for t in leaves if t is not None]
+    grads = torch.autograd.grad(y, wanted, grad.double(), allow_unused=True)
+    grads = [g if g is not None else torch.zeros_like(t) for g, t in zip(grads, wanted)]
+    if a is None:
+        grads.append(None)
+    return (y.detach(), *grads)
+
+
+def assert_close(actual, expected, dtype, what):
+    assert actual.dtype == dtype, f"{what}: dtype {actual.dtype}, expected {dtype}"
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape}, expected {expected.shape}"
+    rtol = RTOL[dtype]
+    finite = expected[expected.isfinite()]
+    scale = max(finite.abs().max().item(), 1.0) if finite.numel() else 1.0
+    torch.testing.assert_close(actual.double(), expected, rtol=rtol, atol=rtol * scale,
+                               equal_nan=True, msg=lambda m: f"{what}: {m}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("with_a", [True, False], ids=["a", "no_a"])
+@pytest.mark.parametrize("k", UNITS)
+@pytest.mark.parametrize("n", SIZES)
+def test_forward(emu, n, k, dtype, with_a):
+    x, m, b, a, _ = make_inputs(n, k, dtype, with_a)
+    y = emu.relu_sum(x, m, b, a)
+    expected = relu_ext.reference.relu_sum(x.double(), m.double(), b.double(),
+                                           None if a is None else a.double())
+    assert_close(y, expected, dtype, "y vs reference")
+    assert_close(y, torch.ops.relu_ext.relu_sum(x, m, b, a).double(), dtype, "y vs CPU op")
+
+
+def check_backward(emu, n, k, dtype, with_a, mask):
+    x, m, b, a, grad = make_inputs(n, k, dtype, with_a, seed=1)
+    got = emu.relu_sum_backward(grad, x, m, b, a, mask)
+    cpu = torch.ops.relu_ext.relu_sum_backward(grad, x, m, b, a, mask)
+    expected = reference_grads(x, m, b, a, grad)[1:]
+    for name, wanted, g, c, e in zip(GRADS, mask, got, cpu, expected):
+        if not wanted or e is None:  # not asked for, or da without a
+            assert g is None, f"d{name} was not asked for, but was computed"
+            continue
+        assert_close(g, e, dtype, f"d{name} vs reference")
+        assert_close(g, c.double(), dtype, f"d{name} vs CPU op")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("with_a", [True, False], ids=["a", "no_a"])
+@pytest.mark.parametrize("k", UNITS)
+@pytest.mark.parametrize("n", SIZES)
+def test_backward_shapes(emu, n, k, dtype, with_a):
+    check_backward(emu, n, k, dtype, with_a, [True, True, True, True])
+
+
+MASKS = [[bool(bits >> i & 1) for i in range(4)] for bits in range(16)]
+
+
+@pytest.mark.parametrize("mask", MASKS, ids=lambda m: "".join(g for g, w in zip(GRADS, m) if w) or "none")
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("with_a", [True, False], ids=["a", "no_a"])
+def test_backward_output_mask(emu, mask, dtype, with_a):
+    check_backward(emu, 300, 19, dtype, with_a, mask)
+
+
+def test_bitwise_deterministic(emu):
+    x, m, b, a, grad = make_inputs(300, 19, torch.float32, True, seed=2)
+    first = emu.relu_sum_backward(grad, x, m, b, a, [True] * 4)
+    second = emu.relu_sum_backward(grad, x, m, b, a, [True] * 4)
+    for g1, g2 in zip(first, second):
+        assert torch.equal(g1, g2)
+
+
+def test_strided_input(emu):
+    x, m, b, a, grad = make_inputs(2 * 129, 19, torch.float32, True, seed=3)
+    xs, gs = x.view(129, 2).t(), grad.view(129, 2).t()  # not contiguous
+    assert_close(emu.relu_sum(xs, m, b, a), relu_ext.reference.relu_sum(
+        xs.double(), m.double(), b.double(), a.double()), torch.float32, "y")
+    got = emu.relu_sum_backward(gs, xs, m, b, a, [True] * 4)
+    for name, g, e in zip(GRADS, got, reference_grads(xs, m, b, a, gs)[1:]):
+        assert_close(g, e, torch.float32, f"d{name}")
+
+
+def test_nan_and_inf_propagate_as_in_reference(emu):
+    x = torch.tensor([float("nan"), float("inf"), -float("inf"), 0.0, 1.0])
+    m, b, a = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([0.0, 1.0, -1.0]), torch.tensor([1.0, 2.0, -3.0])
+    grad = torch.ones(5)
+    expected = reference_grads(x, m, b, a, grad)
+    assert_close(emu.relu_sum(x, m, b, a), expected[0], torch.float32, "y")
+    got = emu.relu_sum_backward(grad, x, m, b, a, [True] * 4)
+    for name, g, e in zip(GRADS, got, expected[1:]):
+        assert_close(g, e, torch.float32, f"d{name}")
+
+
+def test_bad_arguments_use_the_shared_checks(emu):
+    x = torch.randn(4)
+    with pytest.raises(ValueError, match=r"b must have the shape of m"):
+        emu.relu_sum(x, torch.randn(3), torch.randn(2), None)
+    with pytest.raises(TypeError, match=r"m must have the dtype of x"):
+        emu.relu_sum(x, torch.randn(3, dtype=torch.float64), torch.randn(3), None)
+
+
+# ---------------------------------------------------------------- the emulator
+
+
+@pytest.fixture
+def short_timeout(emu):
+    previous = emu.set_barrier_timeout(0.3)
+    yield
+    emu.set_barrier_timeout(previous)
+
+
+def test_barrier_timeout_names_the_line(emu, short_timeout):
+    source = (Path(emulated_ops.HERE) / "emulator_selftest.cpp").read_text().splitlines()
+    line = next(i for i, s in enumerate(source, 1) if "SELFTEST_BARRIER_TIMEOUT_LINE" in s)
+    pattern = rf"__syncthreads\(\) at emulator_selftest\.cpp:{line} timed out after 0\.3 s"
+    with pytest.raises(RuntimeError, match=pattern):
+        emu.selftest_barrier_timeout(1.5)
+
+
+def test_divergent_barriers_fail(emu):
+    with pytest.raises(RuntimeError, match=r"in the same phase: the block's threads diverged"):
+        emu.selftest_barrier_divergent()
+
+
+def test_returned_thread_counts_as_arrived(emu):
+    out = emu.selftest_barrier_returned_thread()
+    assert out[0] == 0  # thread 0 returned before writing
+    assert torch.equal(out[1:], torch.full((63,), sum(range(1, 64))))
+
+
+def expected_shuffle(threads, op, arg, width, mask):
+    """What CUDA's __shfl_*_sync return (Programming Guide, warp shuffle
+    functions) when lane l of warp w holds 100·w + l; -1 for lanes not in mask."""
+    out = []
+    for t in range(threads):
+        lane, base = t % 32, 100 * (t // 32)
+        if not mask >> lane & 1:
+            out.append(-1)
+            continue
+        seg = lane // width * width
+        if op == "idx":
+            src = seg + arg % width
+        elif op == "up":
+            src = lane - arg if lane - seg >= arg else lane
+        elif op == "down":
+            src = lane + arg if lane - seg + arg < width else lane
+        else:
+            src = lane ^ arg
+            src = src if src < min(seg + width, 32) else lane
+        out.append(base + src)
+    return out
+
+
+SHUFFLES = [(op, arg, width) for width in (32, 16, 4) for op, arg in
+            [("idx", 3), ("idx", 37), ("up", 1), ("up", 5), ("down", 1), ("down", 16),
+             ("xor", 1), ("xor", 16), ("xor", 6)]]
+
+
+@pytest.mark.parametrize("op,arg,width", SHUFFLES, ids=lambda v: str(v))
+def test_shuffle_semantics(emu, op, arg, width):
+    got = emu.selftest_shuffle(64, op, arg, width, 0xFFFFFFFF).tolist()
+    assert got == expected_shuffle(64, op, arg, width, 0xFFFFFFFF)
+
+
+def test_shuffle_examples():
+    # Hand-checked against the Programming Guide, independent of expected_shuffle's code.
+    down = expected_shuffle(32, "down", 1, 8, 0xFFFFFFFF)
+    assert down[6] == 7 and down[7] == 7 and down[8] == 9
+    xor = expected_shuffle(32, "xor", 16, 16, 0xFFFFFFFF)
+    assert xor[0] == 0 and xor[16] == 0  # later segment: own value; earlier: readable
+
+
+def test_shuffle_with_partial_mask(emu):
+    half = 0x0000FFFF
+    got = emu.selftest_shuffle(32, "down", 1, 16, half).tolist()
+    assert got == expected_shuffle(32, "down", 1, 16, half)
+    with pytest.raises(RuntimeError, match=r"lane 15 reads lane 16, which is not in the mask 0x0000ffff"):
+        emu.selftest_shuffle(32, "down", 1, 32, half)
+
+
+def test_atomics_are_atomic(emu):
+    total, count = emu.selftest_atomic_add(64, 200).tolist()
+    assert total == count == 2 * 64 * 200
+
+
+def test_the_emulated_ops_are_the_cuda_sources():
+    # The emulator build includes the real launcher, not a copy of it.
+    wrapper = (Path(emulated_ops.HERE) / "relu_sum_cuda_emulated.cpp").read_text()
+    assert re.search(r'#include "\.\./\.\./csrc/cuda/relu_sum_cuda\.cu"', wrapper)
