@@ -24,7 +24,7 @@ struct Units {
 };
 
 // Which gradients relu_sum_backward computes (bit set = requested).
-enum GradBits : unsigned { kGradX = 1, kGradM = 2, kGradB = 4, kGradA = 8 };
+constexpr unsigned kGradX = 1, kGradM = 2, kGradB = 4, kGradA = 8;
 
 // y[i] = sum_k a_k relu(m_k x[i] + b_k) for i < n. Every element goes through
 // the same vector instructions whatever n is (the tail is padded), so how the
