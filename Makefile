@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SOURCES := $(shell find csrc relu_ext -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' -o -name '*.py' \) ! -name _build_meta.py) setup.py pyproject.toml
 
-.PHONY: install test test-tsan demo clean
+.PHONY: install test test-tsan demo bench clean
 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ TSAN_LIB = $(shell $(CXX) -print-file-name=libtsan.so)
 test-tsan: install
 	LD_PRELOAD=$(TSAN_LIB) TSAN_OPTIONS="halt_on_error=1 exitcode=66 report_signal_unsafe=0" \
 	RELU_EXT_EMU_TSAN=1 OMP_NUM_THREADS=1 $(VENV)/bin/pytest tests -m cuda_emu --capture=sys $(PYTEST_ARGS)
+
+# The default benchmark grid (minutes); writes benchmarks/results/ and
+# benchmarks/RESULTS.md. BENCH_ARGS adds options, e.g. BENCH_ARGS=--quick.
+bench: install
+	$(PY) benchmarks/run.py --results-md benchmarks/RESULTS.md $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info relu_ext/_build_meta.py

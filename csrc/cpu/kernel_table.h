@@ -10,6 +10,9 @@
 
 #include <cstdint>
 #include <cstring>
+#if defined(__x86_64__)
+#include <immintrin.h>  // max instructions for relu (relu_sum_kernels.h)
+#endif
 
 namespace relu_ext::cpu {
 

@@ -58,6 +58,32 @@ RELU_EXT_INLINE T sum_lanes(Vec<T> v) {
   return s[0];
 }
 
+}  // namespace
+}  // namespace relu_ext::cpu::RELU_EXT_CPU_ISA
+
+#if defined(__x86_64__)
+// relu(p) is `0 > p ? 0 : p`, which is exactly x86's max(0, p): max returns
+// its second operand when either is NaN, so a NaN pre-activation passes
+// through as in torch. GCC lowers the vector `?:` to a compare and a masked
+// move; max does the same in one instruction, on the forward's critical path.
+namespace relu_ext {
+namespace isa = cpu::RELU_EXT_CPU_ISA;
+#if RELU_EXT_VEC_BYTES == 64
+template <> RELU_EXT_INLINE isa::Vec<float> relu(isa::Vec<float> p) { return _mm512_max_ps(isa::Vec<float>{}, p); }
+template <> RELU_EXT_INLINE isa::Vec<double> relu(isa::Vec<double> p) { return _mm512_max_pd(isa::Vec<double>{}, p); }
+#elif RELU_EXT_VEC_BYTES == 32
+template <> RELU_EXT_INLINE isa::Vec<float> relu(isa::Vec<float> p) { return _mm256_max_ps(isa::Vec<float>{}, p); }
+template <> RELU_EXT_INLINE isa::Vec<double> relu(isa::Vec<double> p) { return _mm256_max_pd(isa::Vec<double>{}, p); }
+#elif RELU_EXT_VEC_BYTES == 16
+template <> RELU_EXT_INLINE isa::Vec<float> relu(isa::Vec<float> p) { return _mm_max_ps(isa::Vec<float>{}, p); }
+template <> RELU_EXT_INLINE isa::Vec<double> relu(isa::Vec<double> p) { return _mm_max_pd(isa::Vec<double>{}, p); }
+#endif
+}  // namespace relu_ext
+#endif
+
+namespace relu_ext::cpu::RELU_EXT_CPU_ISA {
+namespace {
+
 // ---------------------------------------------------------------- forward
 
 template <class T, bool HasA>

@@ -1,0 +1,51 @@
+"""Time cases with torch.utils.benchmark: median, interquartile range and best
+of blocks of runs, after a warm-up that absorbs torch.compile's compilation.
+
+On a shared machine another process can hold one of the CPUs for a while, and
+then every parallel region waits for its preempted thread, in steps of the
+scheduler's tick: a case timed only during such a spell comes out several
+times too slow. The blocks of a case are therefore taken in rounds, spread
+over the time the whole size takes, and summarised together.
+"""
+
+import statistics
+import time
+
+import torch.utils.benchmark as benchmark
+
+from cases import synchronize
+
+
+def warm_up(case, device):
+    """Runs the case once (compilation, lazy initialisation); returns how long
+    that first call took, in seconds."""
+    start = time.perf_counter()
+    case.step()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def time_blocks(case, threads, min_run_time):
+    """The time per run of each block of at least `min_run_time` seconds of
+    runs. On CUDA the Timer synchronises the device around every block, so
+    these are device times, not launch times."""
+    timer = benchmark.Timer(stmt="step()", globals={"step": case.step}, num_threads=threads)
+    measurement = timer.blocked_autorange(min_run_time=min_run_time)
+    return [
+        {"per_run_s": t, "runs": measurement.number_per_run} for t in measurement.times
+    ]
+
+
+def summarize(blocks, first_call_s):
+    times = sorted(b["per_run_s"] for b in blocks)
+    quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    return {
+        "median_s": statistics.median(times),
+        "iqr_s": quartiles[2] - quartiles[0],
+        # The least disturbed block: on a shared machine, closer to what the
+        # code can do than the median, which includes others' interference.
+        "min_s": times[0],
+        "blocks": len(times),
+        "runs": sum(b["runs"] for b in blocks),
+        "first_call_s": first_call_s,
+    }
