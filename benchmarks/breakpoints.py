@@ -48,7 +48,8 @@ def fwd_bwd_seconds(algorithm, x, m, b, a, grad, min_run_time):
         torch.autograd.grad(y, (x, m, b, a), grad)
 
     step()  # first call: allocations, lazy initialisation
-    timer = benchmark.Timer("step()", globals={"step": step})
+    # Timer runs single-threaded unless told otherwise.
+    timer = benchmark.Timer("step()", globals={"step": step}, num_threads=torch.get_num_threads())
     return timer.blocked_autorange(min_run_time=min_run_time).median
 
 

@@ -7,30 +7,30 @@ each input's linear piece by a lookup: O(K·log K + N) for typical breakpoints
 cost far above one dense (input, unit) pair.
 
 ``auto`` compares the two by a cost model of forward + backward (all
-gradients), counted in units of one dense (input, unit) pair, ~70 ps here:
+gradients), counted in units of one dense (input, unit) pair, ~30 ps here:
 
     dense        N·K
     breakpoints  N·PER_INPUT + K·PER_UNIT + FIXED
 
 fitted to timings on this project's machine (2-core AMD EPYC with AVX-512,
-float32, 2 threads, shared with other jobs; benchmarks/breakpoints.py and
-the same steps at small N; Gaussian m, b, the slower case for breakpoints):
+float32, 2 threads, load < 1; benchmarks/breakpoints.py and the same steps
+at small N; Gaussian m, b, the slower case for breakpoints):
 
     N        K       dense     breakpoints
-    262144   128     2.3 ms    2.9 ms      ~13 ns per input: PER_INPUT = 200
-    262144   256     4.6 ms    3.7 ms
-    262144   4096    73 ms     8.0 ms
-    262144   65536   1.2 s     13 ms
-    500      65536   4.1 ms    5.0 ms      ~75 ns per unit: PER_UNIT = 1100
-    2000     65536   9.4 ms    5.0 ms
-    1000     4096    375 us    463 us
-    4000     4096    1.24 ms   539 us
-    100      1024    54 us     97 us       call overheads: FIXED = 300,000
-    1000     1024    113 us    124 us
+    262144   128     0.99 ms   1.5 ms      ~7 ns per input: PER_INPUT = 230
+    262144   256     2.0 ms    1.9 ms
+    262144   4096    31 ms     4.4 ms
+    262144   65536   543 ms    11 ms
+    500      65536   3.0 ms    4.9 ms      ~75 ns per unit (set-up is serial):
+    2000     65536   6.4 ms    5.5 ms      PER_UNIT = 2500
+    1000     4096    260 us    433 us
+    4000     4096    505 us    523 us
+    1000     1024    90 us     119 us      call overheads: FIXED = 2,000,000
+    10000    1024    383 us    312 us
 
-So for large N the breakpoint algorithm is chosen from K ≈ 200 units on, and
-for large K from N ≈ 1,100 inputs on; the lesson's 20 inputs × 8 units and
-anything under ~200 units stay dense. float64 and the 16-bit types use the
+So for large N the breakpoint algorithm is chosen from K ≈ 230 units on, and
+for large K from N ≈ 2,500 inputs on; the lesson's 20 inputs × 8 units and
+anything under ~230 units stay dense. float64 and the 16-bit types use the
 same model (the dense kernels' relative cost is similar). The decision
 depends on the sizes only, never on values, so it is free and torch.compile
 guards on the sizes instead of breaking the graph. Only CPU tensors have the
@@ -40,9 +40,9 @@ breakpoint kernels; "auto" is "dense" on other devices.
 ALGORITHMS = ("auto", "dense", "breakpoints")
 
 # Fitted constants, in dense pair-times (see the module docstring).
-PER_INPUT = 200
-PER_UNIT = 1100
-FIXED = 300_000
+PER_INPUT = 230
+PER_UNIT = 2500
+FIXED = 2_000_000
 
 
 def check_algorithm(algorithm, where="relu_sum"):
