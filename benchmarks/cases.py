@@ -6,6 +6,7 @@ the one the others are compared against.
 """
 
 import copy
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -48,6 +49,13 @@ class Implementation:
     make_model: Callable[[Callable, nn.Module], nn.Module] = FunctionalReLUSum
 
 
+def _with_algorithm(model, algorithm):
+    # relu_ext picks its algorithm by size by default ("auto"); each
+    # implementation here pins one, so that its figures are that algorithm's.
+    model.algorithm = algorithm
+    return model
+
+
 def _compiled_reference():
     # One graph specialised to this case's shapes (what a training loop with
     # fixed shapes gets). Graphs accumulate on reference.relu_sum's code
@@ -62,9 +70,16 @@ IMPLEMENTATIONS = {
         Implementation(
             name="fused",
             label="relu_ext (fused)",
-            make=lambda: relu_ext.relu_sum,
+            make=lambda: functools.partial(relu_ext.relu_sum, algorithm="dense"),
             nk_tensors_at_peak={"forward": 0, "forward_backward": 0, "train_step": 0},
-            make_model=lambda relu_sum, model: model,
+            make_model=lambda relu_sum, model: _with_algorithm(model, "dense"),
+        ),
+        Implementation(
+            name="breakpoints",
+            label="relu_ext (breakpoints)",
+            make=lambda: functools.partial(relu_ext.relu_sum, algorithm="breakpoints"),
+            nk_tensors_at_peak={"forward": 0, "forward_backward": 0, "train_step": 0},
+            make_model=lambda relu_sum, model: _with_algorithm(model, "breakpoints"),
         ),
         Implementation(
             name="eager",

@@ -190,9 +190,11 @@ def headline_lines(doc):
             theirs = _median(record)
             if ours is not None and theirs is not None:
                 best = record["time"]["min_s"] / own["time"]["min_s"]
-                parts.append(f"**{theirs / ours:.3g}×** faster than {labels[impl]} "
+                faster = theirs >= ours  # relu_ext's own breakpoint algorithm may win
+                parts.append(f"**{(theirs / ours if faster else ours / theirs):.3g}×** "
+                             f"{'faster' if faster else 'slower'} than {labels[impl]} "
                              f"(medians {format_time(ours)} vs {format_time(theirs)}; "
-                             f"{best:.3g}× by best blocks)")
+                             f"{(best if faster else 1 / best):.3g}× by best blocks)")
             elif record is not None and record["status"] == "skipped":
                 parts.append(f"{labels[impl]} {record['reason']}")
         return ours, parts

@@ -61,7 +61,9 @@ PEAK_SCALE = {"float32": 1.0, "float64": 0.5, "float16": 1.0, "bfloat16": 1.0}
 DEFAULT_GRID = {
     "ns": [2**p for p in range(10, 21, 2)],
     "at_k": 1024,
-    "ks": [8, 32, 128, 512, 1024, 4096],
+    # Up to 65,536 for the breakpoint algorithm (O(N + K log K)); the
+    # references' N×K tensors are skipped there by the memory budget.
+    "ks": [8, 32, 128, 512, 1024, 4096, 16384, 65536],
     "at_n": 2**18,
     "sizes": [report.LESSON_SIZE],
     "min_run_time": 0.6,

@@ -12,4 +12,12 @@ TORCH_LIBRARY(relu_ext, lib) {
   lib.def(
       "relu_sum_backward(Tensor grad, Tensor x, Tensor m, Tensor b, Tensor? a, "
       "bool[4] output_mask) -> (Tensor?, Tensor?, Tensor?, Tensor?)");
+  // The same two functions by the breakpoint algorithm (csrc/breakpoints/):
+  // O((N + K) log K) instead of O(N K), equal to the above to rounding,
+  // except that a float64 x within half an ulp of a breakpoint -b/m may be
+  // put on the other side of it.
+  lib.def("relu_sum_breakpoints(Tensor x, Tensor m, Tensor b, Tensor? a) -> Tensor");
+  lib.def(
+      "relu_sum_breakpoints_backward(Tensor grad, Tensor x, Tensor m, Tensor b, "
+      "Tensor? a, bool[4] output_mask) -> (Tensor?, Tensor?, Tensor?, Tensor?)");
 }

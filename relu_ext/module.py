@@ -5,6 +5,7 @@ import math
 import torch
 from torch import nn
 
+from .algorithm import check_algorithm
 from .ops import relu_sum
 
 
@@ -22,6 +23,8 @@ class ReLUSum(nn.Module):
         input_range: where the breakpoints ``t_k = -b_k/m_k`` start, drawn
             uniformly from this interval. The default (-3, 3) covers standardized
             inputs; pass your data's range otherwise.
+        algorithm: how the sum is evaluated, as in :func:`relu_ext.relu_sum`:
+            ``"auto"`` (default), ``"dense"`` or ``"breakpoints"``.
         device, dtype: of the parameters.
 
     Initialisation: breakpoints uniform over ``input_range`` and slopes of
@@ -34,9 +37,10 @@ class ReLUSum(nn.Module):
     Shape: input of any shape; output of the same shape.
     """
 
-    def __init__(self, units, *, out_weights=True, input_range=(-3.0, 3.0), device=None,
-                 dtype=None):
+    def __init__(self, units, *, out_weights=True, input_range=(-3.0, 3.0), algorithm="auto",
+                 device=None, dtype=None):
         super().__init__()
+        check_algorithm(algorithm, "ReLUSum")
         if not isinstance(units, int) or isinstance(units, bool) or units < 0:
             raise ValueError(f"ReLUSum(): units must be a non-negative int, but got {units!r}")
         low, high = input_range
@@ -46,6 +50,7 @@ class ReLUSum(nn.Module):
             )
         factory = {"device": device, "dtype": dtype}
         self.units = units
+        self.algorithm = algorithm
         self.input_range = (float(low), float(high))
         self.m = nn.Parameter(torch.empty(units, **factory))
         self.b = nn.Parameter(torch.empty(units, **factory))
@@ -73,7 +78,8 @@ class ReLUSum(nn.Module):
         return -self.b / self.m
 
     def forward(self, x):
-        return relu_sum(x, self.m, self.b, self.a)
+        return relu_sum(x, self.m, self.b, self.a, algorithm=self.algorithm)
 
     def extra_repr(self):
-        return f"units={self.units}, out_weights={self.a is not None}"
+        algorithm = "" if self.algorithm == "auto" else f", algorithm={self.algorithm!r}"
+        return f"units={self.units}, out_weights={self.a is not None}{algorithm}"

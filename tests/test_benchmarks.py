@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
-IMPLEMENTATIONS = {"fused", "eager", "compiled"}
+IMPLEMENTATIONS = {"fused", "breakpoints", "eager", "compiled"}
 PHASES = {"forward", "forward_backward", "train_step"}
 
 
@@ -62,7 +62,8 @@ def test_table_plots_and_report(quick_run):
     out, stdout = quick_run
     rows = [line for line in stdout.splitlines() if line.startswith("| ")]
     assert rows[0].startswith("| phase | N | K | implementation | median")
-    for label in ("relu_ext (fused)", "reference, eager", "reference, torch.compile"):
+    for label in ("relu_ext (fused)", "relu_ext (breakpoints)", "reference, eager",
+                  "reference, torch.compile"):
         assert sum(label in row for row in rows[1:]) == 9, label  # 3 sizes × 3 phases
     for plot in ("time_vs_k.png", "memory_vs_n.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot

@@ -1,0 +1,69 @@
+"""Which algorithm evaluates relu_sum: the dense kernels or the breakpoint one.
+
+``dense`` evaluates all K units at each of the N inputs: O(N·K) work, fused,
+vectorized, no set-up. ``breakpoints`` sorts the K breakpoints once and finds
+each input's linear piece by a lookup: O(K·log K + N) for typical breakpoints
+(O(N·log K) when they cluster), but with a fixed set-up cost and a per-input
+cost far above one dense (input, unit) pair.
+
+``auto`` compares the two by a cost model of forward + backward (all
+gradients), counted in units of one dense (input, unit) pair, ~30 ps here:
+
+    dense        N·K
+    breakpoints  N·PER_INPUT + K·PER_UNIT + FIXED
+
+fitted to timings on this project's machine (2-core AMD EPYC with AVX-512,
+float32, 2 threads, load < 1; benchmarks/breakpoints.py and the same steps
+at small N; Gaussian m, b, the slower case for breakpoints):
+
+    N        K       dense     breakpoints
+    262144   128     0.99 ms   1.5 ms      ~7 ns per input: PER_INPUT = 230
+    262144   256     2.0 ms    1.9 ms
+    262144   4096    31 ms     4.4 ms
+    262144   65536   543 ms    11 ms
+    500      65536   3.0 ms    4.9 ms      ~75 ns per unit (set-up is serial):
+    2000     65536   6.4 ms    5.5 ms      PER_UNIT = 2500
+    1000     4096    260 us    433 us
+    4000     4096    505 us    523 us
+    1000     1024    90 us     119 us      call overheads: FIXED = 2,000,000
+    10000    1024    383 us    312 us
+
+So for large N the breakpoint algorithm is chosen from K ≈ 230 units on, and
+for large K from N ≈ 2,500 inputs on; the lesson's 20 inputs × 8 units and
+anything under ~230 units stay dense. float64 and the 16-bit types use the
+same model (the dense kernels' relative cost is similar). The decision
+depends on the sizes only, never on values, so it is free and torch.compile
+guards on the sizes instead of breaking the graph. Only CPU tensors have the
+breakpoint kernels; "auto" is "dense" on other devices.
+"""
+
+ALGORITHMS = ("auto", "dense", "breakpoints")
+
+# Fitted constants, in dense pair-times (see the module docstring).
+PER_INPUT = 230
+PER_UNIT = 2500
+FIXED = 2_000_000
+
+
+def check_algorithm(algorithm, where="relu_sum"):
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+        raise ValueError(
+            f"{where}(): algorithm must be one of {', '.join(map(repr, ALGORITHMS))}, "
+            f"but got {algorithm!r}"
+        )
+
+
+def choose_algorithm(algorithm, x, m):
+    """The algorithm ``relu_sum(x, m, ..., algorithm=algorithm)`` runs: "dense" or "breakpoints"."""
+    check_algorithm(algorithm)
+    if algorithm != "auto":
+        if algorithm == "breakpoints" and x.device.type != "cpu":
+            raise ValueError(
+                f"relu_sum(): algorithm='breakpoints' is implemented for CPU tensors only, "
+                f"but x is on {x.device}; use algorithm='dense' or 'auto'"
+            )
+        return algorithm
+    if x.device.type != "cpu":
+        return "dense"
+    n, k = x.numel(), m.shape[0]
+    return "breakpoints" if n * k > n * PER_INPUT + k * PER_UNIT + FIXED else "dense"
