@@ -71,10 +71,26 @@ def bitwise_results(n, units, threads, seed=0):
 
 
 # 2048·3 + 5 inputs: several backward chunks; 600,011: past 256 chunks of one
-# span, where chunks grow to several spans.
-@pytest.mark.parametrize("n,units", [(2048 * 3 + 5, 37), (600_011, 3)])
+# span, where chunks grow to several spans; 70,000 units: fewer chunks allowed
+# (the partial sums are capped at 2^22 values), so they grow sooner.
+@pytest.mark.parametrize("n,units", [(2048 * 3 + 5, 37), (600_011, 3), (40_003, 70_000)])
 def test_bitwise_reproducible_across_runs_and_thread_counts(n, units):
     first = bitwise_results(n, units, threads=1)
     for threads in (1, 2, 3):
         for got, want in zip(bitwise_results(n, units, threads), first):
             assert torch.equal(got, want), f"differs with {threads} threads"
+
+
+def test_sums_over_inputs_add_up_across_chunk_layouts():
+    # dm, db, da are sums over inputs: the whole equals its two halves, each
+    # of which the kernels cut into different chunks (70,000 units: chunks of
+    # several spans for 40,003 inputs, of one span for each half).
+    x, m, b, a = make_inputs(40_003, 70_000, dtype=torch.float64)
+    g = torch.randn(40_003, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    mask = [False, True, True, True]
+    whole = torch.ops.relu_ext.relu_sum_backward(g, x, m, b, a, mask)[1:]
+    half = 20_000
+    first = torch.ops.relu_ext.relu_sum_backward(g[:half], x[:half], m, b, a, mask)[1:]
+    second = torch.ops.relu_ext.relu_sum_backward(g[half:], x[half:], m, b, a, mask)[1:]
+    for w, p, q in zip(whole, first, second):
+        torch.testing.assert_close(w, p + q, rtol=1e-12, atol=1e-9)

@@ -52,14 +52,18 @@ at::Tensor relu_sum_cpu(const at::Tensor& x_in, const at::Tensor& m_in,
 
 // The sums over inputs (dm, db, da) are taken per chunk of inputs, then the
 // chunks' partial sums are added in chunk order. Chunk boundaries depend on N
-// alone, never on the thread count, so every result is bitwise reproducible.
-// At most kMaxChunks chunks bound the partial sums' memory by O(K).
+// and K alone, never on the thread count, so every result is bitwise
+// reproducible. The partial sums take chunks × 3 × K values: at most 256
+// chunks, and fewer for large K, so they stay within kMaxPartialSums.
 constexpr int64_t kMaxChunks = 256;
+constexpr int64_t kMaxPartialSums = int64_t{1} << 22;
 
 template <class T>
-int64_t chunk_size(int64_t n) {
+int64_t chunk_size(int64_t n, int64_t units) {
   const int64_t span = kBackwardSpan<T>;
-  const int64_t spans = (n + span * kMaxChunks - 1) / (span * kMaxChunks);
+  const int64_t max_chunks =
+      std::clamp<int64_t>(kMaxPartialSums / (3 * std::max<int64_t>(units, 1)), 1, kMaxChunks);
+  const int64_t spans = (n + span * max_chunks - 1) / (span * max_chunks);
   return std::max<int64_t>(spans, 1) * span;
 }
 
@@ -92,7 +96,7 @@ Grads relu_sum_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
 
   AT_DISPATCH_FLOATING_TYPES(dtype, "relu_sum_backward_cpu", [&] {
     constexpr int64_t span = kBackwardSpan<scalar_t>;
-    const int64_t chunk = chunk_size<scalar_t>(n);
+    const int64_t chunk = chunk_size<scalar_t>(n, units);
     const int64_t chunks = (n + chunk - 1) / chunk;
     // partial[c][j][k]: chunk c's sum for gradient j (dm, db, da) of unit k.
     at::Tensor partial;
