@@ -17,10 +17,10 @@ float32, 2 threads, load < 1; benchmarks/breakpoints.py and the same steps
 at small N; Gaussian m, b, the slower case for breakpoints):
 
     N        K       dense     breakpoints
-    262144   128     0.99 ms   1.5 ms      ~7 ns per input: PER_INPUT = 230
-    262144   256     2.0 ms    1.9 ms
-    262144   4096    31 ms     4.4 ms
-    262144   65536   543 ms    11 ms
+    262144   256     2.1 ms    2.4 ms      ~9 ns per input: PER_INPUT = 300
+    262144   512     4.1 ms    2.8 ms
+    262144   4096    30 ms     4.6 ms
+    262144   65536   518 ms    10 ms
     500      65536   3.0 ms    4.9 ms      ~75 ns per unit (set-up is serial):
     2000     65536   6.4 ms    5.5 ms      PER_UNIT = 2500
     1000     4096    260 us    433 us
@@ -28,9 +28,12 @@ at small N; Gaussian m, b, the slower case for breakpoints):
     1000     1024    90 us     119 us      call overheads: FIXED = 2,000,000
     10000    1024    383 us    312 us
 
-So for large N the breakpoint algorithm is chosen from K ≈ 230 units on, and
+So for large N the breakpoint algorithm is chosen from K ≈ 300 units on, and
 for large K from N ≈ 2,500 inputs on; the lesson's 20 inputs × 8 units and
-anything under ~230 units stay dense. float64 and the 16-bit types use the
+anything under ~300 units stay dense. (The large-N rows were
+measured again after the dense forward got faster, 2026-11-24; the
+measured crossover is K = 306 for Gaussian m, b and 226 for uniform
+breakpoints.) float64 and the 16-bit types use the
 same model (the dense kernels' relative cost is similar). The decision
 depends on the sizes only, never on values, so it is free and torch.compile
 guards on the sizes instead of breaking the graph. Only CPU tensors have the
@@ -40,7 +43,7 @@ breakpoint kernels; "auto" is "dense" on other devices.
 ALGORITHMS = ("auto", "dense", "breakpoints")
 
 # Fitted constants, in dense pair-times (see the module docstring).
-PER_INPUT = 230
+PER_INPUT = 300
 PER_UNIT = 2500
 FIXED = 2_000_000
 
