@@ -49,11 +49,22 @@ class Implementation:
     make_model: Callable[[Callable, nn.Module], nn.Module] = FunctionalReLUSum
 
 
-def _with_algorithm(model, algorithm):
-    # relu_ext picks its algorithm by size by default ("auto"); each
-    # implementation here pins one, so that its figures are that algorithm's.
-    model.algorithm = algorithm
-    return model
+def _relu_ext(name, algorithm):
+    """relu_ext with one algorithm pinned: by default it picks by size
+    ("auto"), and each implementation here must be that algorithm's figures."""
+
+    def with_algorithm(relu_sum, model):
+        model.algorithm = algorithm
+        return model
+
+    return Implementation(
+        name=name,
+        label=f"relu_ext ({name})",
+        make=lambda: functools.partial(relu_ext.relu_sum, algorithm=algorithm),
+        # Neither holds anything N×K-sized.
+        nk_tensors_at_peak={"forward": 0, "forward_backward": 0, "train_step": 0},
+        make_model=with_algorithm,
+    )
 
 
 def _compiled_reference():
@@ -67,20 +78,8 @@ def _compiled_reference():
 IMPLEMENTATIONS = {
     impl.name: impl
     for impl in (
-        Implementation(
-            name="fused",
-            label="relu_ext (fused)",
-            make=lambda: functools.partial(relu_ext.relu_sum, algorithm="dense"),
-            nk_tensors_at_peak={"forward": 0, "forward_backward": 0, "train_step": 0},
-            make_model=lambda relu_sum, model: _with_algorithm(model, "dense"),
-        ),
-        Implementation(
-            name="breakpoints",
-            label="relu_ext (breakpoints)",
-            make=lambda: functools.partial(relu_ext.relu_sum, algorithm="breakpoints"),
-            nk_tensors_at_peak={"forward": 0, "forward_backward": 0, "train_step": 0},
-            make_model=lambda relu_sum, model: _with_algorithm(model, "breakpoints"),
-        ),
+        _relu_ext("fused", "dense"),
+        _relu_ext("breakpoints", "breakpoints"),
         Implementation(
             name="eager",
             label="reference, eager",

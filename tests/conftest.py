@@ -17,6 +17,15 @@ TOLERANCE = {
     torch.bfloat16: 1.6e-2,
 }
 
+# Inputs for torch.library.opcheck of every op: with and without output
+# weights, no units, no inputs.
+OPCHECK_CASES = {
+    "with_a": dict(shape=(5, 7), units=6, out_weights=True),
+    "without_a": dict(shape=37, units=3, out_weights=False),
+    "no_units": dict(shape=4, units=0, out_weights=True),
+    "empty_x": dict(shape=0, units=3, out_weights=True),
+}
+
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 

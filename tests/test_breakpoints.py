@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import relu_ext
-from conftest import DTYPES, assert_close_to_reference, make_inputs, reference_forward_and_grads
+from conftest import DTYPES, OPCHECK_CASES, assert_close_to_reference, make_inputs, reference_forward_and_grads
 from relu_ext.algorithm import choose_algorithm
 
 ops = torch.ops.relu_ext
@@ -257,14 +257,6 @@ def test_random_inputs_match_reference(x, units, flat, out_weights):
             continue
         want.magnitude = want.magnitude + 1e-9 * cancelling.get(i, 0.0)
         assert_close_to_reference(got, want, torch.float32)
-
-
-OPCHECK_CASES = {
-    "with_a": dict(shape=(5, 7), units=6, out_weights=True),
-    "without_a": dict(shape=37, units=3, out_weights=False),
-    "no_units": dict(shape=4, units=0, out_weights=True),
-    "empty_x": dict(shape=0, units=3, out_weights=True),
-}
 
 
 @pytest.mark.parametrize("case", OPCHECK_CASES, ids=str)

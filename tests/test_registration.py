@@ -5,15 +5,7 @@ import pytest
 import torch
 
 import relu_ext
-from conftest import make_inputs
-
-OPCHECK_CASES = {
-    "with_a": dict(shape=(5, 7), units=6, out_weights=True),
-    "without_a": dict(shape=37, units=3, out_weights=False),
-    "no_units": dict(shape=4, units=0, out_weights=True),
-    "empty_x": dict(shape=0, units=3, out_weights=True),
-}
-
+from conftest import OPCHECK_CASES, make_inputs
 
 @pytest.mark.parametrize("case", OPCHECK_CASES, ids=str)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
