@@ -285,23 +285,6 @@ def test_gradcheck():
         lambda *t: relu_ext.relu_sum(*t, algorithm="breakpoints"), leaves)
 
 
-def test_compile_fullgraph_forward_and_backward():
-    torch._dynamo.reset()
-    module = relu_ext.ReLUSum(9, algorithm="breakpoints")
-    x = torch.randn(2, 50, requires_grad=True)
-
-    def loss_fn(x):
-        return (module(x * 2) - x).abs().mean()
-
-    loss = torch.compile(loss_fn, fullgraph=True)(x)
-    grads = torch.autograd.grad(loss, [x, *module.parameters()])
-    loss_eager = loss_fn(x)
-    grads_eager = torch.autograd.grad(loss_eager, [x, *module.parameters()])
-    torch.testing.assert_close(loss, loss_eager)
-    for got, want in zip(grads, grads_eager):
-        torch.testing.assert_close(got, want)
-
-
 def test_compile_auto_follows_the_sizes():
     torch._dynamo.reset()
     m, b, a = make_inputs(1, 2000)[1:]

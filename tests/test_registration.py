@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import relu_ext
-from conftest import OPCHECK_CASES, make_inputs
+from conftest import DEVICES, OPCHECK_CASES, make_inputs
 
 @pytest.mark.parametrize("case", OPCHECK_CASES, ids=str)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
@@ -36,9 +36,14 @@ def test_gradcheck(out_weights, shape, device):
     assert torch.autograd.gradcheck(fn, leaves)
 
 
-def test_compile_fullgraph_forward_and_backward(device):
+# The breakpoint algorithm has CPU kernels only.
+@pytest.mark.parametrize("device, algorithm", [
+    (device, algorithm) for device in DEVICES for algorithm in ("dense", "breakpoints")
+    if algorithm == "dense" or device == "cpu"
+])
+def test_compile_fullgraph_forward_and_backward(device, algorithm):
     torch._dynamo.reset()
-    module = relu_ext.ReLUSum(9, device=device)
+    module = relu_ext.ReLUSum(9, algorithm=algorithm, device=device)
     x = torch.randn(2, 50, device=device, requires_grad=True)
 
     def loss_fn(x):
