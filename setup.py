@@ -128,8 +128,8 @@ def extension():
     with_cuda = build_cuda()
     write_build_meta(with_cuda)
     sources = [str(p.relative_to(ROOT)) for p in sorted(CSRC.glob("*.cpp"))]
-    sources += [str(p.relative_to(ROOT)) for p in sorted((CSRC / "cpu").rglob("*.cpp"))]
-    sources += [str(p.relative_to(ROOT)) for p in sorted((CSRC / "breakpoints").rglob("*.cpp"))]
+    for folder in ("autograd", "cpu", "breakpoints"):
+        sources += [str(p.relative_to(ROOT)) for p in sorted((CSRC / folder).rglob("*.cpp"))]
     if with_cuda:
         sources.remove("csrc/cuda_unavailable.cpp")
         sources += cuda_sources()

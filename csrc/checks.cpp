@@ -50,21 +50,22 @@ void check_like_x(const char* op, const char* name, const at::Tensor& t,
 }  // namespace
 
 void check_relu_sum_args(const char* op, const at::Tensor& x, const at::Tensor& m,
-                         const at::Tensor& b, const std::optional<at::Tensor>& a) {
+                         const at::Tensor& b, const std::optional<at::Tensor>& a,
+                         const char* a_name) {
   TORCH_CHECK_TYPE(is_supported_float(x.scalar_type()), op,
                    "(): x must be a floating-point tensor (torch.float16, "
                    "torch.bfloat16, torch.float32 or torch.float64), but got ",
                    dtype_name(x.scalar_type()));
   check_like_x(op, "m", m, x);
   check_like_x(op, "b", b, x);
-  if (a) check_like_x(op, "a", *a, x);
+  if (a) check_like_x(op, a_name, *a, x);
   TORCH_CHECK_VALUE(m.dim() == 1, op,
                     "(): m must be 1-D with one entry per unit, but got shape ",
                     shape_str(m.sizes()));
   TORCH_CHECK_VALUE(b.sizes() == m.sizes(), op, "(): b must have the shape of m (",
                     shape_str(m.sizes()), "), but got ", shape_str(b.sizes()));
   if (a)
-    TORCH_CHECK_VALUE(a->sizes() == m.sizes(), op, "(): a must have the shape of m (",
+    TORCH_CHECK_VALUE(a->sizes() == m.sizes(), op, "(): ", a_name, " must have the shape of m (",
                       shape_str(m.sizes()), "), but got ", shape_str(a->sizes()));
 }
 

@@ -12,9 +12,11 @@
 namespace relu_ext {
 
 // x floating (float16, bfloat16, float32, float64); m, b, a of x's dtype and
-// device; m 1-D, b and a the shape of m.
+// device; m 1-D, b and a the shape of m. `a_name` is what the op calls its
+// per-unit weights ("w" for step_sum).
 void check_relu_sum_args(const char* op, const at::Tensor& x, const at::Tensor& m,
-                         const at::Tensor& b, const std::optional<at::Tensor>& a);
+                         const at::Tensor& b, const std::optional<at::Tensor>& a,
+                         const char* a_name = "a");
 
 // The incoming gradient of relu_sum_backward: x's dtype, shape and device.
 void check_grad(const char* op, const at::Tensor& grad, const at::Tensor& x);

@@ -26,6 +26,8 @@ TORCH_LIBRARY_IMPL(relu_ext, CUDA, lib) {
                              std::optional<at::Tensor>, std::optional<at::Tensor>> {
              fail("relu_sum_backward");
            });
+  lib.impl("step_sum", [](const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                          const at::Tensor&) -> at::Tensor { fail("step_sum"); });
 }
 
 }  // namespace

@@ -20,4 +20,14 @@ TORCH_LIBRARY(relu_ext, lib) {
   lib.def(
       "relu_sum_breakpoints_backward(Tensor grad, Tensor x, Tensor m, Tensor b, "
       "Tensor? a, bool[4] output_mask) -> (Tensor?, Tensor?, Tensor?, Tensor?)");
+  // sum_k w_k H(m_k x + b_k), elementwise over x, where H is relu's
+  // derivative as torch takes it (0 where m x + b <= 0, else 1, also for NaN):
+  // the building block of relu_sum's higher derivatives
+  // (autograd/derivatives.cpp).
+  lib.def("step_sum(Tensor x, Tensor m, Tensor b, Tensor w) -> Tensor");
+  // The forward-mode derivative of relu_sum along tangents of its inputs
+  // (absent ones are zero); a composite of the ops above.
+  lib.def(
+      "relu_sum_jvp(Tensor x, Tensor m, Tensor b, Tensor? a, Tensor? x_t, Tensor? m_t, "
+      "Tensor? b_t, Tensor? a_t) -> Tensor");
 }

@@ -60,6 +60,16 @@ RELU_EXT_INLINE void accumulate_forward(T& y, T x, T m, T b, T a) {
   }
 }
 
+// step_sum: one unit's term w·H(m·x + b), where H is the derivative of relu
+// exactly as torch takes it (threshold_backward: 1 unless p <= 0, so H(0) = 0
+// and H(NaN) = 1). It is the building block of every higher derivative of
+// relu_sum: relu is piecewise linear, so past the first derivative only the
+// mask H(m·x + b) remains (csrc/autograd/derivatives.cpp).
+template <class T>
+RELU_EXT_INLINE void accumulate_step(T& y, T x, T m, T b, T w) {
+  y += relu_backward(w, preact(x, m, b));
+}
+
 // Backward for one (input, unit) pair, following the reference's autograd
 // graph term by term:
 //     t  = threshold_backward(g·a, pre)      the gradient reaching pre

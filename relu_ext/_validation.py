@@ -20,6 +20,16 @@ def _check_tensor(op, name, t):
         raise TypeError(f"{op}(): {name} must be a torch.Tensor, but got {type(t).__name__}")
 
 
+def check_tensors(op, x, m, b, a):
+    """What the public function checks before calling the compiled op, which
+    checks the rest itself with the same messages: that the arguments are
+    tensors at all (the dispatcher would reject them in its own words)."""
+    for name, t in (("x", x), ("m", m), ("b", b)):
+        _check_tensor(op, name, t)
+    if a is not None:
+        _check_tensor(op, "a", a)
+
+
 def _check_like_x(op, name, t, x):
     _check_tensor(op, name, t)
     if t.dtype != x.dtype:
@@ -32,7 +42,7 @@ def _check_like_x(op, name, t, x):
         )
 
 
-def check_relu_sum_args(op, x, m, b, a):
+def check_relu_sum_args(op, x, m, b, a, a_name="a"):
     _check_tensor(op, "x", x)
     if x.dtype not in FLOAT_DTYPES:
         raise TypeError(
@@ -42,7 +52,7 @@ def check_relu_sum_args(op, x, m, b, a):
     _check_like_x(op, "m", m, x)
     _check_like_x(op, "b", b, x)
     if a is not None:
-        _check_like_x(op, "a", a, x)
+        _check_like_x(op, a_name, a, x)
     if m.dim() != 1:
         raise ValueError(
             f"{op}(): m must be 1-D with one entry per unit, but got shape {_shape(m)}"
@@ -50,7 +60,9 @@ def check_relu_sum_args(op, x, m, b, a):
     if b.shape != m.shape:
         raise ValueError(f"{op}(): b must have the shape of m ({_shape(m)}), but got {_shape(b)}")
     if a is not None and a.shape != m.shape:
-        raise ValueError(f"{op}(): a must have the shape of m ({_shape(m)}), but got {_shape(a)}")
+        raise ValueError(
+            f"{op}(): {a_name} must have the shape of m ({_shape(m)}), but got {_shape(a)}"
+        )
 
 
 def check_grad(op, grad, x):

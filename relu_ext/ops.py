@@ -1,32 +1,29 @@
-"""The differentiable op: fake kernels and autograd for torch.ops.relu_ext.
+"""The differentiable op: relu_sum over torch.ops.relu_ext, and its fake kernels.
 
     y = Σ_k a_k · relu(m_k · x + b_k)        (elementwise over x; a_k = 1 if a is None)
 
 The forward and backward are fused C++/CUDA kernels (csrc/) that never hold
 the N×K hidden activations: the backward recomputes them from x, m, b, a,
-which is all autograd saves.
+which is all autograd saves. Autograd itself is registered in C++
+(csrc/autograd/): reverse mode to any order, forward mode, and the torch.func
+transforms; the batching rules for vmap are in relu_ext/_vmap.py. This module
+gives the ops their fake (meta) kernels, for torch.compile and torch.export.
 """
 
 import torch
 
 from . import _extension  # noqa: F401  (registers the operators)
-from ._validation import check_grad, check_relu_sum_args
+from . import _vmap  # noqa: F401  (registers the batching rules)
+from ._validation import check_grad, check_relu_sum_args, check_tensors
 from .algorithm import choose_algorithm
 
 _ops = torch.ops.relu_ext
 
 
-def _setup_context(ctx, inputs, output):
-    x, m, b, a = inputs
-    ctx.save_for_backward(x, m, b, a)
-
-
-def _register(name):
-    """Fake kernels for ``relu_ext::<name>`` and ``<name>_backward``, and the
-    autograd formula of ``<name>``, which calls ``<name>_backward``: the dense
-    ops and the breakpoint ones (relu_ext/algorithm.py) share all of it."""
+def _register_fakes(name):
+    """Fake kernels for ``relu_ext::<name>`` and ``<name>_backward``: the
+    dense ops and the breakpoint ones (relu_ext/algorithm.py) share them."""
     backward_name = f"{name}_backward"
-    backward_op = getattr(_ops, backward_name)
 
     @torch.library.register_fake(f"relu_ext::{name}")
     def _fake(x, m, b, a):
@@ -45,35 +42,52 @@ def _register(name):
             a.new_empty(a.shape) if need_a and a is not None else None,
         )
 
-    def _backward(ctx, grad):
-        x, m, b, a = ctx.saved_tensors
-        need_x, need_m, need_b, need_a = ctx.needs_input_grad[:4]
-        need_a = need_a and a is not None
-        if not (need_x or need_m or need_b or need_a):
-            return None, None, None, None
-        return backward_op(grad, x, m, b, a, [need_x, need_m, need_b, need_a])
 
-    torch.library.register_autograd(f"relu_ext::{name}", _backward, setup_context=_setup_context)
-    return _backward
+_register_fakes("relu_sum")
+_register_fakes("relu_sum_breakpoints")
 
 
-_backward = _register("relu_sum")
-_register("relu_sum_breakpoints")
+@torch.library.register_fake("relu_ext::step_sum")
+def _step_sum_fake(x, m, b, w):
+    check_relu_sum_args("step_sum", x, m, b, w, a_name="w")
+    return x.new_empty(x.shape)
 
 
 class ReLUSumFunction(torch.autograd.Function):
     """``ReLUSumFunction.apply(x, m, b, a)``: relu_sum as a torch.autograd.Function.
 
-    The same forward, setup_context and backward as the registered op; for code
-    that composes autograd Functions. Prefer :func:`relu_sum`.
+    The same kernels and derivatives as :func:`relu_sum` (dense algorithm),
+    for code that composes autograd Functions: backward (differentiable again,
+    so double backward works), forward mode (``jvp``) and a generated vmap
+    rule, so torch.func's transforms apply. Prefer :func:`relu_sum`, whose
+    autograd runs in C++ and costs less per call.
     """
+
+    generate_vmap_rule = True
 
     @staticmethod
     def forward(x, m, b, a=None):
         return _ops.relu_sum(x, m, b, a)
 
-    setup_context = staticmethod(_setup_context)
-    backward = staticmethod(_backward)
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, m, b, a = (inputs + (None,))[:4]
+        ctx.save_for_backward(x, m, b, a)
+        ctx.save_for_forward(x, m, b, a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, m, b, a = ctx.saved_tensors
+        need_x, need_m, need_b, need_a = (ctx.needs_input_grad + (False,))[:4]
+        need_a = need_a and a is not None
+        if not (need_x or need_m or need_b or need_a):
+            return None, None, None, None
+        return _ops.relu_sum_backward(grad, x, m, b, a, [need_x, need_m, need_b, need_a])
+
+    @staticmethod
+    def jvp(ctx, x_t, m_t, b_t, a_t=None):
+        x, m, b, a = ctx.saved_tensors
+        return _ops.relu_sum_jvp(x, m, b, a, x_t, m_t, b_t, a_t)
 
 
 def relu_sum(x, m, b, a=None, *, algorithm="auto"):
@@ -92,12 +106,22 @@ def relu_sum(x, m, b, a=None, *, algorithm="auto"):
             the kink (docs/breakpoints.md).
 
     Returns:
-        A tensor of x's shape, dtype and device. Differentiable in x, m, b and a;
-        only the gradients autograd asks for are computed. Float16 and bfloat16
-        are computed in float32. NaN and ±Inf propagate as in
+        A tensor of x's shape, dtype and device. Differentiable in x, m, b and a
+        to any order, in reverse and forward mode, and under torch.func's
+        transforms; only the gradients autograd asks for are computed. Float16
+        and bfloat16 are computed in float32. NaN and ±Inf propagate as in
         :func:`relu_ext.reference.relu_sum`, and the gradient of relu at 0 is 0.
+        Derivatives of second and higher order (and forward mode) use the
+        dense kernels whichever algorithm computed the value.
     """
-    check_relu_sum_args("relu_sum", x, m, b, a)
+    # The compiled ops check every argument themselves (csrc/checks.cpp), and
+    # the fake kernels do under torch.compile, with the same messages; the
+    # autograd around them is C++ too, so a small call costs a few µs.
+    check_tensors("relu_sum", x, m, b, a)
     if choose_algorithm(algorithm, x, m) == "breakpoints":
-        return _ops.relu_sum_breakpoints(x, m, b, a)
-    return _ops.relu_sum(x, m, b, a)
+        return _breakpoints(x, m, b, a)
+    return _dense(x, m, b, a)
+
+
+_dense = _ops.relu_sum.default
+_breakpoints = _ops.relu_sum_breakpoints.default

@@ -44,6 +44,14 @@ def make_inputs(shape, units, *, dtype=torch.float32, device="cpu", out_weights=
     return x, m, b, a
 
 
+def reference_step_sum(x, m, b, w):
+    """step_sum's definition in float64: Σ_k w_k·H(m_k·x + b_k), where H blocks
+    exactly where torch's relu backward does (p <= 0) and passes NaN."""
+    x, m, b, w = (t.double() for t in (x, m, b, w))
+    pre = x[..., None] * m + b
+    return torch.where(pre <= 0, 0.0, w).sum(-1)
+
+
 def reference_forward_and_grads(x, m, b, a, grad_out):
     """y and (dx, dm, db, da) of the pure-PyTorch reference, in float64.
 

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import relu_ext
+from conftest import reference_step_sum
 from cuda_emu import emulated_ops
 
 pytestmark = pytest.mark.cuda_emu
@@ -109,6 +110,16 @@ MASKS = [[bool(bits >> i & 1) for i in range(4)] for bits in range(16)]
 @pytest.mark.parametrize("with_a", [True, False], ids=["a", "no_a"])
 def test_backward_output_mask(emu, mask, dtype, with_a):
     check_backward(emu, 300, 19, dtype, with_a, mask)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("k", UNITS)
+@pytest.mark.parametrize("n", SIZES)
+def test_step_sum(emu, n, k, dtype):
+    x, m, b, w, _ = make_inputs(n, k, dtype, True, seed=4)
+    y = emu.step_sum(x, m, b, w)
+    assert_close(y, reference_step_sum(x, m, b, w), dtype, "step_sum vs reference")
+    assert_close(y, torch.ops.relu_ext.step_sum(x, m, b, w).double(), dtype, "step_sum vs CPU op")
 
 
 def test_bitwise_deterministic(emu):

@@ -47,10 +47,18 @@ struct KernelTable {
   ForwardFn<double> forward_f64;
   BackwardFn<float> backward_f32;
   BackwardFn<double> backward_f64;
+  // step_sum: y[i] = sum_k w_k H(m_k x[i] + b_k), with w in units.a; the
+  // forward's signature and its bitwise guarantees.
+  ForwardFn<float> step_f32;
+  ForwardFn<double> step_f64;
 
   template <class T>
   ForwardFn<T> forward() const {
     if constexpr (sizeof(T) == 4) return forward_f32; else return forward_f64;
+  }
+  template <class T>
+  ForwardFn<T> step() const {
+    if constexpr (sizeof(T) == 4) return step_f32; else return step_f64;
   }
   template <class T>
   BackwardFn<T> backward() const {

@@ -24,9 +24,13 @@ namespace {
 // waking: the lesson's 20 points × 8 units stay on the calling thread.
 constexpr int64_t kPairsPerTask = 1 << 15;
 
-at::Tensor relu_sum_cpu(const at::Tensor& x_in, const at::Tensor& m_in,
-                        const at::Tensor& b_in, const std::optional<at::Tensor>& a_in) {
-  check_relu_sum_args("relu_sum", x_in, m_in, b_in, a_in);
+// relu_sum and step_sum: a sum over the units for each input, by the kernel
+// `pick` chooses from the instruction set's table.
+template <class Pick>
+at::Tensor sum_over_units(const char* op, const at::Tensor& x_in, const at::Tensor& m_in,
+                          const at::Tensor& b_in, const std::optional<at::Tensor>& a_in,
+                          const char* a_name, Pick pick) {
+  check_relu_sum_args(op, x_in, m_in, b_in, a_in, a_name);
   // The kernels read contiguous arrays of the compute dtype: float16 and
   // bfloat16 are widened (O(N + K) memory, never N×K), strided inputs packed.
   const auto dtype = compute_dtype(x_in.scalar_type());
@@ -37,17 +41,31 @@ at::Tensor relu_sum_cpu(const at::Tensor& x_in, const at::Tensor& m_in,
   auto y = at::empty(x.sizes(), x.options());
   const int64_t n = x.numel(), units = m.numel();
 
-  AT_DISPATCH_FLOATING_TYPES(dtype, "relu_sum_cpu", [&] {
-    const auto forward = kernels().forward<scalar_t>();
+  AT_DISPATCH_FLOATING_TYPES(dtype, "sum_over_units_cpu", [&] {
+    const ForwardFn<scalar_t> kernel = pick(kernels(), scalar_t{});
     const auto u = units_of<scalar_t>(m, b, a);
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     scalar_t* yp = y.mutable_data_ptr<scalar_t>();
     const int64_t grain = std::max<int64_t>(1, kPairsPerTask / std::max<int64_t>(units, 1));
     at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) {
-      forward(xp + begin, yp + begin, end - begin, u);
+      kernel(xp + begin, yp + begin, end - begin, u);
     });
   });
-  return y.to(x_in.scalar_type());
+  return as_dtype(y, x_in.scalar_type());
+}
+
+at::Tensor relu_sum_cpu(const at::Tensor& x, const at::Tensor& m, const at::Tensor& b,
+                        const std::optional<at::Tensor>& a) {
+  return sum_over_units("relu_sum", x, m, b, a, "a", [](const KernelTable& t, auto s) {
+    return t.forward<decltype(s)>();
+  });
+}
+
+at::Tensor step_sum_cpu(const at::Tensor& x, const at::Tensor& m, const at::Tensor& b,
+                        const at::Tensor& w) {
+  return sum_over_units("step_sum", x, m, b, w, "w", [](const KernelTable& t, auto s) {
+    return t.step<decltype(s)>();
+  });
 }
 
 // The sums over inputs (dm, db, da) are taken per chunk of inputs, then the
@@ -128,13 +146,13 @@ Grads relu_sum_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
         const scalar_t* p = pp + (c * 3 + j) * units;
         for (int64_t k = 0; k < units; ++k) op[k] += p[k];
       }
-      return out.to(out_dtype);
+      return as_dtype(out, out_dtype);
     };
     if (need_m) dm = sum_chunks(0);
     if (need_b) db = sum_chunks(1);
     if (need_a) da = sum_chunks(2);
   });
-  if (dx) dx = dx->to(out_dtype);
+  if (dx) dx = as_dtype(*dx, out_dtype);
   return {dx, dm, db, da};
 }
 
@@ -143,6 +161,7 @@ Grads relu_sum_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
 TORCH_LIBRARY_IMPL(relu_ext, CPU, lib) {
   lib.impl("relu_sum", &relu_sum_cpu);
   lib.impl("relu_sum_backward", &relu_sum_backward_cpu);
+  lib.impl("step_sum", &step_sum_cpu);
 }
 
 }  // namespace relu_ext::cpu

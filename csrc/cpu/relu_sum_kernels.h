@@ -86,7 +86,21 @@ namespace {
 
 // ---------------------------------------------------------------- forward
 
-template <class T, bool HasA>
+// What a forward-shaped kernel sums over the units for each input: relu_sum's
+// a·relu(m·x + b) (a = 1 without output weights) or step_sum's w·H(m·x + b),
+// with w in the units' `a`. A compile-time choice: the loops are the same.
+enum class Term { kRelu, kWeightedRelu, kStep };
+
+template <Term term, class T>
+RELU_EXT_INLINE void accumulate(T& y, T x, T m, T b, T a) {
+  if constexpr (term == Term::kStep) {
+    accumulate_step(y, x, m, b, a);
+  } else {
+    accumulate_forward<term == Term::kWeightedRelu>(y, x, m, b, a);
+  }
+}
+
+template <class T, Term term>
 RELU_EXT_INLINE void forward_tile(const T* x, T* y, const Units<T>& u) {
   constexpr int L = kLanes<T>;
   Vec<T> xv[kTileVecs], acc[kTileVecs];
@@ -97,32 +111,38 @@ RELU_EXT_INLINE void forward_tile(const T* x, T* y, const Units<T>& u) {
   }
   for (int64_t k = 0; k < u.count; ++k) {
     const Vec<T> m = splat(u.m[k]), b = splat(u.b[k]);
-    const Vec<T> a = HasA ? splat(u.a[k]) : Vec<T>{};
+    const Vec<T> a = term != Term::kRelu ? splat(u.a[k]) : Vec<T>{};
 #pragma GCC unroll 8
     for (int r = 0; r < kTileVecs; ++r)
-      accumulate_forward<HasA>(acc[r], xv[r], m, b, a);
+      accumulate<term>(acc[r], xv[r], m, b, a);
   }
 #pragma GCC unroll 8
   for (int r = 0; r < kTileVecs; ++r) store(y + r * L, acc[r]);
 }
 
-template <class T, bool HasA>
+template <class T, Term term>
 void forward_impl(const T* x, T* y, int64_t n, Units<T> u) {
   constexpr int64_t tile = kTileVecs * kLanes<T>;
   int64_t i = 0;
-  for (; i + tile <= n; i += tile) forward_tile<T, HasA>(x + i, y + i, u);
+  for (; i + tile <= n; i += tile) forward_tile<T, term>(x + i, y + i, u);
   if (i < n) {  // the tail through a zero-padded tile: same instructions
     T xt[tile] = {}, yt[tile];
     std::memcpy(xt, x + i, (n - i) * sizeof(T));
-    forward_tile<T, HasA>(xt, yt, u);
+    forward_tile<T, term>(xt, yt, u);
     std::memcpy(y + i, yt, (n - i) * sizeof(T));
   }
 }
 
 template <class T>
 void forward(const T* x, T* y, int64_t n, Units<T> u) {
-  if (u.a) forward_impl<T, true>(x, y, n, u);
-  else forward_impl<T, false>(x, y, n, u);
+  if (u.a) forward_impl<T, Term::kWeightedRelu>(x, y, n, u);
+  else forward_impl<T, Term::kRelu>(x, y, n, u);
+}
+
+// step_sum: the units' `a` holds the weights w (never null).
+template <class T>
+void step(const T* x, T* y, int64_t n, Units<T> u) {
+  forward_impl<T, Term::kStep>(x, y, n, u);
 }
 
 // --------------------------------------------------------------- backward
@@ -211,7 +231,7 @@ void backward(const T* x, const T* g, T* dx, int64_t n, Units<T> u,
 // This instruction set's kernels; the isa/*.cpp file that included this
 // header hands it out once the target pragma is popped.
 constexpr KernelTable kTable{RELU_EXT_ISA_NAME, forward<float>, forward<double>,
-                             backward<float>, backward<double>};
+                             backward<float>, backward<double>, step<float>, step<double>};
 
 }  // namespace
 }  // namespace relu_ext::cpu::RELU_EXT_CPU_ISA

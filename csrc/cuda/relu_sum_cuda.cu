@@ -39,12 +39,13 @@ template <class T, Pass P>
 void launch_per_input(const T* x, const T* grad, T* out, int64_t n, Units<acc_t<T>> u) {
   if (n == 0) return;
   const dim3 grid(static_cast<unsigned>(ceil_div(n, kThreads * kItems)));
-  if (u.a) {
+  // step_sum always has weights, even when K = 0 leaves their pointer null.
+  if (P == Pass::kStep || u.a) {
     constexpr auto kernel = per_input_kernel<T, true, P, kThreads, kItems, kTileK>;
     RELU_EXT_LAUNCH(kernel, grid, dim3(kThreads),
                     per_input_shared_bytes<acc_t<T>>(kTileK, true), current_stream(),
                     x, grad, out, n, u);
-  } else {
+  } else if constexpr (P != Pass::kStep) {
     constexpr auto kernel = per_input_kernel<T, false, P, kThreads, kItems, kTileK>;
     RELU_EXT_LAUNCH(kernel, grid, dim3(kThreads),
                     per_input_shared_bytes<acc_t<T>>(kTileK, false), current_stream(),
@@ -52,9 +53,13 @@ void launch_per_input(const T* x, const T* grad, T* out, int64_t n, Units<acc_t<
   }
 }
 
-at::Tensor relu_sum_cuda(const at::Tensor& x_in, const at::Tensor& m_in,
-                         const at::Tensor& b_in, const std::optional<at::Tensor>& a_in) {
-  check_relu_sum_args("relu_sum", x_in, m_in, b_in, a_in);
+// relu_sum (P = kForward) and step_sum (P = kStep, weights in `a`): a sum
+// over the units for each input.
+template <Pass P>
+at::Tensor sum_over_units(const char* op, const at::Tensor& x_in, const at::Tensor& m_in,
+                          const at::Tensor& b_in, const std::optional<at::Tensor>& a_in,
+                          const char* a_name) {
+  check_relu_sum_args(op, x_in, m_in, b_in, a_in, a_name);
   const DeviceGuard guard(x_in.device());
   const auto acc = compute_dtype(x_in.scalar_type());
   const auto x = x_in.contiguous();
@@ -62,12 +67,22 @@ at::Tensor relu_sum_cuda(const at::Tensor& x_in, const at::Tensor& m_in,
   std::optional<at::Tensor> a;
   if (a_in) a = as_kernel_input(*a_in, acc);
   auto y = at::empty(x.sizes(), x.options());
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relu_sum_cuda", [&] {
-    launch_per_input<scalar_t, Pass::kForward>(x.const_data_ptr<scalar_t>(), nullptr,
-                                               y.mutable_data_ptr<scalar_t>(), x.numel(),
-                                               units_of<acc_t<scalar_t>>(m, b, a));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "sum_over_units_cuda", [&] {
+    launch_per_input<scalar_t, P>(x.const_data_ptr<scalar_t>(), nullptr,
+                                  y.mutable_data_ptr<scalar_t>(), x.numel(),
+                                  units_of<acc_t<scalar_t>>(m, b, a));
   });
   return y;
+}
+
+at::Tensor relu_sum_cuda(const at::Tensor& x, const at::Tensor& m, const at::Tensor& b,
+                         const std::optional<at::Tensor>& a) {
+  return sum_over_units<Pass::kForward>("relu_sum", x, m, b, a, "a");
+}
+
+at::Tensor step_sum_cuda(const at::Tensor& x, const at::Tensor& m, const at::Tensor& b,
+                         const at::Tensor& w) {
+  return sum_over_units<Pass::kStep>("step_sum", x, m, b, w, "w");
 }
 
 // dm, db, da for the gradients in kGrads: per-block partial sums, then their
@@ -162,6 +177,7 @@ Grads relu_sum_backward_cuda(const at::Tensor& grad_in, const at::Tensor& x_in,
 RELU_EXT_CUDA_IMPL(lib) {
   lib.impl("relu_sum", &relu_sum_cuda);
   lib.impl("relu_sum_backward", &relu_sum_backward_cuda);
+  lib.impl("step_sum", &step_sum_cuda);
 }
 
 }  // namespace relu_ext::cuda

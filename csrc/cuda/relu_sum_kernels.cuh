@@ -62,9 +62,11 @@ __device__ __forceinline__ acc_t<T> load_acc(const T* p, int64_t i) {
 // converts them, K values, not N.
 using relu_ext::Units;
 
-enum class Pass { kForward, kGradX };
+// What per_input_kernel sums over the units for each input: relu_sum's
+// forward, its dx, or step_sum (weights w in the units' `a`).
+enum class Pass { kForward, kGradX, kStep };
 
-// Forward (y) or dx; both are sums over units per input, so they share the
+// Forward (y), dx or step_sum; all are sums over units per input, so they share the
 // tiling: registers hold a thread's kItems inputs and their sums, shared
 // memory holds kTileK units at a time (read by every thread: a broadcast, no
 // bank conflicts). The thread's inputs are kThreads apart, so each load and
@@ -108,6 +110,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int r = 0; r < kItems; ++r) {
         if constexpr (P == Pass::kForward) {
           accumulate_forward<HasA>(sum[r], xv[r], m, b, a);
+        } else if constexpr (P == Pass::kStep) {
+          accumulate_step(sum[r], xv[r], m, b, a);
         } else {
           A unused;
           accumulate_backward<HasA, Need{true, false, false, false}>(

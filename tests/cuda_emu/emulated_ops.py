@@ -23,7 +23,7 @@ import relu_ext  # noqa: F401  (registers torch.ops.relu_ext, whose schemas are 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 CSRC = REPO / "csrc"
-OPS = ("relu_sum", "relu_sum_backward")
+OPS = ("relu_sum", "relu_sum_backward", "step_sum")
 
 
 def tsan_requested():
@@ -79,8 +79,8 @@ def _build_and_load(name, cflags, ldflags, build_dir):
     )
 
 
-# The emulated launchers register kernels for relu_ext_emu::relu_sum and
-# relu_sum_backward; their schemas are relu_ext's own, copied rather than
+# The emulated launchers register kernels for relu_ext_emu::relu_sum,
+# relu_sum_backward and step_sum; their schemas are relu_ext's own, copied rather than
 # written twice. Kept alive for the process: a Library undefines on deletion.
 _schemas = None
 
