@@ -40,6 +40,10 @@ guards on the sizes instead of breaking the graph. Only CPU tensors have the
 breakpoint kernels; "auto" is "dense" on other devices.
 """
 
+import warnings
+
+import torch
+
 ALGORITHMS = ("auto", "dense", "breakpoints")
 
 # Fitted constants, in dense pair-times (see the module docstring).
@@ -68,5 +72,17 @@ def choose_algorithm(algorithm, x, m):
         return algorithm
     if x.device.type != "cpu":
         return "dense"
-    n, k = x.numel(), m.shape[0]
+    if torch.jit.is_tracing():
+        # A trace keeps the algorithm chosen for the example's sizes. Both
+        # compute the same function, so the trace is right at every size (only
+        # its speed depends on the choice): the tracer's warning that sizes
+        # steer Python control flow does not apply here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            return _cheaper(x, m)
+    return _cheaper(x, m)
+
+
+def _cheaper(x, m):
+    n, k = x.numel(), (m.shape[-1] if m.dim() else 0)  # a malformed m: the op says why
     return "breakpoints" if n * k > n * PER_INPUT + k * PER_UNIT + FIXED else "dense"
