@@ -42,6 +42,7 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 import report  # noqa: E402
+import sections  # noqa: E402
 from cases import FLOPS_PER_PAIR, IMPLEMENTATIONS, PHASES, make_case, predicted_peak_bytes  # noqa: E402
 from fma_peak import measure_fma_peak_gflops  # noqa: E402
 from machine import machine_info  # noqa: E402
@@ -319,9 +320,12 @@ def write_outputs(args, doc):
     if args.results_md is not None:
         # Links relative to the markdown file, so they work wherever it is viewed.
         where = Path(os.path.relpath(args.out_dir.resolve(), args.results_md.resolve().parent))
-        args.results_md.write_text(report.results_markdown(
+        page = report.results_markdown(
             doc, (where / "time_vs_k.png").as_posix(), (where / "memory_vs_n.png").as_posix(),
-            (where / "results.json").as_posix(), args.note))
+            (where / "results.json").as_posix(), args.note)
+        # The other scripts' sections stay (benchmarks/sections.py).
+        kept = sections.sections(args.results_md.read_text()) if args.results_md.exists() else []
+        args.results_md.write_text("\n\n".join([page.rstrip("\n"), *kept]) + "\n")
 
 
 def main(argv=None):

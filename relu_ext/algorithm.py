@@ -62,27 +62,28 @@ def check_algorithm(algorithm, where="relu_sum"):
 
 def choose_algorithm(algorithm, x, m):
     """The algorithm ``relu_sum(x, m, ..., algorithm=algorithm)`` runs: "dense" or "breakpoints"."""
+    if algorithm == "auto":  # first: this runs on every call, and is a fifth of a small one
+        if not x.is_cpu:
+            return "dense"
+        if torch.jit.is_tracing():
+            # A trace keeps the algorithm chosen for the example's sizes. Both
+            # compute the same function, so the trace is right at every size
+            # (only its speed depends on the choice): the tracer's warning that
+            # sizes steer Python control flow does not apply here.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                return _cheaper(x, m)
+        return _cheaper(x, m)
     check_algorithm(algorithm)
-    if algorithm != "auto":
-        if algorithm == "breakpoints" and x.device.type != "cpu":
-            raise ValueError(
-                f"relu_sum(): algorithm='breakpoints' is implemented for CPU tensors only, "
-                f"but x is on {x.device}; use algorithm='dense' or 'auto'"
-            )
-        return algorithm
-    if x.device.type != "cpu":
-        return "dense"
-    if torch.jit.is_tracing():
-        # A trace keeps the algorithm chosen for the example's sizes. Both
-        # compute the same function, so the trace is right at every size (only
-        # its speed depends on the choice): the tracer's warning that sizes
-        # steer Python control flow does not apply here.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            return _cheaper(x, m)
-    return _cheaper(x, m)
+    if algorithm == "breakpoints" and not x.is_cpu:
+        raise ValueError(
+            f"relu_sum(): algorithm='breakpoints' is implemented for CPU tensors only, "
+            f"but x is on {x.device}; use algorithm='dense' or 'auto'"
+        )
+    return algorithm
 
 
 def _cheaper(x, m):
-    n, k = x.numel(), (m.shape[-1] if m.dim() else 0)  # a malformed m: the op says why
+    shape = m.shape
+    n, k = x.numel(), (shape[-1] if shape else 0)  # a malformed m: the op says why
     return "breakpoints" if n * k > n * PER_INPUT + k * PER_UNIT + FIXED else "dense"
