@@ -1,0 +1,48 @@
+"""What relu_sum becomes in an ONNX export: its reference, in standard ONNX ops.
+
+ONNX has no relu_ext operators and onnxruntime none of the fused kernels, so
+while ``torch.onnx.export(..., dynamo=True)`` traces a model, ``relu_sum``
+(and with it ``ReLUSum``) traces the pure-PyTorch reference
+(relu_ext/reference.py) instead of the fused op. The exporter translates that
+into standard ONNX ops, with no translation table from the user:
+
+    y = ReduceSum(Relu(Unsqueeze(x, -1) · m + b) · a, axis -1)
+
+Cost: the graph holds the N×K hidden activations that the fused kernels
+never store (N elements of x, K units): O(N·K) time and memory in
+onnxruntime, like the eager reference. Standard ONNX has no sorted lookup, so
+the breakpoint algorithm has no equivalent there; ``algorithm`` does not
+change the exported graph. float16 and bfloat16 are computed in float32 and
+rounded once at the end, as the fused kernels do (which also lets
+onnxruntime's CPU kernels, which are float32 and float64, run them).
+
+Why a branch in Python rather than a registered ONNX translation or
+decomposition: the math stays written once (the reference), and the other
+routes register relu_sum's decomposition in torch's global table, where
+torch.compile's Inductor then refuses the op's fallback kernel when the
+environment variable CI is set. The price is one flag read per call (below).
+The bare ops ``torch.ops.relu_ext.*`` are not exported; call
+``relu_ext.relu_sum``.
+"""
+
+import torch
+
+from . import reference
+
+# torch.onnx.is_in_onnx_export() imports two modules on every call (µs): it is
+# only asked once torch.compiler.is_exporting(), a flag read that
+# torch.compile folds to a constant, says some export is tracing.
+_is_exporting = torch.compiler.is_exporting
+
+
+def exporting_to_onnx():
+    """True while torch.onnx.export traces the model."""
+    return _is_exporting() and torch.onnx.is_in_onnx_export()
+
+
+def relu_sum(x, m, b, a):
+    """``reference.relu_sum`` computed as the fused op computes it: 16-bit
+    inputs in float32, the result in x's dtype."""
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    y = reference.relu_sum(*(t if t is None else t.to(dtype) for t in (x, m, b, a)))
+    return y.to(x.dtype)
