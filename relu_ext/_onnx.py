@@ -13,36 +13,34 @@ never store (N elements of x, K units): O(N·K) time and memory in
 onnxruntime, like the eager reference. Standard ONNX has no sorted lookup, so
 the breakpoint algorithm has no equivalent there; ``algorithm`` does not
 change the exported graph. float16 and bfloat16 are computed in float32 and
-rounded once at the end, as the fused kernels do (which also lets
-onnxruntime's CPU kernels, which are float32 and float64, run them).
+rounded once at the end, as the fused kernels do; onnxruntime then runs
+its float32 kernels between two Casts.
 
+How: relu_sum asks ``torch.compiler.is_exporting()`` on every call (a flag
+read, ~0.1 µs, that torch.compile folds to a constant) and only then
+``torch.onnx.is_in_onnx_export()``, which imports two modules per call (µs).
 Why a branch in Python rather than a registered ONNX translation or
-decomposition: the math stays written once (the reference), and the other
-routes register relu_sum's decomposition in torch's global table, where
-torch.compile's Inductor then refuses the op's fallback kernel when the
-environment variable CI is set. The price is one flag read per call (below).
-The bare ops ``torch.ops.relu_ext.*`` are not exported; call
-``relu_ext.relu_sum``.
+decomposition: the math stays written once (the reference), and a
+decomposition would have to go into torch's global table, where
+torch.compile's Inductor then refuses the op's fallback kernel whenever the
+environment variable CI is set. The bare ops ``torch.ops.relu_ext.*`` are not
+exported; call ``relu_ext.relu_sum``.
 """
 
 import torch
 
 from . import reference
-
-# torch.onnx.is_in_onnx_export() imports two modules on every call (µs): it is
-# only asked once torch.compiler.is_exporting(), a flag read that
-# torch.compile folds to a constant, says some export is tracing.
-_is_exporting = torch.compiler.is_exporting
+from ._validation import check_relu_sum_args
+from .algorithm import check_algorithm
 
 
-def exporting_to_onnx():
-    """True while torch.onnx.export traces the model."""
-    return _is_exporting() and torch.onnx.is_in_onnx_export()
-
-
-def relu_sum(x, m, b, a):
-    """``reference.relu_sum`` computed as the fused op computes it: 16-bit
-    inputs in float32, the result in x's dtype."""
+def relu_sum(x, m, b, a, algorithm):
+    """What ``relu_ext.relu_sum`` traces under torch.onnx.export: its
+    arguments checked as the op checks them, then ``reference.relu_sum``
+    computed as the fused op computes it (16-bit inputs in float32, the
+    result in x's dtype)."""
+    check_algorithm(algorithm)
+    check_relu_sum_args("relu_sum", x, m, b, a)
     dtype = torch.promote_types(x.dtype, torch.float32)
     y = reference.relu_sum(*(t if t is None else t.to(dtype) for t in (x, m, b, a)))
     return y.to(x.dtype)

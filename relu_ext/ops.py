@@ -11,12 +11,13 @@ gives the ops their fake (meta) kernels, for torch.compile and torch.export.
 """
 
 import torch
+from torch.compiler import is_exporting
 
 from . import _extension  # noqa: F401  (registers the operators)
 from . import _onnx
 from . import _vmap  # noqa: F401  (registers the batching rules)
 from ._validation import check_grad, check_relu_sum_args, check_tensors
-from .algorithm import check_algorithm, choose_algorithm
+from .algorithm import choose_algorithm
 
 _ops = torch.ops.relu_ext
 
@@ -119,10 +120,10 @@ def relu_sum(x, m, b, a=None, *, algorithm="auto"):
     # the fake kernels do under torch.compile, with the same messages; the
     # autograd around them is C++ too, so a small call costs a few µs.
     check_tensors("relu_sum", x, m, b, a)
-    if _onnx.exporting_to_onnx():  # ONNX has no fused op: export the reference (relu_ext/_onnx.py)
-        check_algorithm(algorithm)
-        check_relu_sum_args("relu_sum", x, m, b, a)
-        return _onnx.relu_sum(x, m, b, a)
+    # ONNX has no fused op: torch.onnx.export gets the reference (relu_ext/_onnx.py).
+    # is_exporting() first, a flag read; is_in_onnx_export() costs µs per call.
+    if is_exporting() and torch.onnx.is_in_onnx_export():
+        return _onnx.relu_sum(x, m, b, a, algorithm)
     if choose_algorithm(algorithm, x, m) == "breakpoints":
         return _breakpoints(x, m, b, a)
     return _dense(x, m, b, a)
