@@ -69,6 +69,8 @@ class ReLUSumFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(x, m, b, a=None):
+        if is_exporting() and torch.onnx.is_in_onnx_export():  # as in relu_sum below
+            return _onnx.relu_sum(x, m, b, a, "dense")
         return _ops.relu_sum(x, m, b, a)
 
     @staticmethod

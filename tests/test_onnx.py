@@ -76,6 +76,25 @@ def test_export_runs_in_onnxruntime_at_any_batch_size(kind, algorithm, out_weigh
         torch.testing.assert_close(run_onnxruntime(program, x), expected, rtol=1e-4, atol=1e-4)
 
 
+class WithFunction(Functional):
+    """The same through the autograd.Function, ReLUSumFunction."""
+
+    def forward(self, x):
+        return relu_ext.ReLUSumFunction.apply(self.linear(x), self.m, self.b, self.a)
+
+
+@pytest.mark.parametrize("out_weights", [True, False], ids=["with_a", "without_a"])
+def test_relu_sum_function_exports_too(out_weights):
+    torch.manual_seed(0)
+    model = WithFunction(6, out_weights, "dense").eval()
+    program = export(model, torch.randn(8, 3))
+    assert_standard_onnx(program)
+    x = 2 * torch.randn(13, 3)
+    with torch.no_grad():
+        expected = model(x)
+    torch.testing.assert_close(run_onnxruntime(program, x), expected, rtol=1e-4, atol=1e-4)
+
+
 def test_auto_at_a_size_where_it_runs_the_breakpoint_kernels():
     torch.manual_seed(0)
     model = relu_ext.ReLUSum(512).eval()
