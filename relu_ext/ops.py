@@ -117,6 +117,10 @@ def relu_sum(x, m, b, a=None, *, algorithm="auto"):
         :func:`relu_ext.reference.relu_sum`, and the gradient of relu at 0 is 0.
         Derivatives of second and higher order (and forward mode) use the
         dense kernels whichever algorithm computed the value.
+
+    Under ``torch.onnx.export`` (dynamo=True) it traces as the reference,
+    :func:`relu_ext.reference.relu_sum`, in standard ONNX ops: the exported
+    graph holds the N×K hidden activations (relu_ext/_onnx.py).
     """
     # The compiled ops check every argument themselves (csrc/checks.cpp), and
     # the fake kernels do under torch.compile, with the same messages; the
