@@ -1,0 +1,154 @@
+"""What the ONNX export of ReLUSum costs: onnxruntime running the exported
+graph (the reference in standard ONNX ops, relu_ext/_onnx.py) against the
+fused op and the eager reference, forward only, float32, CPU.
+
+    python benchmarks/onnx_export.py                          # prints a table
+    python benchmarks/onnx_export.py --results-md benchmarks/RESULTS.md
+
+Time: medians of interleaved rounds of torch.utils.benchmark blocks, in one
+process, with onnxruntime given the same number of intra-op threads as torch.
+Memory: the peak rise of the resident set during one run in a fresh process,
+after a warm-up (as benchmarks/memory.py measures, with onnxruntime's memory
+arena off so that its buffers are returned and counted again): the memory
+that run needs beyond its inputs and model.
+"""
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+from torch.utils import benchmark
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import onnxruntime  # noqa: E402
+
+import relu_ext  # noqa: E402
+import sections  # noqa: E402
+from machine import cpu_model  # noqa: E402
+from memory import _fix_mmap_threshold, _status_bytes  # noqa: E402
+
+MiB = 2**20
+
+
+def export(k):
+    """The ONNX model (bytes) of ReLUSum(k), with a dynamic length."""
+    torch.manual_seed(0)
+    model = relu_ext.ReLUSum(k, algorithm="dense").eval()
+    program = torch.onnx.export(model, (torch.randn(16),), dynamo=True, verbose=False,
+                                dynamic_shapes=({0: torch.export.Dim("n")},))
+    return model, program.model_proto.SerializeToString()
+
+
+def session(onnx_bytes, threads):
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.enable_cpu_mem_arena = False
+    # Idle onnxruntime threads would spin, taking the cores from torch's.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def steps(n, k, threads):
+    """The three forwards on the same input, as zero-argument callables."""
+    model, onnx_bytes = export(k)
+    x = 2 * torch.randn(n)
+    sess = session(onnx_bytes, threads)
+    feed = {sess.get_inputs()[0].name: x.numpy()}
+    m, b, a = (p.detach() for p in (model.m, model.b, model.a))
+    return {
+        "relu_ext.relu_sum (fused)": lambda: relu_ext.relu_sum(x, m, b, a, algorithm="dense"),
+        "onnxruntime, exported graph": lambda: sess.run(None, feed),
+        "reference, eager": lambda: relu_ext.reference.relu_sum(x, m, b, a),
+    }
+
+
+def measure_time(n, k, threads, rounds, min_run_time):
+    with torch.no_grad():
+        fns = steps(n, k, threads)
+        blocks = {name: [] for name in fns}
+        for fn in fns.values():
+            fn()  # warm-up
+        for _ in range(rounds):
+            for name, fn in fns.items():
+                timer = benchmark.Timer("fn()", globals={"fn": fn}, num_threads=threads)
+                blocks[name] += timer.blocked_autorange(min_run_time=min_run_time).times
+    return {name: statistics.median(times) for name, times in blocks.items()}
+
+
+def _peak_child(connection, name, n, k, threads):
+    torch.set_num_threads(threads)
+    _fix_mmap_threshold()
+    with torch.no_grad():
+        fn = steps(n, k, threads)[name]
+        fn()
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        baseline = _status_bytes("VmRSS")
+        fn()
+        connection.send(max(_status_bytes("VmHWM") - baseline, 0))
+    connection.close()
+
+
+def measure_peak(name, n, k, threads):
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_peak_child, args=(sender, name, n, k, threads))
+    process.start()
+    sender.close()
+    peak = receiver.recv()
+    process.join()
+    return peak
+
+
+def table(n, results, threads):
+    lines = [
+        f"### ONNX export: onnxruntime {onnxruntime.__version__} on the exported ReLUSum, forward, N = {n}, float32",
+        "",
+        f"{cpu_model()}, {threads} threads (torch and onnxruntime), torch {torch.__version__}, "
+        f"load average {os.getloadavg()[0]:.2f}; time: medians of interleaved rounds in one process; "
+        "memory: peak rise of the resident set in one run, in a fresh process "
+        "(`python benchmarks/onnx_export.py`). The exported graph is the reference "
+        "(`Relu(x·m + b)·a` summed over K), so it holds N×K activations.",
+        "",
+        "| K | implementation | time | time / fused | peak memory above inputs |",
+        "|---|---|---|---|---|",
+    ]
+    for k, (medians, peaks) in results.items():
+        fused = medians["relu_ext.relu_sum (fused)"]
+        for name, t in medians.items():
+            lines.append(f"| {k} | {name} | {t * 1e3:.2f} ms | {t / fused:.2f}× | "
+                         f"{peaks[name] / MiB:.1f} MiB |")
+    sizes = ", ".join(f"{n * k * 4 / MiB:.0f} MiB at K = {k}" for k in results)
+    lines += ["", f"One N×K float32 tensor: {sizes}. Memory resolution: about 0.1 MiB."]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=262_144)
+    parser.add_argument("--k", type=int, nargs="+", default=[16, 256])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--min-run-time", type=float, default=0.5)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--results-md", type=Path, help="write the table into this RESULTS.md")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    results = {}
+    for k in args.k:
+        medians = measure_time(args.n, k, args.threads, args.rounds, args.min_run_time)
+        peaks = {name: measure_peak(name, args.n, k, args.threads) for name in medians}
+        results[k] = (medians, peaks)
+    text = table(args.n, results, args.threads)
+    print(text)
+    if args.results_md:
+        sections.write_section(args.results_md, "onnx_export", text)
+
+
+if __name__ == "__main__":
+    main()
