@@ -24,7 +24,8 @@ decomposition: the math stays written once (the reference), and a
 decomposition would have to go into torch's global table, where
 torch.compile's Inductor then refuses the op's fallback kernel whenever the
 environment variable CI is set. The bare ops ``torch.ops.relu_ext.*`` are not
-exported; call ``relu_ext.relu_sum``.
+exported; call ``relu_ext.relu_sum``. Neither is the TorchScript-based
+exporter (``dynamo=False``), which torch.compiler.is_exporting() does not see.
 """
 
 import torch

@@ -95,6 +95,20 @@ def test_relu_sum_function_exports_too(out_weights):
     torch.testing.assert_close(run_onnxruntime(program, x), expected, rtol=1e-4, atol=1e-4)
 
 
+# torch recommends dynamic_shapes over dynamic_axes; the old form must work too.
+@pytest.mark.filterwarnings("ignore:# 'dynamic_axes' is not recommended")
+def test_dynamic_axes_as_the_torchscript_exporter_took_them():
+    torch.manual_seed(0)
+    model = MODELS["Sequential"](True, "auto").eval()
+    program = torch.onnx.export(model, (torch.randn(8, 3),), dynamo=True, verbose=False,
+                                input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+    assert_standard_onnx(program)
+    x = 2 * torch.randn(21, 3)
+    with torch.no_grad():
+        expected = model(x)
+    torch.testing.assert_close(run_onnxruntime(program, x), expected, rtol=1e-4, atol=1e-4)
+
+
 def test_auto_at_a_size_where_it_runs_the_breakpoint_kernels():
     torch.manual_seed(0)
     model = relu_ext.ReLUSum(512).eval()
