@@ -97,6 +97,7 @@ def test_relu_sum_function_exports_too(out_weights):
 
 # torch recommends dynamic_shapes over dynamic_axes; the old form must work too.
 @pytest.mark.filterwarnings("ignore:# 'dynamic_axes' is not recommended")
+@pytest.mark.filterwarnings("ignore:from_dynamic_axes_to_dynamic_shapes is deprecated")
 def test_dynamic_axes_as_the_torchscript_exporter_took_them():
     torch.manual_seed(0)
     model = MODELS["Sequential"](True, "auto").eval()
