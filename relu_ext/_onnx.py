@@ -9,8 +9,8 @@ into standard ONNX ops, with no translation table from the user:
     y = ReduceSum(Relu(Unsqueeze(x, -1) · m + b) · a, axis -1)
 
 Cost: the graph holds the N×K hidden activations that the fused kernels
-never store (N elements of x, K units): O(N·K) time and memory in
-onnxruntime, like the eager reference. Standard ONNX has no sorted lookup, so
+never store (N elements of x, K units): O(N·K) time, and onnxruntime's peak
+is two N×K tensors, as the eager reference's (benchmarks/onnx_export.py). Standard ONNX has no sorted lookup, so
 the breakpoint algorithm has no equivalent there; ``algorithm`` does not
 change the exported graph. float16 and bfloat16 are computed in float32 and
 rounded once at the end, as the fused kernels do; onnxruntime then runs
