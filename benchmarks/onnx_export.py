@@ -54,9 +54,8 @@ def session(onnx_bytes, threads):
     return onnxruntime.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
 
 
-def steps(n, k, threads):
+def steps(model, onnx_bytes, n, threads):
     """The three forwards on the same input, as zero-argument callables."""
-    model, onnx_bytes = export(k)
     x = 2 * torch.randn(n)
     sess = session(onnx_bytes, threads)
     feed = {sess.get_inputs()[0].name: x.numpy()}
@@ -68,9 +67,9 @@ def steps(n, k, threads):
     }
 
 
-def measure_time(n, k, threads, rounds, min_run_time):
+def measure_time(model, onnx_bytes, n, threads, rounds, min_run_time):
     with torch.no_grad():
-        fns = steps(n, k, threads)
+        fns = steps(model, onnx_bytes, n, threads)
         blocks = {name: [] for name in fns}
         for fn in fns.values():
             fn()  # warm-up
@@ -81,11 +80,11 @@ def measure_time(n, k, threads, rounds, min_run_time):
     return {name: statistics.median(times) for name, times in blocks.items()}
 
 
-def _peak_child(connection, name, n, k, threads):
+def _peak_child(connection, name, model, onnx_bytes, n, threads):
     torch.set_num_threads(threads)
     _fix_mmap_threshold()
     with torch.no_grad():
-        fn = steps(n, k, threads)[name]
+        fn = steps(model, onnx_bytes, n, threads)[name]
         fn()
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
@@ -95,10 +94,11 @@ def _peak_child(connection, name, n, k, threads):
     connection.close()
 
 
-def measure_peak(name, n, k, threads):
+def measure_peak(name, model, onnx_bytes, n, threads):
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_peak_child, args=(sender, name, n, k, threads))
+    process = context.Process(target=_peak_child,
+                              args=(sender, name, model, onnx_bytes, n, threads))
     process.start()
     sender.close()
     peak = receiver.recv()
@@ -141,8 +141,11 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     results = {}
     for k in args.k:
-        medians = measure_time(args.n, k, args.threads, args.rounds, args.min_run_time)
-        peaks = {name: measure_peak(name, args.n, k, args.threads) for name in medians}
+        model, onnx_bytes = export(k)
+        medians = measure_time(model, onnx_bytes, args.n, args.threads, args.rounds,
+                               args.min_run_time)
+        peaks = {name: measure_peak(name, model, onnx_bytes, args.n, args.threads)
+                 for name in medians}
         results[k] = (medians, peaks)
     text = table(args.n, results, args.threads)
     print(text)
