@@ -39,9 +39,9 @@ def relu_sum(x, m, b, a, algorithm):
     """What ``relu_ext.relu_sum`` traces under torch.onnx.export: its
     arguments checked as the op checks them, then ``reference.relu_sum``
     computed as the fused op computes it (16-bit inputs in float32, the
-    result in x's dtype). Every parameter goes through to the reference as
-    given, so parameters of another shape (per-channel ``(C, K)``, once the
-    op and the reference take them) export without a change here."""
+    result in x's dtype). The parameters go to the reference as given, so
+    per-channel ``(C, K)`` parameters will export as soon as the reference
+    computes them (their ``dim`` passed on beside them)."""
     check_algorithm(algorithm)
     check_relu_sum_args("relu_sum", x, m, b, a)
     dtype = torch.promote_types(x.dtype, torch.float32)
