@@ -235,10 +235,13 @@ Grads relu_sum_breakpoints_backward_cpu(const at::Tensor& grad_in, const at::Ten
     unit_gradients(table, sp, params->view(), out(dm), out(db), out(da));
   });
   if (!inputs_finite.load()) return dense();
-  const auto result = [&](std::optional<at::Tensor>& t) {
-    return t ? std::optional(t->to(out_dtype)) : std::nullopt;
+  // dx in x's dtype, dm, db, da in the units'.
+  const auto result = [](std::optional<at::Tensor>& t, at::ScalarType dtype) {
+    return t ? std::optional(t->to(dtype)) : std::nullopt;
   };
-  return {result(dx), result(dm), result(db), result(da)};
+  const auto param_dtype = m.scalar_type();
+  return {result(dx, out_dtype), result(dm, param_dtype), result(db, param_dtype),
+          result(da, param_dtype)};
 }
 
 }  // namespace

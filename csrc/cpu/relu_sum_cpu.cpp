@@ -94,7 +94,9 @@ Grads relu_sum_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
                             std::array<bool, 4> output_mask) {
   check_relu_sum_args("relu_sum_backward", x_in, m_in, b_in, a_in);
   check_grad("relu_sum_backward", grad_in, x_in);
-  const auto out_dtype = x_in.scalar_type();
+  // dx in x's dtype, dm, db, da in the units' (float32 for a 16-bit x with
+  // float32 units).
+  const auto out_dtype = x_in.scalar_type(), param_dtype = m_in.scalar_type();
   const auto dtype = compute_dtype(out_dtype);
   const auto x = as_kernel_input(x_in, dtype), g = as_kernel_input(grad_in, dtype);
   const auto m = as_kernel_input(m_in, dtype), b = as_kernel_input(b_in, dtype);
@@ -146,7 +148,7 @@ Grads relu_sum_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
         const scalar_t* p = pp + (c * 3 + j) * units;
         for (int64_t k = 0; k < units; ++k) op[k] += p[k];
       }
-      return as_dtype(out, out_dtype);
+      return as_dtype(out, param_dtype);
     };
     if (need_m) dm = sum_chunks(0);
     if (need_b) db = sum_chunks(1);
