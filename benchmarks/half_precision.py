@@ -217,8 +217,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--log2-n", type=int, default=24)
     parser.add_argument("--k", type=int, nargs="+", default=[4, 64])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--min-run-time", type=float, default=0.3)
+    # Many short rounds: on a shared machine the load changes within seconds,
+    # and interleaving finely lets each ratio see the same load.
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--min-run-time", type=float, default=0.15)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
     parser.add_argument("--before", metavar="PYTHON",
