@@ -238,6 +238,33 @@ def test_vmap_over_inputs_and_over_an_ensemble_of_units(dtype):
             assert_close(g[i], w, dtype)
 
 
+@pytest.mark.parametrize("op", ["relu_sum", "relu_sum_breakpoints", "step_sum",
+                                "relu_sum_backward", "relu_sum_breakpoints_backward"])
+@pytest.mark.parametrize("dtype", HALF, ids=str)
+def test_opcheck_on_mixed_inputs(dtype, op):
+    # Schema, fake kernel against the real one (dtypes included), autograd registration.
+    x, m, b, a = mixed_inputs(dtype, n=37, k=5)
+    overload = getattr(torch.ops.relu_ext, op).default
+    if op.endswith("backward"):
+        args = (torch.randn(37).to(dtype), x, m, b, a, [True] * 4)
+    else:
+        args = tuple(t.requires_grad_() for t in (x, m, b, a))
+    torch.library.opcheck(overload, args)
+
+
+@pytest.mark.parametrize("dtype", HALF, ids=str)
+def test_relu_sum_function_and_compile_with_mixed_dtypes(dtype):
+    x, m, b, a = mixed_inputs(dtype, n=64)
+    leaves = [t.clone().requires_grad_() for t in (x, m, b, a)]
+    y = relu_ext.ReLUSumFunction.apply(*leaves)
+    y.float().sum().backward()
+    assert y.dtype == dtype
+    assert [t.grad.dtype for t in leaves] == [dtype] + [torch.float32] * 3
+    assert torch.equal(y, relu_ext.relu_sum(x, m, b, a))
+    compiled = torch.compile(relu_ext.relu_sum, fullgraph=True)
+    assert torch.equal(compiled(x, m, b, a), relu_ext.relu_sum(x, m, b, a))
+
+
 # ----------------------------------------------------------------- autocast
 
 
