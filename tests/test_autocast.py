@@ -5,6 +5,7 @@ vmap; under torch.autocast a model with ReLUSum trains so. Any other mix of
 dtypes is rejected naming both (test_bad_inputs.py holds the messages of the
 common cases, this file those of every op)."""
 
+import math
 import re
 
 import pytest
@@ -70,6 +71,26 @@ def test_half_x_with_float32_units_forward_and_backward(algorithm, out_weights, 
         assert got.dtype == torch.float32
         error = (got.double() - want).abs()
         assert (error <= 1e-5 * want.magnitude + 1e-30).all(), error.max()
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("where", ["x", "m", "b", "a", "grad"])
+@pytest.mark.parametrize("special", [math.nan, math.inf, -math.inf, -0.0], ids=str)
+@pytest.mark.parametrize("dtype", HALF, ids=str)
+def test_non_finite_values_propagate_as_in_reference(dtype, special, where, algorithm):
+    # DESIGN.md §2 with mixed dtypes: y and dx to x's dtype, the units' gradients to float32.
+    x, m, b, a = mixed_inputs(dtype, n=40)
+    grad = torch.randn(40).to(dtype)
+    tensors = {"x": x, "m": m, "b": b, "a": a, "grad": grad}
+    tensors[where][::3] = special
+    leaves = [t.clone().requires_grad_() for t in (x, m, b, a)]
+    y = relu_ext.relu_sum(*leaves, algorithm=algorithm)
+    grads = torch.autograd.grad(y, leaves, grad)
+    y_ref, grads_ref = reference_forward_and_grads(x, m, b, a, grad)
+    assert_close_to_reference(y, y_ref, dtype)
+    assert_close_to_reference(grads[0], grads_ref[0], dtype)
+    for got, want in zip(grads[1:], grads_ref[1:]):
+        assert_close_to_reference(got, want, torch.float32)
 
 
 @pytest.mark.parametrize("dtype", HALF, ids=str)
