@@ -37,14 +37,35 @@ bool is_supported_float(at::ScalarType t) {
   return t == at::kHalf || t == at::kBFloat16 || t == at::kFloat || t == at::kDouble;
 }
 
+void check_device(const char* op, const char* name, const at::Tensor& t, const at::Tensor& x) {
+  TORCH_CHECK_VALUE(t.device() == x.device(), op, "(): ", name,
+                    " must be on the device of x (", x.device().str(), "), but got ",
+                    t.device().str());
+}
+
+// A unit parameter: x's dtype, or float32 when x is 16-bit (the mixed
+// precision rule, checks.h).
+void check_param(const char* op, const char* name, const at::Tensor& t, const at::Tensor& x) {
+  const auto xt = x.scalar_type(), pt = t.scalar_type();
+  TORCH_CHECK_TYPE(pt == xt || (is_16bit(xt) && pt == at::kFloat), op, "(): ", name,
+                   " must have the dtype of x (", dtype_name(xt), ")",
+                   is_16bit(xt) ? " or torch.float32" : "", ", but got ", dtype_name(pt));
+  check_device(op, name, t, x);
+}
+
+// The units' parameters share one dtype: the kernels read them as one array type.
+void check_like_m(const char* op, const char* name, const at::Tensor& t, const at::Tensor& m) {
+  TORCH_CHECK_TYPE(t.scalar_type() == m.scalar_type(), op, "(): ", name,
+                   " must have the dtype of m (", dtype_name(m.scalar_type()), "), but got ",
+                   dtype_name(t.scalar_type()));
+}
+
 void check_like_x(const char* op, const char* name, const at::Tensor& t,
                   const at::Tensor& x) {
   TORCH_CHECK_TYPE(t.scalar_type() == x.scalar_type(), op, "(): ", name,
                    " must have the dtype of x (", dtype_name(x.scalar_type()),
                    "), but got ", dtype_name(t.scalar_type()));
-  TORCH_CHECK_VALUE(t.device() == x.device(), op, "(): ", name,
-                    " must be on the device of x (", x.device().str(), "), but got ",
-                    t.device().str());
+  check_device(op, name, t, x);
 }
 
 }  // namespace
@@ -56,9 +77,13 @@ void check_relu_sum_args(const char* op, const at::Tensor& x, const at::Tensor& 
                    "(): x must be a floating-point tensor (torch.float16, "
                    "torch.bfloat16, torch.float32 or torch.float64), but got ",
                    dtype_name(x.scalar_type()));
-  check_like_x(op, "m", m, x);
-  check_like_x(op, "b", b, x);
-  if (a) check_like_x(op, a_name, *a, x);
+  check_param(op, "m", m, x);
+  check_param(op, "b", b, x);
+  check_like_m(op, "b", b, m);
+  if (a) {
+    check_param(op, a_name, *a, x);
+    check_like_m(op, a_name, *a, m);
+  }
   TORCH_CHECK_VALUE(m.dim() == 1, op,
                     "(): m must be 1-D with one entry per unit, but got shape ",
                     shape_str(m.sizes()));

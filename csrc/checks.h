@@ -11,8 +11,12 @@
 
 namespace relu_ext {
 
-// x floating (float16, bfloat16, float32, float64); m, b, a of x's dtype and
-// device; m 1-D, b and a the shape of m. `a_name` is what the op calls its
+// x floating (float16, bfloat16, float32, float64); m, b, a on x's device,
+// all of one dtype: x's, or float32 when x is float16 or bfloat16 (mixed
+// precision: activation parameters stay float32 like a norm layer's, the
+// output has x's dtype, the arithmetic is float32 either way). Any other mix,
+// float64 x with float32 units included, is a TypeError naming both dtypes.
+// m 1-D, b and a the shape of m. `a_name` is what the op calls its
 // per-unit weights ("w" for step_sum).
 void check_relu_sum_args(const char* op, const at::Tensor& x, const at::Tensor& m,
                          const at::Tensor& b, const std::optional<at::Tensor>& a,
@@ -20,6 +24,8 @@ void check_relu_sum_args(const char* op, const at::Tensor& x, const at::Tensor& 
 
 // The incoming gradient of relu_sum_backward: x's dtype, shape and device.
 void check_grad(const char* op, const at::Tensor& grad, const at::Tensor& x);
+
+inline bool is_16bit(at::ScalarType t) { return t == at::kHalf || t == at::kBFloat16; }
 
 // The dtype float32 and friends use for arithmetic (float for the 16-bit
 // types, as DESIGN.md §2 requires accumulation in at least float32).

@@ -9,6 +9,8 @@ tracing. tests/test_bad_inputs.py holds both to the same messages.
 import torch
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# x dtypes whose units may also be float32 (mixed precision; see check_relu_sum_args).
+HALF_DTYPES = (torch.float16, torch.bfloat16)
 
 
 def _shape(t):
@@ -30,29 +32,55 @@ def check_tensors(op, x, m, b, a):
         _check_tensor(op, "a", a)
 
 
-def _check_like_x(op, name, t, x):
-    _check_tensor(op, name, t)
-    if t.dtype != x.dtype:
-        raise TypeError(
-            f"{op}(): {name} must have the dtype of x ({x.dtype}), but got {t.dtype}"
-        )
+def _check_device(op, name, t, x):
     if t.device != x.device:
         raise ValueError(
             f"{op}(): {name} must be on the device of x ({x.device}), but got {t.device}"
         )
 
 
+def _check_like_x(op, name, t, x):
+    _check_tensor(op, name, t)
+    if t.dtype != x.dtype:
+        raise TypeError(
+            f"{op}(): {name} must have the dtype of x ({x.dtype}), but got {t.dtype}"
+        )
+    _check_device(op, name, t, x)
+
+
+def _check_param(op, name, t, x):
+    """A unit parameter: x's dtype, or float32 when x is 16-bit."""
+    _check_tensor(op, name, t)
+    half_x = x.dtype in HALF_DTYPES
+    if t.dtype != x.dtype and not (half_x and t.dtype == torch.float32):
+        also = " or torch.float32" if half_x else ""
+        raise TypeError(
+            f"{op}(): {name} must have the dtype of x ({x.dtype}){also}, but got {t.dtype}"
+        )
+    _check_device(op, name, t, x)
+
+
+def _check_like_m(op, name, t, m):
+    if t.dtype != m.dtype:
+        raise TypeError(f"{op}(): {name} must have the dtype of m ({m.dtype}), but got {t.dtype}")
+
+
 def check_relu_sum_args(op, x, m, b, a, a_name="a"):
+    """x floating; m, b, a on x's device and of one dtype: x's, or float32
+    when x is float16 or bfloat16 (mixed precision: the units stay float32,
+    the output has x's dtype). Any other mix is a TypeError naming both."""
     _check_tensor(op, "x", x)
     if x.dtype not in FLOAT_DTYPES:
         raise TypeError(
             f"{op}(): x must be a floating-point tensor (torch.float16, torch.bfloat16, "
             f"torch.float32 or torch.float64), but got {x.dtype}"
         )
-    _check_like_x(op, "m", m, x)
-    _check_like_x(op, "b", b, x)
+    _check_param(op, "m", m, x)
+    _check_param(op, "b", b, x)
+    _check_like_m(op, "b", b, m)
     if a is not None:
-        _check_like_x(op, a_name, a, x)
+        _check_param(op, a_name, a, x)
+        _check_like_m(op, a_name, a, m)
     if m.dim() != 1:
         raise ValueError(
             f"{op}(): m must be 1-D with one entry per unit, but got shape {_shape(m)}"

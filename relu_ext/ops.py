@@ -99,8 +99,13 @@ def relu_sum(x, m, b, a=None, *, algorithm="auto"):
 
     Args:
         x: input of any shape and strides; float16, bfloat16, float32 or float64.
-        m, b: slopes and intercepts of the K units, 1-D of length K, x's dtype and device.
+        m, b: slopes and intercepts of the K units, 1-D of length K, on x's device.
         a: output weights, 1-D of length K, or None for a_k = 1.
+
+        m, b and a share one dtype: x's, or float32 when x is float16 or
+        bfloat16 (mixed precision, as under ``torch.autocast``: the units stay
+        float32 like a norm layer's parameters). Any other mix, such as a
+        float64 x with float32 units, raises a TypeError naming both dtypes.
         algorithm: ``"dense"`` evaluates every unit at every input (O(N·K));
             ``"breakpoints"`` sorts the units' breakpoints and looks each input
             up (O((N + K)·log K), CPU only); ``"auto"`` (default) picks the
@@ -112,8 +117,9 @@ def relu_sum(x, m, b, a=None, *, algorithm="auto"):
     Returns:
         A tensor of x's shape, dtype and device. Differentiable in x, m, b and a
         to any order, in reverse and forward mode, and under torch.func's
-        transforms; only the gradients autograd asks for are computed. Float16
-        and bfloat16 are computed in float32. NaN and ±Inf propagate as in
+        transforms; only the gradients autograd asks for are computed, x's in
+        x's dtype and the units' in theirs. Float16 and bfloat16 are computed
+        in float32. NaN and ±Inf propagate as in
         :func:`relu_ext.reference.relu_sum`, and the gradient of relu at 0 is 0.
         Derivatives of second and higher order (and forward mode) use the
         dense kernels whichever algorithm computed the value.

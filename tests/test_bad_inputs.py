@@ -40,6 +40,16 @@ BAD_ARGS = {
     "a of another dtype": (
         replace(3, torch.randn(4, dtype=torch.bfloat16)), TypeError,
         "relu_sum(): a must have the dtype of x (torch.float32), but got torch.bfloat16"),
+    "float64 x with float32 units": (
+        [torch.randn(6, dtype=torch.float64), torch.randn(4), torch.randn(4), None], TypeError,
+        "relu_sum(): m must have the dtype of x (torch.float64), but got torch.float32"),
+    "bfloat16 x with float16 units": (
+        [torch.randn(6).bfloat16()] + [torch.randn(4).half()] * 3, TypeError,
+        "relu_sum(): m must have the dtype of x (torch.bfloat16) or torch.float32, "
+        "but got torch.float16"),
+    "16-bit x with units of two dtypes": (
+        [torch.randn(6).half(), torch.randn(4), torch.randn(4), torch.randn(4).half()], TypeError,
+        "relu_sum(): a must have the dtype of m (torch.float32), but got torch.float16"),
     "2-D m": (
         [torch.randn(6), torch.randn(2, 2), torch.randn(2, 2), None], ValueError,
         "relu_sum(): m must be 1-D with one entry per unit, but got shape [2, 2]"),

@@ -94,3 +94,21 @@ def test_cases_over_the_memory_budget_are_skipped_and_say_so(tmp_path):
     assert status[("eager", 1024, 64)]["status"] == "ok"
     assert all(r["status"] == "ok" for r in doc["results"] if r["impl"] == "fused")
     assert "| reference, eager | skipped (predicted 2 MiB) |" in done.stdout
+
+
+def test_half_precision_script_writes_its_section(tmp_path):
+    # A tiny size: the script's tables, not its figures, are under test here.
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Results\n")
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "half_precision.py"
+    out = subprocess.run([sys.executable, str(script), "--log2-n", "12", "--k", "4", "--rounds", "1",
+                          "--min-run-time", "0.01", "--results-md", str(results)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    text = results.read_text()
+    assert text.startswith("# Results\n")
+    assert "<!-- section half_precision: written by benchmarks/half_precision.py" in text
+    for alg in ("dense", "breakpoints"):
+        for phase in ("forward", "forward + backward"):
+            assert f"| {alg} | {phase} | 4 |" in text
+    assert "Peak memory above the inputs" in text

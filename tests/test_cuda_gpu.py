@@ -86,3 +86,35 @@ def test_runs_on_the_inputs_device():
     y = torch.ops.relu_ext.relu_sum(x, m, b, a)
     assert y.device == x.device
     close(y, torch.ops.relu_ext.relu_sum(x.cpu(), m.cpu(), b.cpu(), a.cpu()), torch.float32)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_autocast_trains_with_float32_parameter_gradients(dtype):
+    # The mixed rule on the GPU: 16-bit x from an autocast Linear, float32 units.
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 16), relu_ext.ReLUSum(8, algorithm="dense"),
+                                torch.nn.Linear(16, 1)).cuda()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x = torch.randn(256, 2, device="cuda")
+    y = (x[:, :1] ** 2 - x[:, 1:]).abs()
+    losses = []
+    for _ in range(60):
+        optimizer.zero_grad()
+        with torch.autocast("cuda", dtype=dtype):
+            out = model(x)
+            assert model[1](model[0](x)).dtype == dtype
+        loss = torch.nn.functional.mse_loss(out.float(), y)
+        loss.backward()
+        assert all(p.grad.dtype == torch.float32 for p in model[1].parameters())
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    # And the values against the CPU op on the same mixed inputs.
+    cpu = inputs(4097, 257, dtype, "cpu")
+    cpu[1:4] = [t.float() for t in cpu[1:4]]
+    gpu = [t.cuda() for t in cpu]
+    close(relu_ext.relu_sum(*gpu[:4]), relu_ext.relu_sum(*cpu[:4]), dtype)
+    for got, want in zip(torch.ops.relu_ext.relu_sum_backward(gpu[4], *gpu[:4], [True] * 4),
+                         torch.ops.relu_ext.relu_sum_backward(cpu[4], *cpu[:4], [True] * 4)):
+        assert got.dtype == want.dtype
+        close(got, want, dtype)

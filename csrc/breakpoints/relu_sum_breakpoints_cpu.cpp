@@ -25,6 +25,7 @@
 #include <torch/library.h>
 
 #include "../checks.h"
+#include "../cpu/storage.h"
 #include "breakpoint_table.h"
 #include "interval_index.h"
 
@@ -88,8 +89,35 @@ std::optional<Params> finite_params(const at::Tensor& m, const at::Tensor& b,
   return p;
 }
 
-at::Tensor as_kernel_input(const at::Tensor& t, at::ScalarType dtype) {
-  return t.to(dtype).contiguous();
+using cpu::kConverted;
+using cpu::Storage;
+
+// A block of inputs in the compute type A: the elements themselves, or
+// (16-bit) widened into `buf` by the instruction set's conversion.
+template <class T, class A = typename Storage<T>::A>
+const A* block_in_compute_type(const typename Storage<T>::S* in, A* buf, int64_t n) {
+  if constexpr (kConverted<T>) {
+    Storage<T>::widen(cpu::kernels())(in, buf, n);
+    return buf;
+  } else {
+    return in;
+  }
+}
+
+// Where a block's results go in the compute type: straight into `out`, or
+// (16-bit) into `buf`, which narrow_block then rounds into `out`.
+template <class T, class A = typename Storage<T>::A>
+A* block_out_compute_type(typename Storage<T>::S* out, A* buf) {
+  if constexpr (kConverted<T>) {
+    return buf;
+  } else {
+    return out;
+  }
+}
+
+template <class T, class A = typename Storage<T>::A>
+void narrow_block(const A* buf, typename Storage<T>::S* out, int64_t n) {
+  if constexpr (kConverted<T>) Storage<T>::narrow(cpu::kernels())(buf, out, n);
 }
 
 // IntervalIndex counts events in 32 bits.
@@ -111,36 +139,41 @@ at::Tensor relu_sum_breakpoints_cpu(const at::Tensor& x_in, const at::Tensor& m,
   if (x_in.numel() == 0 || m.numel() == 0) return dense_relu_sum(x_in, m, b, a);
   const auto params = finite_params(m, b, a);
   if (!params) return dense_relu_sum(x_in, m, b, a);
-  const auto dtype = compute_dtype(x_in.scalar_type());
-  const auto x = as_kernel_input(x_in, dtype);
+  // x read in its own dtype: a 16-bit x is widened a block at a time.
+  const auto x = x_in.contiguous();
   auto y = at::empty(x.sizes(), x.options());
   std::atomic<bool> x_finite{true};
 
-  AT_DISPATCH_FLOATING_TYPES(dtype, "relu_sum_breakpoints_cpu", [&] {
-    const auto table = make_breakpoint_table<scalar_t>(params->view());
-    const IntervalIndex<scalar_t> index(table.events);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relu_sum_breakpoints_cpu", [&] {
+    using A = typename Storage<scalar_t>::A;
+    using S = typename Storage<scalar_t>::S;
+    const auto table = make_breakpoint_table<A>(params->view());
+    const IntervalIndex<A> index(table.events);
     const double* line = table.line.data();
-    const scalar_t* xp = x.const_data_ptr<scalar_t>();
-    scalar_t* yp = y.mutable_data_ptr<scalar_t>();
+    const S* xs = cpu::data_of<scalar_t>(x);
+    S* ys = cpu::mutable_data_of<scalar_t>(y);
     at::parallel_for(0, x.numel(), kGrain, [&](int64_t begin, int64_t end) {
       bool finite = true;
       int64_t interval[kBlock];
+      A x_buf[kConverted<scalar_t> ? kBlock : 1], y_buf[kConverted<scalar_t> ? kBlock : 1];
       for (int64_t block = begin; block < end; block += kBlock) {
         const int64_t len = std::min(kBlock, end - block);
-        index.locate(xp + block, len, interval);
+        const A* xp = block_in_compute_type<scalar_t>(xs + block, x_buf, len);
+        A* yp = block_out_compute_type<scalar_t>(ys + block, y_buf);
+        index.locate(xp, len, interval);
         for (int64_t j = 0; j < len; ++j) {
-          const scalar_t xn = xp[block + j];
+          const A xn = xp[j];
           const int64_t i = interval[j];
-          finite &= (xn - xn == scalar_t(0));
-          yp[block + j] =
-              static_cast<scalar_t>(line[2 * i] * static_cast<double>(xn) + line[2 * i + 1]);
+          finite &= (xn - xn == A(0));
+          yp[j] = static_cast<A>(line[2 * i] * static_cast<double>(xn) + line[2 * i + 1]);
         }
+        narrow_block<scalar_t>(y_buf, ys + block, len);
       }
       if (!finite) x_finite.store(false, std::memory_order_relaxed);
     });
   });
   if (!x_finite.load()) return dense_relu_sum(x_in, m, b, a);
-  return y.to(x_in.scalar_type());
+  return y;
 }
 
 // The per-interval sums are taken per chunk of inputs, then added in chunk
@@ -165,9 +198,7 @@ Grads relu_sum_breakpoints_backward_cpu(const at::Tensor& grad_in, const at::Ten
   if (x_in.numel() == 0 || m.numel() == 0) return dense();
   const auto params = finite_params(m, b, a);
   if (!params) return dense();
-  const auto out_dtype = x_in.scalar_type();
-  const auto dtype = compute_dtype(out_dtype);
-  const auto x = as_kernel_input(x_in, dtype), g = as_kernel_input(grad_in, dtype);
+  const auto x = x_in.contiguous(), g = grad_in.contiguous();
   const int64_t n = x.numel(), k = m.numel();
   const bool need_x = output_mask[0], need_m = output_mask[1], need_b = output_mask[2],
              need_a = output_mask[3] && a.has_value();
@@ -185,31 +216,39 @@ Grads relu_sum_breakpoints_backward_cpu(const at::Tensor& grad_in, const at::Ten
   auto sums = at::empty({chunks, k + 1, 2}, f64);
   std::atomic<bool> inputs_finite{true};
 
-  AT_DISPATCH_FLOATING_TYPES(dtype, "relu_sum_breakpoints_backward_cpu", [&] {
-    const auto table = make_breakpoint_table<scalar_t>(params->view());
-    const IntervalIndex<scalar_t> index(table.events);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relu_sum_breakpoints_backward_cpu", [&] {
+    using A = typename Storage<scalar_t>::A;
+    using S = typename Storage<scalar_t>::S;
+    const auto table = make_breakpoint_table<A>(params->view());
+    const IntervalIndex<A> index(table.events);
     const double* line = table.line.data();
-    const scalar_t* xp = x.const_data_ptr<scalar_t>();
-    const scalar_t* gp = g.const_data_ptr<scalar_t>();
-    scalar_t* dxp = need_x ? dx->mutable_data_ptr<scalar_t>() : nullptr;
+    const S* xs = cpu::data_of<scalar_t>(x);
+    const S* gs = cpu::data_of<scalar_t>(g);
+    S* dxs = need_x ? cpu::mutable_data_of<scalar_t>(*dx) : nullptr;
     // Checks x and g finite in [begin, end), writes dx there and, when
     // `acc` is given, adds g and g·x of interval i into acc[2i], acc[2i + 1].
     const auto pass = [&](int64_t begin, int64_t end, double* acc) {
       bool finite = true;
       int64_t interval[kBlock];
+      constexpr int64_t kBuf = kConverted<scalar_t> ? kBlock : 1;
+      A x_buf[kBuf], g_buf[kBuf], dx_buf[kBuf];
       for (int64_t block = begin; block < end; block += kBlock) {
         const int64_t len = std::min(kBlock, end - block);
-        index.locate(xp + block, len, interval);
-        for (int64_t j = block; j < block + len; ++j) {
-          const scalar_t xj = xp[j], gj = gp[j];
-          const int64_t i = interval[j - block];
-          finite &= (xj - xj == scalar_t(0)) & (gj - gj == scalar_t(0));
-          if (dxp) dxp[j] = static_cast<scalar_t>(gj * line[2 * i]);
+        const A* xp = block_in_compute_type<scalar_t>(xs + block, x_buf, len);
+        const A* gp = block_in_compute_type<scalar_t>(gs + block, g_buf, len);
+        A* dxp = dxs ? block_out_compute_type<scalar_t>(dxs + block, dx_buf) : nullptr;
+        index.locate(xp, len, interval);
+        for (int64_t j = 0; j < len; ++j) {
+          const A xj = xp[j], gj = gp[j];
+          const int64_t i = interval[j];
+          finite &= (xj - xj == A(0)) & (gj - gj == A(0));
+          if (dxp) dxp[j] = static_cast<A>(gj * line[2 * i]);
           if (acc) {
             acc[2 * i] += gj;
             acc[2 * i + 1] += static_cast<double>(gj) * static_cast<double>(xj);
           }
         }
+        if (dxs) narrow_block<scalar_t>(dx_buf, dxs + block, len);
       }
       if (!finite) inputs_finite.store(false, std::memory_order_relaxed);
     };
@@ -235,10 +274,11 @@ Grads relu_sum_breakpoints_backward_cpu(const at::Tensor& grad_in, const at::Ten
     unit_gradients(table, sp, params->view(), out(dm), out(db), out(da));
   });
   if (!inputs_finite.load()) return dense();
-  const auto result = [&](std::optional<at::Tensor>& t) {
-    return t ? std::optional(t->to(out_dtype)) : std::nullopt;
+  // dx in x's dtype, dm, db, da (float64 here) in the units'.
+  const auto in_units_dtype = [&](std::optional<at::Tensor>& t) {
+    return t ? std::optional(t->to(m.scalar_type())) : std::nullopt;
   };
-  return {result(dx), result(dm), result(db), result(da)};
+  return {dx, in_units_dtype(dm), in_units_dtype(db), in_units_dtype(da)};
 }
 
 }  // namespace

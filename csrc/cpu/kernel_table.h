@@ -41,6 +41,26 @@ using BackwardFn = void (*)(const T* x, const T* g, T* dx, int64_t n,
 template <class T>
 constexpr int64_t kBackwardSpan = 8192 / sizeof(T);
 
+// float16 and bfloat16 tensors as the kernels see them: their bits, read and
+// written as they are. The forward's tiles widen x to float32 in registers as
+// they load it and narrow y (to nearest even) as they store it; the backward
+// widens a span of x and g into L1-sized buffers for the float32 kernel and
+// narrows its dx. No full-size float32 copy is made, and the arithmetic, its
+// order and so its result are the float32 kernels' on the widened values.
+using Bits16 = uint16_t;
+
+// The 16-bit kernels of one format: the float32 kernels' signatures and
+// guarantees with 16-bit x, y, g, dx; units and sums over inputs in float32.
+struct HalfKernels {
+  void (*forward)(const Bits16* x, Bits16* y, int64_t n, Units<float> units);
+  void (*step)(const Bits16* x, Bits16* y, int64_t n, Units<float> units);
+  void (*backward)(const Bits16* x, const Bits16* g, Bits16* dx, int64_t n,
+                   Units<float> units, unsigned grads, float* dm, float* db, float* da);
+  // out[i] = in[i] exactly (widen), or rounded to nearest even (narrow).
+  void (*widen)(const Bits16* in, float* out, int64_t n);
+  void (*narrow)(const float* in, Bits16* out, int64_t n);
+};
+
 struct KernelTable {
   const char* isa;  // "avx512", "avx2" or "baseline"
   ForwardFn<float> forward_f32;
@@ -51,6 +71,8 @@ struct KernelTable {
   // forward's signature and its bitwise guarantees.
   ForwardFn<float> step_f32;
   ForwardFn<double> step_f64;
+  HalfKernels f16;
+  HalfKernels bf16;
 
   template <class T>
   ForwardFn<T> forward() const {

@@ -16,6 +16,7 @@
 #include "../checks.h"
 #include "../kernel_inputs.h"
 #include "kernel_table.h"
+#include "storage.h"
 
 namespace relu_ext::cpu {
 namespace {
@@ -24,48 +25,48 @@ namespace {
 // waking: the lesson's 20 points × 8 units stay on the calling thread.
 constexpr int64_t kPairsPerTask = 1 << 15;
 
-// relu_sum and step_sum: a sum over the units for each input, by the kernel
-// `pick` chooses from the instruction set's table.
-template <class Pick>
+enum class Sum { kReluSum, kStepSum };
+
+// relu_sum and step_sum: a sum over the units for each input.
+template <Sum kSum>
 at::Tensor sum_over_units(const char* op, const at::Tensor& x_in, const at::Tensor& m_in,
                           const at::Tensor& b_in, const std::optional<at::Tensor>& a_in,
-                          const char* a_name, Pick pick) {
+                          const char* a_name) {
   check_relu_sum_args(op, x_in, m_in, b_in, a_in, a_name);
-  // The kernels read contiguous arrays of the compute dtype: float16 and
-  // bfloat16 are widened (O(N + K) memory, never N×K), strided inputs packed.
+  // The kernels read contiguous arrays: x in its own dtype (strided inputs
+  // packed), the units in the compute dtype (16-bit units widened: O(K)).
   const auto dtype = compute_dtype(x_in.scalar_type());
-  const auto x = as_kernel_input(x_in, dtype);
+  const auto x = x_in.contiguous();
   const auto m = as_kernel_input(m_in, dtype), b = as_kernel_input(b_in, dtype);
   std::optional<at::Tensor> a;
   if (a_in) a = as_kernel_input(*a_in, dtype);
   auto y = at::empty(x.sizes(), x.options());
   const int64_t n = x.numel(), units = m.numel();
 
-  AT_DISPATCH_FLOATING_TYPES(dtype, "sum_over_units_cpu", [&] {
-    const ForwardFn<scalar_t> kernel = pick(kernels(), scalar_t{});
-    const auto u = units_of<scalar_t>(m, b, a);
-    const scalar_t* xp = x.const_data_ptr<scalar_t>();
-    scalar_t* yp = y.mutable_data_ptr<scalar_t>();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "sum_over_units_cpu", [&] {
+    using St = Storage<scalar_t>;
+    using S = typename St::S;
+    using A = typename St::A;
+    const auto kernel = kSum == Sum::kStepSum ? St::step(kernels()) : St::forward(kernels());
+    const auto u = units_of<A>(m, b, a);
+    const S* xp = data_of<scalar_t>(x);
+    S* yp = mutable_data_of<scalar_t>(y);
     const int64_t grain = std::max<int64_t>(1, kPairsPerTask / std::max<int64_t>(units, 1));
     at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) {
       kernel(xp + begin, yp + begin, end - begin, u);
     });
   });
-  return as_dtype(y, x_in.scalar_type());
+  return y;
 }
 
 at::Tensor relu_sum_cpu(const at::Tensor& x, const at::Tensor& m, const at::Tensor& b,
                         const std::optional<at::Tensor>& a) {
-  return sum_over_units("relu_sum", x, m, b, a, "a", [](const KernelTable& t, auto s) {
-    return t.forward<decltype(s)>();
-  });
+  return sum_over_units<Sum::kReluSum>("relu_sum", x, m, b, a, "a");
 }
 
 at::Tensor step_sum_cpu(const at::Tensor& x, const at::Tensor& m, const at::Tensor& b,
                         const at::Tensor& w) {
-  return sum_over_units("step_sum", x, m, b, w, "w", [](const KernelTable& t, auto s) {
-    return t.step<decltype(s)>();
-  });
+  return sum_over_units<Sum::kStepSum>("step_sum", x, m, b, w, "w");
 }
 
 // The sums over inputs (dm, db, da) are taken per chunk of inputs, then the
@@ -94,9 +95,11 @@ Grads relu_sum_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
                             std::array<bool, 4> output_mask) {
   check_relu_sum_args("relu_sum_backward", x_in, m_in, b_in, a_in);
   check_grad("relu_sum_backward", grad_in, x_in);
-  const auto out_dtype = x_in.scalar_type();
-  const auto dtype = compute_dtype(out_dtype);
-  const auto x = as_kernel_input(x_in, dtype), g = as_kernel_input(grad_in, dtype);
+  // dx in x's dtype, dm, db, da in the units' (float32 for a 16-bit x with
+  // float32 units).
+  const auto param_dtype = m_in.scalar_type();
+  const auto dtype = compute_dtype(x_in.scalar_type());
+  const auto x = x_in.contiguous(), g = grad_in.contiguous();
   const auto m = as_kernel_input(m_in, dtype), b = as_kernel_input(b_in, dtype);
   std::optional<at::Tensor> a;
   if (a_in) a = as_kernel_input(*a_in, dtype);
@@ -112,23 +115,29 @@ Grads relu_sum_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
   if (need_x) dx = at::empty(x.sizes(), x.options());
   const bool sums_over_inputs = grads & ~kGradX;
 
-  AT_DISPATCH_FLOATING_TYPES(dtype, "relu_sum_backward_cpu", [&] {
-    constexpr int64_t span = kBackwardSpan<scalar_t>;
-    const int64_t chunk = chunk_size<scalar_t>(n, units);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relu_sum_backward_cpu", [&] {
+    using St = Storage<scalar_t>;
+    using S = typename St::S;
+    using A = typename St::A;
+    // Spans and chunks of the compute dtype's size: a 16-bit x is summed in
+    // the same order as its float32 widening would be.
+    constexpr int64_t span = kBackwardSpan<A>;
+    const int64_t chunk = chunk_size<A>(n, units);
     const int64_t chunks = (n + chunk - 1) / chunk;
     // partial[c][j][k]: chunk c's sum for gradient j (dm, db, da) of unit k.
+    const auto acc_options = x.options().dtype(dtype);
     at::Tensor partial;
-    if (sums_over_inputs) partial = at::zeros({std::max<int64_t>(chunks, 1), 3, units}, x.options());
-    const auto backward = kernels().backward<scalar_t>();
-    const auto u = units_of<scalar_t>(m, b, a);
-    const scalar_t* xp = x.const_data_ptr<scalar_t>();
-    const scalar_t* gp = g.const_data_ptr<scalar_t>();
-    scalar_t* dxp = need_x ? dx->mutable_data_ptr<scalar_t>() : nullptr;
-    scalar_t* pp = sums_over_inputs ? partial.mutable_data_ptr<scalar_t>() : nullptr;
+    if (sums_over_inputs) partial = at::zeros({std::max<int64_t>(chunks, 1), 3, units}, acc_options);
+    const auto backward = St::backward(kernels());
+    const auto u = units_of<A>(m, b, a);
+    const S* xp = data_of<scalar_t>(x);
+    const S* gp = data_of<scalar_t>(g);
+    S* dxp = need_x ? mutable_data_of<scalar_t>(*dx) : nullptr;
+    A* pp = sums_over_inputs ? partial.mutable_data_ptr<A>() : nullptr;
     const int64_t grain = std::max<int64_t>(1, kPairsPerTask / (chunk * std::max<int64_t>(units, 1)));
     at::parallel_for(0, chunks, grain, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
-        scalar_t* p = pp ? pp + c * 3 * units : nullptr;
+        A* p = pp ? pp + c * 3 * units : nullptr;
         const int64_t end = std::min(n, (c + 1) * chunk);
         for (int64_t i = c * chunk; i < end; i += span) {
           backward(xp + i, gp + i, dxp ? dxp + i : nullptr, std::min(span, end - i), u, grads,
@@ -139,20 +148,19 @@ Grads relu_sum_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
     // Each gradient its own tensor (outputs must not alias), summed over
     // chunks in chunk order.
     const auto sum_chunks = [&](int64_t j) {
-      auto out = at::empty({units}, x.options());
-      scalar_t* op = out.mutable_data_ptr<scalar_t>();
+      auto out = at::empty({units}, acc_options);
+      A* op = out.mutable_data_ptr<A>();
       std::copy(pp + j * units, pp + (j + 1) * units, op);
       for (int64_t c = 1; c < chunks; ++c) {
-        const scalar_t* p = pp + (c * 3 + j) * units;
+        const A* p = pp + (c * 3 + j) * units;
         for (int64_t k = 0; k < units; ++k) op[k] += p[k];
       }
-      return as_dtype(out, out_dtype);
+      return as_dtype(out, param_dtype);
     };
     if (need_m) dm = sum_chunks(0);
     if (need_b) db = sum_chunks(1);
     if (need_a) da = sum_chunks(2);
   });
-  if (dx) dx = as_dtype(*dx, out_dtype);
   return {dx, dm, db, da};
 }
 

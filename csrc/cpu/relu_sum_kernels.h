@@ -11,6 +11,8 @@
 // broadcast, so the sum over units (y, dx) stays in a lane and needs no
 // shuffles; the sums over inputs (dm, db, da) are reduced across lanes once
 // per unit per backward span.
+#include <type_traits>
+
 #include "../relu_sum_math.h"
 #include "kernel_table.h"
 
@@ -84,6 +86,132 @@ template <> RELU_EXT_INLINE isa::Vec<double> relu(isa::Vec<double> p) { return _
 namespace relu_ext::cpu::RELU_EXT_CPU_ISA {
 namespace {
 
+// ------------------------------------------------- float16 and bfloat16
+
+// The two 16-bit formats: float16 (IEEE binary16) and bfloat16 (float32's
+// upper half).
+enum class Format { kF16, kBF16 };
+
+// One value, for the tails shorter than a vector and for the baseline's
+// float16, which has no conversion instructions.
+template <Format F>
+RELU_EXT_INLINE float widen_one(Bits16 h) {
+  uint32_t bits;
+  if constexpr (F == Format::kBF16) {
+    bits = uint32_t{h} << 16;
+  } else {
+    const uint32_t sign = uint32_t{h & 0x8000u} << 16, exp = (h >> 10) & 0x1Fu, man = h & 0x3FFu;
+    if (exp == 0x1F) {  // inf, NaN
+      bits = sign | 0x7F800000u | (man << 13);
+    } else if (exp == 0) {  // zero, subnormal: man units of 2^-24, exact in float32
+      const float f = static_cast<float>(man) * 0x1p-24f;
+      std::memcpy(&bits, &f, sizeof bits);
+      bits |= sign;
+    } else {  // rebias the exponent from 15 to 127
+      bits = sign | ((exp + 112) << 23) | (man << 13);
+    }
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+template <Format F>
+RELU_EXT_INLINE Bits16 narrow_one(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  if constexpr (F == Format::kBF16) {
+    if (f != f) return 0x7FC0;  // a quiet NaN, as torch narrows one
+    return static_cast<Bits16>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+  } else {
+    const Bits16 sign = static_cast<Bits16>((u >> 16) & 0x8000u);
+    u &= 0x7FFFFFFFu;
+    if (u >= 0x7F800000u) return sign | (u > 0x7F800000u ? 0x7E00 : 0x7C00);  // NaN, inf
+    if (u >= 0x477FF000u) return sign | 0x7C00;  // |f| >= 65520 rounds to inf
+    if (u < 0x38800000u) {  // below float16's smallest normal 2^-14: units of 2^-24
+      float scaled;
+      const uint32_t abs_bits = u;
+      std::memcpy(&scaled, &abs_bits, sizeof scaled);
+      // Exact scaling, then the default rounding mode: to nearest even.
+      return sign | static_cast<Bits16>(__builtin_nearbyintf(scaled * 0x1p24f));
+    }
+    // Rebias by -112 and round the 13 dropped bits to nearest even; a carry
+    // into the exponent is the right result.
+    u += 0xC8000FFFu + ((u >> 13) & 1u);
+    return sign | static_cast<Bits16>(u >> 13);
+  }
+}
+
+typedef Bits16 HalfVec __attribute__((vector_size(RELU_EXT_VEC_BYTES / 2)));
+typedef uint32_t WordVec __attribute__((vector_size(RELU_EXT_VEC_BYTES)));
+
+// float16 in vectors: F16C (AVX2 builds) and AVX-512F have the instructions;
+// the baseline converts one value at a time.
+#if defined(__x86_64__) && RELU_EXT_VEC_BYTES >= 32
+constexpr bool kVectorF16 = true;
+#else
+constexpr bool kVectorF16 = false;
+#endif
+
+// kLanes<float> values.
+template <Format F>
+RELU_EXT_INLINE Vec<float> widen_vec(const Bits16* p) {
+#if defined(__x86_64__) && RELU_EXT_VEC_BYTES == 64
+  if constexpr (F == Format::kF16)
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+#elif defined(__x86_64__) && RELU_EXT_VEC_BYTES == 32
+  if constexpr (F == Format::kF16)
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+#endif
+  // bfloat16: the bits are float32's upper half.
+  HalfVec h;
+  std::memcpy(&h, p, sizeof h);
+  return reinterpret_cast<Vec<float>>(__builtin_convertvector(h, WordVec) << 16);
+}
+
+#if defined(__x86_64__)
+constexpr int kNearest = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+#endif
+
+template <Format F>
+RELU_EXT_INLINE void narrow_vec(Bits16* p, Vec<float> v) {
+#if defined(__x86_64__) && RELU_EXT_VEC_BYTES == 64
+  if constexpr (F == Format::kF16) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(v, kNearest));
+    return;
+  }
+#elif defined(__x86_64__) && RELU_EXT_VEC_BYTES == 32
+  if constexpr (F == Format::kF16) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v, kNearest));
+    return;
+  }
+#endif
+  // bfloat16: round to nearest even on the dropped half, NaN to a quiet NaN.
+  const WordVec u = reinterpret_cast<WordVec>(v);
+  const WordVec rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+  const WordVec bits = v != v ? WordVec{} + 0x7FC0u : rounded;
+  const HalfVec h = __builtin_convertvector(bits, HalfVec);
+  std::memcpy(p, &h, sizeof h);
+}
+
+template <Format F>
+void widen(const Bits16* in, float* out, int64_t n) {
+  constexpr int L = kLanes<float>;
+  int64_t i = 0;
+  if constexpr (F == Format::kBF16 || kVectorF16)
+    for (; i + L <= n; i += L) store(out + i, widen_vec<F>(in + i));
+  for (; i < n; ++i) out[i] = widen_one<F>(in[i]);
+}
+
+template <Format F>
+void narrow(const float* in, Bits16* out, int64_t n) {
+  constexpr int L = kLanes<float>;
+  int64_t i = 0;
+  if constexpr (F == Format::kBF16 || kVectorF16)
+    for (; i + L <= n; i += L) narrow_vec<F>(out + i, load(in + i));
+  for (; i < n; ++i) out[i] = narrow_one<F>(in[i]);
+}
+
 // ---------------------------------------------------------------- forward
 
 // What a forward-shaped kernel sums over the units for each input: relu_sum's
@@ -100,13 +228,24 @@ RELU_EXT_INLINE void accumulate(T& y, T x, T m, T b, T a) {
   }
 }
 
-template <class T, Term term>
-RELU_EXT_INLINE void forward_tile(const T* x, T* y, const Units<T>& u) {
+// x and y as stored (S): T itself, or 16-bit values of format F converted
+// in registers on the way in and out (float32 T).
+template <class T, class S, Format F>
+RELU_EXT_INLINE Vec<T> load_as(const S* p) {
+  if constexpr (std::is_same_v<S, T>) return load(p); else return widen_vec<F>(p);
+}
+template <class T, class S, Format F>
+RELU_EXT_INLINE void store_as(S* p, Vec<T> v) {
+  if constexpr (std::is_same_v<S, T>) store(p, v); else narrow_vec<F>(p, v);
+}
+
+template <class T, Term term, class S = T, Format F = Format::kBF16>
+RELU_EXT_INLINE void forward_tile(const S* x, S* y, const Units<T>& u) {
   constexpr int L = kLanes<T>;
   Vec<T> xv[kTileVecs], acc[kTileVecs];
 #pragma GCC unroll 8
   for (int r = 0; r < kTileVecs; ++r) {
-    xv[r] = load(x + r * L);
+    xv[r] = load_as<T, S, F>(x + r * L);
     acc[r] = Vec<T>{};
   }
   for (int64_t k = 0; k < u.count; ++k) {
@@ -117,19 +256,19 @@ RELU_EXT_INLINE void forward_tile(const T* x, T* y, const Units<T>& u) {
       accumulate<term>(acc[r], xv[r], m, b, a);
   }
 #pragma GCC unroll 8
-  for (int r = 0; r < kTileVecs; ++r) store(y + r * L, acc[r]);
+  for (int r = 0; r < kTileVecs; ++r) store_as<T, S, F>(y + r * L, acc[r]);
 }
 
-template <class T, Term term>
-void forward_impl(const T* x, T* y, int64_t n, Units<T> u) {
+template <class T, Term term, class S = T, Format F = Format::kBF16>
+void forward_impl(const S* x, S* y, int64_t n, Units<T> u) {
   constexpr int64_t tile = kTileVecs * kLanes<T>;
   int64_t i = 0;
-  for (; i + tile <= n; i += tile) forward_tile<T, term>(x + i, y + i, u);
+  for (; i + tile <= n; i += tile) forward_tile<T, term, S, F>(x + i, y + i, u);
   if (i < n) {  // the tail through a zero-padded tile: same instructions
-    T xt[tile] = {}, yt[tile];
-    std::memcpy(xt, x + i, (n - i) * sizeof(T));
-    forward_tile<T, term>(xt, yt, u);
-    std::memcpy(y + i, yt, (n - i) * sizeof(T));
+    S xt[tile] = {}, yt[tile];
+    std::memcpy(xt, x + i, (n - i) * sizeof(S));
+    forward_tile<T, term, S, F>(xt, yt, u);
+    std::memcpy(y + i, yt, (n - i) * sizeof(S));
   }
 }
 
@@ -228,10 +367,61 @@ void backward(const T* x, const T* g, T* dx, int64_t n, Units<T> u,
   }
 }
 
+// Without vector float16 conversions (the baseline), inputs are widened a
+// block at a time: x and y of a block take 2 × 4 KiB of L1.
+constexpr int64_t kHalfBlock = 1024;
+
+// forward or step over 16-bit x and y: the float32 tiles with x converted
+// as it is loaded and y as it is stored, or (baseline float16) a block at a
+// time through the float32 kernel.
+template <Format F, Term term>
+void sum_half(const Bits16* x, Bits16* y, int64_t n, Units<float> u) {
+  if constexpr (F == Format::kBF16 || kVectorF16) {
+    forward_impl<float, term, Bits16, F>(x, y, n, u);
+  } else {
+    alignas(64) float xs[kHalfBlock], ys[kHalfBlock];
+    for (int64_t i = 0; i < n; i += kHalfBlock) {
+      const int64_t len = n - i < kHalfBlock ? n - i : kHalfBlock;
+      widen<F>(x + i, xs, len);
+      forward_impl<float, term>(xs, ys, len, u);
+      narrow<F>(ys, y + i, len);
+    }
+  }
+}
+
+template <Format F>
+void forward_half(const Bits16* x, Bits16* y, int64_t n, Units<float> u) {
+  if (u.a) sum_half<F, Term::kWeightedRelu>(x, y, n, u);
+  else sum_half<F, Term::kRelu>(x, y, n, u);
+}
+
+// The backward of one span (n <= kBackwardSpan<float>, as for float32):
+// x, g widened into L1 buffers, the float32 backward, dx narrowed. The sums
+// over inputs are the float32 kernel's, in its order.
+template <Format F>
+void backward_half(const Bits16* x, const Bits16* g, Bits16* dx, int64_t n, Units<float> u,
+                   unsigned grads, float* dm, float* db, float* da) {
+  constexpr int64_t span = kBackwardSpan<float>;
+  alignas(64) float xs[span], gs[span], dxs[span];
+  for (int64_t i = 0; i < n; i += span) {
+    const int64_t len = n - i < span ? n - i : span;
+    widen<F>(x + i, xs, len);
+    widen<F>(g + i, gs, len);
+    backward<float>(xs, gs, dx ? dxs : nullptr, len, u, dx ? grads : grads & ~kGradX, dm, db,
+                    da);
+    if (dx) narrow<F>(dxs, dx + i, len);
+  }
+}
+
+template <Format F>
+constexpr HalfKernels half_kernels{forward_half<F>, sum_half<F, Term::kStep>,
+                                   backward_half<F>, widen<F>, narrow<F>};
+
 // This instruction set's kernels; the isa/*.cpp file that included this
 // header hands it out once the target pragma is popped.
 constexpr KernelTable kTable{RELU_EXT_ISA_NAME, forward<float>, forward<double>,
-                             backward<float>, backward<double>, step<float>, step<double>};
+                             backward<float>, backward<double>, step<float>, step<double>,
+                             half_kernels<Format::kF16>, half_kernels<Format::kBF16>};
 
 }  // namespace
 }  // namespace relu_ext::cpu::RELU_EXT_CPU_ISA

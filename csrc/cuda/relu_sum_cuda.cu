@@ -165,10 +165,12 @@ Grads relu_sum_backward_cuda(const at::Tensor& grad_in, const at::Tensor& x_in,
                  : param_grads_dispatch<scalar_t, false>(param_bits, xp, gp, n, u, options);
     }
   });
+  // dm, db, da in the units' dtype: float32 for a 16-bit x with float32 units.
+  const auto param_dtype = m_in.scalar_type();
   int64_t row = 0;
-  if (need_m) dm = sums[row++].to(dtype);
-  if (need_b) db = sums[row++].to(dtype);
-  if (need_a) da = sums[row++].to(dtype);
+  if (need_m) dm = sums[row++].to(param_dtype);
+  if (need_b) db = sums[row++].to(param_dtype);
+  if (need_a) da = sums[row++].to(param_dtype);
   return {dx, dm, db, da};
 }
 

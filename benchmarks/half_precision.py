@@ -1,0 +1,243 @@
+"""float16 and bfloat16 inputs against float32 on the CPU: speed and memory.
+
+A 16-bit x with float32 units (mixed precision, as torch.autocast gives) is
+read and written by the kernels as it is, converted in registers a block at a
+time; this measures what that buys at N = 2^24:
+
+- time of the forward and of forward + backward (dx, dm, db, da), dense and
+  breakpoints, K = 4 and 64, as the ratio float32 time / 16-bit time taken in
+  this one process (medians of interleaved rounds, torch.utils.benchmark);
+- peak memory above the inputs (each case in a fresh process, as
+  benchmarks/memory.py measures), as a multiple of x's own size;
+- optionally (--before PYTHON), float32 forward time of this build against
+  another install of relu_ext (e.g. the main branch's venv), alternating
+  processes, to show the float32 kernels kept their speed.
+
+    python benchmarks/half_precision.py
+    python benchmarks/half_precision.py --results-md benchmarks/RESULTS.md --before ../main/.venv/bin/python
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from torch.utils import benchmark
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import relu_ext  # noqa: E402
+import sections  # noqa: E402
+from machine import cpu_model  # noqa: E402
+from memory import RESOLUTION_BYTES, _fix_mmap_threshold, _status_bytes  # noqa: E402
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+ALGORITHMS = ("dense", "breakpoints")
+PHASES = ("forward", "forward_backward")
+
+
+def make_step(algorithm, phase, n, k, dtype, seed=0):
+    """One call of the case; x in `dtype`, the units float32 (a fresh ReLUSum's)."""
+    torch.manual_seed(seed)
+    x = (2 * torch.randn(n)).to(dtype)
+    module = relu_ext.ReLUSum(k)
+    m, b, a = (p.detach() for p in (module.m, module.b, module.a))
+    if phase == "forward":
+        def step():
+            with torch.no_grad():
+                relu_ext.relu_sum(x, m, b, a, algorithm=algorithm)
+    else:
+        inputs = [t.clone().requires_grad_() for t in (x, m, b, a)]
+        grad = torch.randn(n).to(dtype)
+
+        def step():
+            torch.autograd.grad(relu_ext.relu_sum(*inputs, algorithm=algorithm), inputs, grad)
+    return step, x.nbytes
+
+
+def measure_times(n, ks, rounds, min_run_time, threads):
+    """{(algorithm, phase, k, dtype name): median seconds}, rounds interleaved."""
+    cases = {(alg, phase, k, name): make_step(alg, phase, n, k, dtype)[0]
+             for alg in ALGORITHMS for phase in PHASES for k in ks for name, dtype in DTYPES.items()}
+    times = {key: [] for key in cases}
+    for step in cases.values():
+        step()  # warm-up
+    for _ in range(rounds):
+        for key, step in cases.items():
+            timer = benchmark.Timer("step()", globals={"step": step}, num_threads=threads)
+            times[key] += timer.blocked_autorange(min_run_time=min_run_time).times
+    return {key: statistics.median(t) for key, t in times.items()}
+
+
+# ---------------------------------------------------------------- memory
+
+
+def _peak_extra(algorithm, phase, n, k, dtype_name, threads):
+    torch.set_num_threads(threads)
+    _fix_mmap_threshold()
+    step, x_bytes = make_step(algorithm, phase, n, k, DTYPES[dtype_name])
+    step()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    baseline = _status_bytes("VmRSS")
+    step()
+    return max(_status_bytes("VmHWM") - baseline, 0), x_bytes
+
+
+def _child(connection, *args):
+    try:
+        connection.send(("ok", _peak_extra(*args)))
+    except BaseException as error:
+        connection.send(("error", f"{type(error).__name__}: {error}"))
+    finally:
+        connection.close()
+
+
+def measure_memory(n, ks, threads):
+    """{(algorithm, phase, k, dtype name): (peak bytes above the inputs, x's bytes)},
+    each in a fresh process from a forkserver that has imported torch."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["torch", "relu_ext"])
+    results = {}
+    for alg in ALGORITHMS:
+        for phase in PHASES:
+            for k in ks:
+                for name in DTYPES:
+                    receiver, sender = context.Pipe(duplex=False)
+                    process = context.Process(target=_child, args=(sender, alg, phase, n, k, name, threads))
+                    process.start()
+                    sender.close()
+                    status, payload = receiver.recv()
+                    process.join()
+                    if status != "ok":
+                        raise RuntimeError(payload)
+                    results[(alg, phase, k, name)] = payload
+    return results
+
+
+# ------------------------------------------------- float32 against another build
+
+_FLOAT32_PROBE = """
+import json, statistics, sys, torch
+from torch.utils import benchmark
+import relu_ext
+n, ks, threads, min_run_time = json.loads(sys.argv[1])
+torch.set_num_threads(threads)
+out = {"version": relu_ext.build_info().get("version"), "times": {}}
+for k in ks:
+    torch.manual_seed(0)
+    x = 2 * torch.randn(n)
+    module = relu_ext.ReLUSum(k)
+    m, b, a = (p.detach() for p in (module.m, module.b, module.a))
+    with torch.no_grad():
+        relu_ext.relu_sum(x, m, b, a, algorithm="dense")
+        timer = benchmark.Timer("f(x, m, b, a, algorithm='dense')", num_threads=threads,
+                                globals={"f": relu_ext.relu_sum, "x": x, "m": m, "b": b, "a": a})
+        out["times"][str(k)] = statistics.median(timer.blocked_autorange(min_run_time=min_run_time).times)
+print(json.dumps(out))
+"""
+
+
+def measure_float32_against(before_python, n, ks, rounds, min_run_time, threads):
+    """{k: (median seconds with `before_python`, with this Python)}: alternating processes."""
+    args = json.dumps([n, list(ks), threads, min_run_time])
+    runs = {"before": [], "after": []}
+    for _ in range(rounds):
+        for label, python in (("before", before_python), ("after", sys.executable)):
+            out = subprocess.run([python, "-c", _FLOAT32_PROBE, args], check=True,
+                                 capture_output=True, text=True, cwd="/")
+            runs[label].append(json.loads(out.stdout.strip().splitlines()[-1])["times"])
+    return {k: tuple(statistics.median(r[str(k)] for r in runs[label]) for label in ("before", "after"))
+            for k in ks}
+
+
+# ------------------------------------------------------------------ report
+
+
+def report(n, ks, times, memory, float32_check, threads, before_python):
+    lines = [
+        f"### float16 and bfloat16 inputs against float32, N = 2^{n.bit_length() - 1}",
+        "",
+        f"{cpu_model()}, CPU kernels `{relu_ext.build_info()['cpu_isa']}`, {threads} threads, "
+        f"torch {torch.__version__}, load average {os.getloadavg()[0]:.2f}; "
+        "`python benchmarks/half_precision.py`. x in the dtype shown, m, b, a float32 "
+        "(mixed precision). Speed: float32 time / 16-bit time, medians of interleaved rounds "
+        "in one process (above 1: the 16-bit input is faster).",
+        "",
+        "| algorithm | phase | K | float32 | bfloat16 | float16 | bfloat16 speed-up | float16 speed-up |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for alg in ALGORITHMS:
+        for phase in PHASES:
+            for k in ks:
+                t = {name: times[(alg, phase, k, name)] for name in DTYPES}
+                lines.append(
+                    f"| {alg} | {phase.replace('_', ' + ')} | {k} | {t['float32'] * 1e3:.2f} ms | "
+                    f"{t['bfloat16'] * 1e3:.2f} ms | {t['float16'] * 1e3:.2f} ms | "
+                    f"{t['float32'] / t['bfloat16']:.2f}× | {t['float32'] / t['float16']:.2f}× |")
+    if memory:
+        lines += [
+            "",
+            "Peak memory above the inputs, as a multiple of x's own size (each case in a fresh "
+            f"process, peak RSS as in benchmarks/memory.py, good to ~{RESOLUTION_BYTES // 1024} KiB). "
+            "The forward allocates y, forward + backward also dx (and autograd's K-sized "
+            "gradients).",
+            "",
+            "| algorithm | phase | K | float32 | bfloat16 | float16 |",
+            "|---|---|---|---|---|---|",
+        ]
+        for alg in ALGORITHMS:
+            for phase in PHASES:
+                for k in ks:
+                    cells = []
+                    for name in DTYPES:
+                        extra, x_bytes = memory[(alg, phase, k, name)]
+                        cells.append(f"{extra / x_bytes:.2f}× ({extra / 2**20:.0f} MiB)")
+                    lines.append(f"| {alg} | {phase.replace('_', ' + ')} | {k} | " + " | ".join(cells) + " |")
+    if float32_check:
+        lines += [
+            "",
+            f"float32 forward (dense) of this build against `{before_python}`'s install, "
+            "alternating processes, medians:",
+            "",
+            "| K | before | this build | before / this |",
+            "|---|---|---|---|",
+        ]
+        for k, (before, after) in float32_check.items():
+            lines.append(f"| {k} | {before * 1e3:.2f} ms | {after * 1e3:.2f} ms | {before / after:.2f}× |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--log2-n", type=int, default=24)
+    parser.add_argument("--k", type=int, nargs="+", default=[4, 64])
+    # Many short rounds: on a shared machine the load changes within seconds,
+    # and interleaving finely lets each ratio see the same load.
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--min-run-time", type=float, default=0.15)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
+    parser.add_argument("--before", metavar="PYTHON",
+                        help="also time float32 against the relu_ext installed for this Python")
+    parser.add_argument("--results-md", type=Path, help="write the tables into this RESULTS.md")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    n = 2 ** args.log2_n
+    times = measure_times(n, args.k, args.rounds, args.min_run_time, args.threads)
+    memory = None if args.no_memory else measure_memory(n, args.k, args.threads)
+    float32_check = (measure_float32_against(args.before, n, args.k, args.rounds, args.min_run_time,
+                                             args.threads) if args.before else None)
+    text = report(n, args.k, times, memory, float32_check, args.threads, args.before)
+    print(text)
+    if args.results_md:
+        sections.write_section(args.results_md, "half_precision", text)
+
+
+if __name__ == "__main__":
+    main()
