@@ -22,9 +22,14 @@ def run_python(code, cwd):
 def test_imports_and_runs_from_outside_the_source_tree(tmp_path):
     code = (
         "import torch, relu_ext\n"
-        "x = torch.randn(5, requires_grad=True)\n"
-        "m = relu_ext.ReLUSum(3)\n"
-        "m(x).sum().backward()\n"
+        "x = torch.randn(50, dtype=torch.float64, requires_grad=True)\n"
+        "m, b, a = torch.randn(3, 8, dtype=torch.float64, requires_grad=True).unbind()\n"
+        "y, y_ref = relu_ext.relu_sum(x, m, b, a), relu_ext.reference.relu_sum(x, m, b, a)\n"
+        "torch.testing.assert_close(y, y_ref)\n"
+        "grads = torch.autograd.grad(y.sum(), (x, m, b, a))\n"
+        "grads_ref = torch.autograd.grad(y_ref.sum(), (x, m, b, a))\n"
+        "torch.testing.assert_close(grads, grads_ref)\n"
+        "relu_ext.ReLUSum(3)(x.float()).sum().backward()\n"
         "print(relu_ext.__file__)\n"
         "print(sorted(relu_ext.build_info()))\n"
     )
