@@ -8,9 +8,9 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.14.1
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-SOURCES := $(shell find csrc relu_ext -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' -o -name '*.py' \) ! -name _build_meta.py) setup.py pyproject.toml
+SOURCES := $(shell find csrc relu_ext build_backend -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' -o -name '*.py' \) ! -name _build_meta.py) setup.py pyproject.toml
 
-.PHONY: install test test-tsan demo bench clean
+.PHONY: install test test-install test-tsan demo bench clean
 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,20 @@ install: $(VENV)/.installed
 # The tests import the installed copy (pytest's rootdir is not on sys.path).
 test: install
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
+
+# Installing as a user does: plain `pip install .` (isolated build, no flags)
+# into a fresh venv whose torch is not pip's newest, then the tests of the
+# install and a smoke test (import, compute and backward against the
+# reference). The build must compile against that torch (README: Install).
+# RELU_EXT_CUDA unset: what plain install does with a CPU torch (CI sets it to 1).
+INSTALL_VENV ?= .venv-install
+INSTALL_TORCH_SPEC ?= torch==2.13.0
+test-install:
+	rm -rf $(INSTALL_VENV)
+	$(PYTHON) -m venv $(INSTALL_VENV)
+	$(INSTALL_VENV)/bin/pip install --quiet "$(INSTALL_TORCH_SPEC)" pytest
+	env -u RELU_EXT_CUDA MAX_JOBS=$${MAX_JOBS:-2} $(INSTALL_VENV)/bin/pip install --quiet .
+	$(INSTALL_VENV)/bin/pytest tests/test_installed_package.py tests/test_build_backend.py $(PYTEST_ARGS)
 
 # The lesson end to end: fit the noisy quadratic by SGD, print the loss, write fit.png.
 demo: install
@@ -48,4 +62,4 @@ bench: install
 	$(PY) benchmarks/run.py --results-md benchmarks/RESULTS.md $(BENCH_ARGS)
 
 clean:
-	rm -rf build dist *.egg-info relu_ext/_build_meta.py
+	rm -rf build dist *.egg-info relu_ext/_build_meta.py $(INSTALL_VENV)

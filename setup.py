@@ -11,6 +11,7 @@ Switches (environment variables):
   MAX_JOBS                 parallel compile jobs (ninja).
 """
 
+import importlib.metadata
 import os
 import re
 import shutil
@@ -174,8 +175,18 @@ def extension():
     return cpp_extension.CppExtension(**kwargs)
 
 
+def dependencies():
+    # Exactly the torch compiled against (as its distribution is versioned, e.g.
+    # "2.13.0+cpu"; torch.__version__ may add a label: "2.14.1+cu130"): pip then
+    # keeps or installs that torch, and `pip check` flags a later change of torch.
+    # tqdm draws fit()'s progress bar, matplotlib `relu-ext fit`'s plot (loaded
+    # only when plotting: `import relu_ext` does not import it).
+    return [f"torch=={importlib.metadata.version('torch')}", "matplotlib>=3.6", "tqdm>=4.60"]
+
+
 setup(
     version=VERSION,
+    install_requires=dependencies(),
     packages=find_packages(include=["relu_ext", "relu_ext.*"]),
     ext_modules=[extension()],
     cmdclass={"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)},

@@ -7,7 +7,10 @@ build (written by setup.py) is compared first, and a mismatch says how to fix it
 
 import torch
 
-REBUILD = "pip install --no-build-isolation --force-reinstall ."
+# Builds against the torch installed (relu_ext's build backend pins it, with or
+# without build isolation). --no-deps: --force-reinstall alone would reinstall
+# the dependencies too, torch included, and pick the newest torch again.
+REBUILD = "pip install --force-reinstall --no-deps ."
 
 try:
     from . import _build_meta

@@ -2,6 +2,7 @@
 missing from the wheel cannot hide behind the source folder; and its build
 metadata."""
 
+import importlib.metadata
 import subprocess
 import sys
 from pathlib import Path
@@ -21,9 +22,14 @@ def run_python(code, cwd):
 def test_imports_and_runs_from_outside_the_source_tree(tmp_path):
     code = (
         "import torch, relu_ext\n"
-        "x = torch.randn(5, requires_grad=True)\n"
-        "m = relu_ext.ReLUSum(3)\n"
-        "m(x).sum().backward()\n"
+        "x = torch.randn(50, dtype=torch.float64, requires_grad=True)\n"
+        "m, b, a = torch.randn(3, 8, dtype=torch.float64, requires_grad=True).unbind()\n"
+        "y, y_ref = relu_ext.relu_sum(x, m, b, a), relu_ext.reference.relu_sum(x, m, b, a)\n"
+        "torch.testing.assert_close(y, y_ref)\n"
+        "grads = torch.autograd.grad(y.sum(), (x, m, b, a))\n"
+        "grads_ref = torch.autograd.grad(y_ref.sum(), (x, m, b, a))\n"
+        "torch.testing.assert_close(grads, grads_ref)\n"
+        "relu_ext.ReLUSum(3)(x.float()).sum().backward()\n"
         "print(relu_ext.__file__)\n"
         "print(sorted(relu_ext.build_info()))\n"
     )
@@ -47,12 +53,20 @@ def test_build_info_describes_this_build():
     assert ("cuda" in info["backends"]) == bool(info["cuda_archs"])
 
 
+def test_requires_exactly_the_torch_it_was_built_against():
+    # As pip knows torch's version ("2.14.1"), not torch.__version__ ("2.14.1+cu130").
+    torch_pin = f"torch=={importlib.metadata.version('torch')}"
+    assert torch_pin in importlib.metadata.requires("relu_ext")
+
+
 def test_another_torch_version_is_refused_with_instructions(tmp_path):
     code = "import torch\ntorch.__version__ = '1.0.0'\nimport relu_ext\n"
     result = run_python(code, cwd=tmp_path)
     assert result.returncode != 0
     assert "ImportError: relu_ext was built against torch " in result.stderr
     assert "but torch 1.0.0 is installed. Rebuild it against this torch: pip install " in result.stderr
+    # --force-reinstall alone would reinstall torch too, and the newest one.
+    assert "--force-reinstall --no-deps ." in result.stderr
 
 
 def test_cpu_isa_can_be_chosen_by_environment(tmp_path):
