@@ -76,7 +76,12 @@ class HingeLeastSquares:
         rhs = torch.cat([torch.stack([T3, T4]), V1 - t * V0])
 
         ridge = RIDGE * gram.diagonal().abs().mean() + 1e-300
-        coef = torch.linalg.solve(gram + ridge * torch.eye(h + 2, dtype=t.dtype), rhs)
+        regularised = gram + torch.diag(ridge.expand(h + 2))
+        factor, info = torch.linalg.cholesky_ex(regularised)
+        if info == 0:
+            coef = torch.cholesky_solve(rhs[:, None], factor)[:, 0]
+        else:  # not positive definite to rounding: LU copes
+            coef = torch.linalg.solve(regularised, rhs)
         sse = (vv - 2 * coef @ rhs + coef @ gram @ coef).clamp_min(0)
 
         c, alpha, beta = coef[0], coef[1], coef[2:]
