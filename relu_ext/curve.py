@@ -80,16 +80,13 @@ def fit_curve(x, y, units, *, loss="mse", seed=0, restarts=4, max_iter=200, revi
             best = run
     _, t, trace = best
     if loss == "mae":
-        t, trace = _mae(points, t, max_iter, mae_rounds)
-        ls_final = HingeLeastSquares(points.u, points.v, _mae_weights(points, t, ls),
-                                     reduce=points.reduce)
-        coef = ls_final.solve(t)[1]
+        t, coef, trace = _mae(points, t, max_iter, mae_rounds)
     else:
         coef = ls.solve(t)[1]
 
     model = _to_module(points, t, coef, units, x.dtype, x.device)
-    history = History(loss=[value * points.y_std ** 2 if loss == "mse" else value
-                            * points.y_std for value in trace], seed=seed)
+    to_y_units = float(points.y_std) ** (2 if loss == "mse" else 1)
+    history = History(loss=[value * to_y_units for value in trace], seed=seed)
     with torch.no_grad():
         error = model(x) - y
         local = (error.double() ** 2 if loss == "mse" else error.double().abs()).sum()
@@ -204,19 +201,22 @@ def _dead(ls, points, t):
 
 def _revive(ls, points, t, dead):
     """Move dead breakpoints, one by one, into the live interval with the
-    largest squared error (counting a split interval's error as a quarter)."""
+    largest squared error, at its error-weighted mean position (inside the
+    interval's points, never in a gap of the data), counting a split interval's
+    error as a quarter."""
     alive = t[~dead]
     coef = ls.solve(alive)[1]
-    residual = points.v - _evaluate(points.u, alive, coef)
+    squared = (points.v - _evaluate(points.u, alive, coef)) ** 2
     interval = torch.searchsorted(alive, points.u)
-    sse = torch.zeros(alive.numel() + 1, dtype=torch.float64)
-    sse.index_add_(0, interval, residual ** 2)
-    sse = points.reduce(sse)
-    edges = torch.cat([points.u_min[None], alive, points.u_max[None]])
+    sums = torch.zeros(2, alive.numel() + 1, dtype=torch.float64)
+    sums[0].index_add_(0, interval, squared)
+    sums[1].index_add_(0, interval, squared * points.u)
+    sse, moment = points.reduce(sums)
+    centre = moment / sse.clamp_min(1e-300)
     new = []
     for _ in range(int(dead.sum())):
         i = int(torch.argmax(sse))
-        new.append((edges[i] + edges[i + 1]) / 2)
+        new.append(centre[i])
         sse[i] /= 4
     return torch.sort(torch.cat([alive, torch.stack(new)]))[0]
 
@@ -227,45 +227,41 @@ def _evaluate(u, t, coef):
     return coef[0] + coef[1] * u + hinges
 
 
-def _mae_weights(points, t, ls):
-    coef = ls.solve(t)[1]
-    residual = (points.v - _evaluate(points.u, t, coef)).abs()
-    # 1/|r| turns squares into absolute values; the floor keeps points the fit
-    # passes through from taking all the weight.
-    return 1 / residual.clamp_min(1e-6)
-
-
 def _mae(points, t, max_iter, rounds):
     """Least absolute error by iteratively reweighted least squares: each round
-    refits the breakpoints on the squared error weighted by 1/|residual|."""
+    weights the squared error by 1/|residual| of the last round's fit and
+    refits breakpoints and coefficients."""
     ls = HingeLeastSquares(points.u, points.v, reduce=points.reduce)
+    coef = ls.solve(t)[1]
     trace = []
     for _ in range(rounds):
-        weights = _mae_weights(points, t, ls)
-        ls = HingeLeastSquares(points.u, points.v, weights, reduce=points.reduce)
+        residual = (points.v - _evaluate(points.u, t, coef)).abs()
+        trace.append((points.reduce(residual.sum()[None])[0] / points.count).item())
+        # The floor keeps points the fit passes through from taking all the weight.
+        ls = HingeLeastSquares(points.u, points.v, 1 / residual.clamp_min(1e-9),
+                               reduce=points.reduce)
         if t.numel():
             t = _lbfgs(ls, t, max_iter, [])
         coef = ls.solve(t)[1]
-        local = (points.v - _evaluate(points.u, t, coef)).abs().sum()
-        trace.append((points.reduce(local[None])[0] / points.count).item())
-    return t, trace
+    residual = (points.v - _evaluate(points.u, t, coef)).abs()
+    trace.append((points.reduce(residual.sum()[None])[0] / points.count).item())
+    return t, coef, trace
 
 
 def _to_module(points, t, coef, units, dtype, device):
     """K units computing y = mean_y + std_y·f((x - mean_x)/std_x)."""
     c, alpha, beta = coef[0], coef[1], coef[2:]
+    one = torch.ones(1, dtype=torch.float64)
     if t.numel() == 0:
-        # A straight line: one unit opening right from the data's left end.
-        t = points.u_min[None]
-        beta = alpha[None]
-        alpha = alpha * 0
-    # α·u = α·relu(u - t_1) - α·relu(t_1 - u) + α·t_1
-    sign = torch.cat([-torch.ones(1, dtype=torch.float64), torch.ones(t.numel(), dtype=torch.float64)])
-    at = torch.cat([t[:1], t])
-    a = torch.cat([-alpha[None], beta + torch.nn.functional.pad(alpha[None], (0, t.numel() - 1))])
-    bias = c + alpha * t[0]
-    if units == 1:  # the line's unit alone (alpha was moved into beta)
-        sign, at, a = sign[1:], at[1:], a[1:]
+        # A straight line: α·u = α·relu(u - u_min) + α·u_min on the data.
+        sign, at, a = one, points.u_min[None], alpha[None]
+        bias = c + alpha * points.u_min
+    else:
+        # α·u = α·relu(u - t_1) - α·relu(t_1 - u) + α·t_1
+        sign = torch.cat([-one, one.expand(t.numel())])
+        at = torch.cat([t[:1], t])
+        a = torch.cat([-alpha[None], beta[:1] + alpha, beta[1:]])
+        bias = c + alpha * t[0]
     # relu(s·(u - t)) = relu(s/σ·x - s·(μ/σ + t))
     m = sign / points.x_std
     b = -sign * (points.x_mean / points.x_std + at)
