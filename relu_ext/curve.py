@@ -230,22 +230,25 @@ def _evaluate(u, t, coef):
 def _mae(points, t, max_iter, rounds):
     """Least absolute error by iteratively reweighted least squares: each round
     weights the squared error by 1/|residual| of the last round's fit and
-    refits breakpoints and coefficients."""
+    refits breakpoints and coefficients; the round with the least absolute
+    error is kept (the reweighting need not decrease it every round)."""
     ls = HingeLeastSquares(points.u, points.v, reduce=points.reduce)
     coef = ls.solve(t)[1]
-    trace = []
-    for _ in range(rounds):
+    trace, best = [], None
+    for round_ in range(rounds + 1):
         residual = (points.v - _evaluate(points.u, t, coef)).abs()
         trace.append((points.reduce(residual.sum()[None])[0] / points.count).item())
+        if best is None or trace[-1] < best[0]:
+            best = (trace[-1], t, coef)
+        if round_ == rounds:
+            break
         # The floor keeps points the fit passes through from taking all the weight.
         ls = HingeLeastSquares(points.u, points.v, 1 / residual.clamp_min(1e-9),
                                reduce=points.reduce)
         if t.numel():
             t = _lbfgs(ls, t, max_iter, [])
         coef = ls.solve(t)[1]
-    residual = (points.v - _evaluate(points.u, t, coef)).abs()
-    trace.append((points.reduce(residual.sum()[None])[0] / points.count).item())
-    return t, coef, trace
+    return best[1], best[2], trace
 
 
 def _to_module(points, t, coef, units, dtype, device):
