@@ -185,6 +185,8 @@ def plot(results, path):
 
     small = [c for c in results["cases"] if c["points"] == 2000]
     names = list(dict.fromkeys(c["target"] for c in small))
+    if not names:
+        return
     fig, axes = plt.subplots(2, math.ceil(len(names) / 2), figsize=(12, 6.5), squeeze=False)
     for ax, name in zip(axes.flat, names):
         rows = sorted((c for c in small if c["target"] == name), key=lambda c: c["units"])
