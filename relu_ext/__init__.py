@@ -4,7 +4,8 @@
 
 ``relu_sum`` is the differentiable op, ``ReLUSum`` the module,
 ``reference.relu_sum`` the pure-PyTorch definition, ``fit`` the lesson's SGD
-trainer, ``fit_curve`` the one-call curve fitter, and ``torch.ops.relu_ext`` the registered custom operators behind
+trainer, ``fit_curve`` the one-call curve fitter, and ``torch.ops.relu_ext``
+the registered custom operators behind
 them. Plots live in ``relu_ext.plot`` (imported on demand: it needs matplotlib).
 """
 
@@ -24,5 +25,4 @@ def build_info():
 
 
 __all__ = ["__version__", "build_info", "fit", "fit_curve", "History", "reference", "relu_sum",
-           "ReLUSum",
-           "ReLUSumFunction"]
+           "ReLUSum", "ReLUSumFunction"]
