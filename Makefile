@@ -28,9 +28,10 @@ install: $(VENV)/.installed
 test: install
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
 
-# The lesson end to end: fit the noisy quadratic by SGD, print the loss, write fit.png.
+# The lesson end to end: fit the noisy quadratic by SGD (relu-ext fit alone uses
+# fit_curve), print the loss, write fit.png.
 demo: install
-	$(VENV)/bin/relu-ext fit --out fit.png
+	$(VENV)/bin/relu-ext fit --method sgd --out fit.png
 
 # The emulated CUDA kernels again, built with ThreadSanitizer: a missing
 # __syncthreads() is then a reported data race, not a lucky pass. Python is not
