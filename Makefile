@@ -42,9 +42,10 @@ test-install:
 	env -u RELU_EXT_CUDA MAX_JOBS=$${MAX_JOBS:-2} $(INSTALL_VENV)/bin/pip install --quiet .
 	$(INSTALL_VENV)/bin/pytest tests/test_installed_package.py tests/test_build_backend.py $(PYTEST_ARGS)
 
-# The lesson end to end: fit the noisy quadratic by SGD, print the loss, write fit.png.
+# The lesson end to end: fit the noisy quadratic by SGD (relu-ext fit alone uses
+# fit_curve), print the loss, write fit.png.
 demo: install
-	$(VENV)/bin/relu-ext fit --out fit.png
+	$(VENV)/bin/relu-ext fit --method sgd --out fit.png
 
 # The emulated CUDA kernels again, built with ThreadSanitizer: a missing
 # __syncthreads() is then a reported data race, not a lucky pass. Python is not

@@ -4,7 +4,8 @@
 
 ``relu_sum`` is the differentiable op, ``ReLUSum`` the module,
 ``reference.relu_sum`` the pure-PyTorch definition, ``fit`` the lesson's SGD
-trainer, and ``torch.ops.relu_ext`` the registered custom operators behind
+trainer, ``fit_curve`` the one-call curve fitter, and ``torch.ops.relu_ext``
+the registered custom operators behind
 them. Plots live in ``relu_ext.plot`` (imported on demand: it needs matplotlib).
 """
 
@@ -14,6 +15,7 @@ from ._extension import _C
 from .module import ReLUSum
 from .ops import ReLUSumFunction, relu_sum
 from .train import History, fit
+from .curve import fit_curve
 
 
 def build_info():
@@ -22,5 +24,5 @@ def build_info():
     return dict(_C.build_info())
 
 
-__all__ = ["__version__", "build_info", "fit", "History", "reference", "relu_sum", "ReLUSum",
-           "ReLUSumFunction"]
+__all__ = ["__version__", "build_info", "fit", "fit_curve", "History", "reference", "relu_sum",
+           "ReLUSum", "ReLUSumFunction"]

@@ -40,10 +40,17 @@ def build_parser():
                                      parser_class=_Parser)
 
     fit = commands.add_parser(
-        "fit", help="fit a sum of ReLUs by SGD and plot it",
-        description="Fit y = Σ a_k·relu(m_k·x + b_k) by SGD. With no arguments: the lesson's "
-                    "20 noisy points of 3x² + 2x + 1 on [-2, 2], fitted on the mean absolute "
-                    "error, plotted to fit.png.")
+        "fit", help="fit a sum of ReLUs and plot it",
+        description="Fit y = Σ a_k·relu(m_k·x + b_k) + c with relu_ext.fit_curve (exact least "
+                    "squares for the output weights, L-BFGS on the breakpoints), or with "
+                    "--method sgd by the lesson's gradient descent. With no arguments: the "
+                    "lesson's 20 noisy points of 3x² + 2x + 1 on [-2, 2], fitted on the mean "
+                    "absolute error, plotted to fit.png.")
+    fit.add_argument("--method", choices=METHODS, default="curve",
+                     help="curve: relu_ext.fit_curve, --epochs its L-BFGS iterations per run "
+                          "(--lr, --batch-size, --schedule, --momentum and --checkpoint are "
+                          "SGD's and ignored, with a note); sgd: the lesson's gradient descent "
+                          "with all options (default: curve)")
     source = fit.add_mutually_exclusive_group()
     source.add_argument("--target", choices=sorted(TARGETS), default="quadratic",
                         help="a built-in function to sample with noise (default: quadratic)")
@@ -71,8 +78,8 @@ def build_parser():
     fit.add_argument("--out", default="fit.png", metavar="FILE.png",
                      help="where to write the plot (default: fit.png)")
     fit.add_argument("--save", metavar="MODEL.pt",
-                     help="save the fitted model: a dict of units, out_weights, input_range "
-                          "and state_dict")
+                     help="save the fitted model: a dict of units, out_weights, bias (fit_curve), "
+                          "input_range (sgd) and state_dict")
     fit.add_argument("--checkpoint", metavar="FILE.pt",
                      help="write a training checkpoint here every --checkpoint-every epochs")
     fit.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
@@ -134,6 +141,8 @@ def run_fit(args):
         target = TARGETS[args.target]
         x, y = sample_target(target, points=args.points or 20, seed=args.seed)
     x, y = x.to(device), y.to(device)
+    if args.method == "curve":
+        return _run_fit_curve(args, x, y, target)
 
     out_weights = args.out_weights
     if out_weights is None:
@@ -166,6 +175,54 @@ def run_fit(args):
                     "input_range": (low, high), "state_dict": model.state_dict()}, args.save)
         print(f"model saved to {args.save}")
     from .plot import save_fit_plot  # matplotlib only when plotting
+
+    if target is None:
+        known = {"title": os.path.basename(args.data)}
+    else:
+        known = {"title": f"{target.formula} with noise", "true_fn": target.fn,
+                 "true_label": target.formula}
+    save_fit_plot(args.out, model, x, y, history=history, **known)
+    print(f"plot written to {args.out}")
+    return 0
+
+
+METHODS = ("curve", "sgd")
+# The options only gradient descent uses, and their defaults: given with
+# --method curve they are reported as unused rather than silently dropped.
+_SGD_ONLY = {"--lr": ("lr", 0.1), "--batch-size": ("batch_size", None),
+             "--schedule": ("schedule", "cosine"), "--momentum": ("momentum", 0.0),
+             "--checkpoint": ("checkpoint", None),
+             "--checkpoint-every": ("checkpoint_every", None), "--resume": ("resume", False)}
+
+
+def _run_fit_curve(args, x, y, target):
+    import relu_ext
+
+    if args.out_weights is False:
+        raise UsageError("--no-out-weights: fit_curve fits with output weights; the lesson's "
+                         "plain sum needs --method sgd")
+    print("method: fit_curve (least squares for the output weights, L-BFGS on the breakpoints; "
+          "--method sgd runs the lesson's gradient descent)")
+    unused = [option for option, (name, default) in _SGD_ONLY.items()
+              if getattr(args, name) != default]
+    if unused:
+        print(f"note: not used by fit_curve (options of --method sgd): {', '.join(unused)}")
+    try:
+        model, history = relu_ext.fit_curve(x.reshape(-1), y.reshape(-1), args.units,
+                                            loss=args.loss, seed=args.seed,
+                                            max_iter=args.epochs)
+    except ValueError as e:
+        raise UsageError(str(e).removeprefix("fit_curve(): ")) from None
+    print(f"final {args.loss} loss: {history.final_loss:.6g} from fit_curve ({len(x)} points, "
+          f"{args.units} units, output weights on)")
+    if target is not None:
+        true_loss = LOSSES[args.loss](target.fn(x), y).item()
+        print(f"the true {target.formula} scores {true_loss:.6g} on the same noisy points")
+    if args.save:
+        torch.save({"units": args.units, "out_weights": True, "bias": True,
+                    "state_dict": model.state_dict()}, args.save)
+        print(f"model saved to {args.save}")
+    from .plot import save_fit_plot
 
     if target is None:
         known = {"title": os.path.basename(args.data)}

@@ -20,6 +20,9 @@ class ReLUSum(nn.Module):
         units: the number of units K.
         out_weights: learn output weights ``a`` (any piecewise-linear shape);
             without them every a_k is 1 and the sum is convex.
+        bias: learn an output bias ``c`` added to the sum (off by default, so
+            existing models and their state_dicts are unchanged); ``fit_curve``
+            turns it on.
         input_range: where the breakpoints ``t_k = -b_k/m_k`` start, drawn
             uniformly from this interval. The default (-3, 3) covers standardized
             inputs; pass your data's range otherwise.
@@ -37,8 +40,8 @@ class ReLUSum(nn.Module):
     Shape: input of any shape; output of the same shape.
     """
 
-    def __init__(self, units, *, out_weights=True, input_range=(-3.0, 3.0), algorithm="auto",
-                 device=None, dtype=None):
+    def __init__(self, units, *, out_weights=True, bias=False, input_range=(-3.0, 3.0),
+                 algorithm="auto", device=None, dtype=None):
         super().__init__()
         check_algorithm(algorithm, "ReLUSum")
         if not isinstance(units, int) or isinstance(units, bool) or units < 0:
@@ -58,6 +61,10 @@ class ReLUSum(nn.Module):
             self.a = nn.Parameter(torch.empty(units, **factory))
         else:
             self.register_parameter("a", None)
+        if bias:
+            self.bias = nn.Parameter(torch.empty((), **factory))
+        else:
+            self.register_parameter("bias", None)
         self.reset_parameters()
 
     @torch.no_grad()
@@ -72,14 +79,35 @@ class ReLUSum(nn.Module):
         if self.a is not None:
             bound = 1.0 / math.sqrt(max(k, 1))
             self.a.uniform_(-bound, bound)
+        if self.bias is not None:
+            self.bias.zero_()
 
     def breakpoints(self):
         """The units' breakpoints ``-b_k/m_k`` (±inf or nan where m_k = 0)."""
         return -self.b / self.m
 
     def forward(self, x):
-        return relu_sum(x, self.m, self.b, self.a, algorithm=self.algorithm)
+        y = relu_sum(x, self.m, self.b, self.a, algorithm=self.algorithm)
+        return y if self.bias is None else y + self.bias
+
+    def to_piecewise(self):
+        """The function as pwlf users read it: a :class:`~relu_ext.piecewise.Piecewise`
+        of sorted distinct breakpoints and each interval's slope and intercept."""
+        from .piecewise import to_piecewise
+
+        return to_piecewise(self.m, self.b, self.a, self.bias)
+
+    @classmethod
+    def from_piecewise(cls, breakpoints, slopes, intercepts, **kwargs):
+        """A module computing the continuous piecewise-linear function with these
+        sorted breakpoints (K) and interval slopes and intercepts (K + 1 each);
+        see :func:`relu_ext.piecewise.from_piecewise`. ``kwargs`` go to the
+        constructor (dtype, device, algorithm)."""
+        from .piecewise import from_piecewise
+
+        return from_piecewise(cls, breakpoints, slopes, intercepts, **kwargs)
 
     def extra_repr(self):
         algorithm = "" if self.algorithm == "auto" else f", algorithm={self.algorithm!r}"
-        return f"units={self.units}, out_weights={self.a is not None}{algorithm}"
+        bias = ", bias=True" if self.bias is not None else ""
+        return f"units={self.units}, out_weights={self.a is not None}{bias}{algorithm}"

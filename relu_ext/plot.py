@@ -38,7 +38,8 @@ def plot_fit(model, x, y, *, history=None, true_fn=None, true_label="true functi
     grid = torch.linspace(low - pad, high + pad, _GRID_POINTS, dtype=torch.float64)
     # The plot's own broadcast form of the sum: one column per unit.
     contributions = a * torch.relu(grid[:, None] * m + b)
-    fitted = contributions.sum(dim=1)
+    bias = 0.0 if getattr(model, "bias", None) is None else model.bias.item()
+    fitted = contributions.sum(dim=1) + bias
 
     fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
@@ -59,7 +60,8 @@ def plot_fit(model, x, y, *, history=None, true_fn=None, true_label="true functi
     if true_fn is not None:
         ax_fit.plot(grid, true_fn(grid), "k--", lw=1.2, label=true_label)
     ax_fit.plot(grid, fitted, color="C3", lw=2.2,
-                label=f"fit: sum of {m.numel()} rectified lines")
+                label=f"fit: sum of {m.numel()} rectified lines"
+                + (f" + bias {bias:.3g}" if bias else ""))
     ax_fit.scatter(xs, ys, s=18, color="k", zorder=3, label="data")
 
     # Scale to the data and the fit; single contributions may run far off it.
@@ -86,10 +88,13 @@ def _plot_history(ax, history):
     epochs = range(1, len(history.loss) + 1)
     ax.plot(epochs, history.loss, color="C0", lw=1.2)
     ax.set_ylim(0.0, 1.05 * max(history.loss, default=1.0))
-    ax.set_xlabel("epoch")
+    # fit_curve's history has no learning rate: its loss is traced per evaluation.
+    ax.set_xlabel("epoch" if history.lr else "evaluation")
     ax.set_ylabel("training loss", color="C0")
     final = f", final {history.final_loss:.3g}" if history.final_loss is not None else ""
     ax.set_title(f"loss{final}", fontsize=10)
+    if not history.lr:
+        return
     lr_ax = ax.twinx()
     lr_ax.plot(epochs, history.lr, color="0.5", lw=1.0, ls=":")
     lr_ax.set_ylabel("learning rate", color="0.5")

@@ -45,8 +45,8 @@ class History:
 
 def fit(model, x, y, *, epochs, lr, batch_size=None, loss="mae", momentum=0.0,
         schedule=None, seed=None, progress=True, checkpoint=None, checkpoint_every=None,
-        resume=None):
-    """Fit ``model`` to ``(x, y)`` by SGD and return a ``History``.
+        resume=None, optimizer="sgd"):
+    """Fit ``model`` to ``(x, y)`` by SGD (or another optimizer) and return a ``History``.
 
     Args:
         model: any ``nn.Module``; ``model(x[i:j])`` must have the shape of ``y[i:j]``.
@@ -57,7 +57,7 @@ def fit(model, x, y, *, epochs, lr, batch_size=None, loss="mae", momentum=0.0,
             batch in the given order (the lesson's gradient descent).
         loss: "mae" (the lesson's mean absolute error), "mse", or a callable
             ``loss(prediction, target) -> scalar tensor``.
-        momentum: SGD momentum.
+        momentum: SGD momentum (only with optimizer="sgd").
         schedule: how lr changes over the run's steps:
             None or "none": constant;
             "cosine": from lr down to 0 along half a cosine (CosineAnnealingLR);
@@ -79,6 +79,10 @@ def fit(model, x, y, *, epochs, lr, batch_size=None, loss="mae", momentum=0.0,
             the checkpointed run's; the model's parameters are replaced by the
             checkpoint's. The resumed run ends bitwise equal to one that was
             never interrupted. Resuming a finished run trains no further.
+        optimizer: "sgd" (the lesson's, the default), "adam", "lbfgs" (L-BFGS
+            with a strong Wolfe line search, up to 20 evaluations per step), or
+            a factory ``optimizer(params, lr) -> torch.optim.Optimizer``. An
+            L-BFGS optimizer gets a closure that re-evaluates the batch.
 
     Raises:
         FloatingPointError: the loss became NaN or Inf. The message names the
@@ -86,6 +90,7 @@ def fit(model, x, y, *, epochs, lr, batch_size=None, loss="mae", momentum=0.0,
             finite loss.
     """
     _check_args(x, y, epochs, lr, batch_size, momentum, checkpoint_every)
+    make_optimizer = _optimizer_factory(optimizer, momentum)
     loss_fn = _loss_fn(loss)
     n = x.shape[0]
     batch = n if batch_size is None else min(batch_size, n)
@@ -95,10 +100,14 @@ def fit(model, x, y, *, epochs, lr, batch_size=None, loss="mae", momentum=0.0,
         seed = generator.seed()  # non-deterministic, and kept in the history
     generator.manual_seed(seed)
 
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    optimizer_name = _name(optimizer)
+    optimizer = make_optimizer(model.parameters(), lr)
+    needs_closure = isinstance(optimizer, torch.optim.LBFGS)
     scheduler = _scheduler(schedule, optimizer, epochs * steps_per_epoch)
     config = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "momentum": momentum,
               "loss": _name(loss), "schedule": _name(schedule), "seed": seed, "samples": n}
+    if optimizer_name != "sgd":  # checkpoints of SGD runs stay as they were
+        config["optimizer"] = optimizer_name
     history = History(seed=seed)
     start = 0
     if resume is not None:
@@ -140,7 +149,10 @@ def fit(model, x, y, *, epochs, lr, batch_size=None, loss="mae", momentum=0.0,
                 _save_params(params, last_finite)
                 optimizer.zero_grad(set_to_none=True)
                 batch_loss.backward()
-                optimizer.step()
+                if needs_closure:
+                    optimizer.step(_closure(model, loss_fn, xb, yb, optimizer, batch_loss))
+                else:
+                    optimizer.step()
                 scheduler.step()
                 total += value * xb.shape[0]
             history.loss.append(total / n)
@@ -182,6 +194,42 @@ def _check_args(x, y, epochs, lr, batch_size, momentum, checkpoint_every):
         raise ValueError(f"fit(): lr must be a positive finite number, but got {lr!r}")
     if not (isinstance(momentum, (int, float)) and 0 <= momentum < 1):
         raise ValueError(f"fit(): momentum must be a number in [0, 1), but got {momentum!r}")
+
+
+OPTIMIZERS = ("sgd", "adam", "lbfgs")
+
+
+def _optimizer_factory(optimizer, momentum):
+    """``factory(params, lr)`` for fit()'s optimizer argument."""
+    if callable(optimizer):
+        return optimizer
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"fit(): optimizer must be one of {', '.join(map(repr, OPTIMIZERS))} "
+                         f"or a callable, but got {optimizer!r}")
+    if optimizer != "sgd" and momentum:
+        raise ValueError(f"fit(): momentum applies to optimizer='sgd', but got momentum="
+                         f"{momentum!r} with optimizer={optimizer!r}")
+    if optimizer == "sgd":
+        return lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=momentum)
+    if optimizer == "adam":
+        return lambda params, lr: torch.optim.Adam(params, lr=lr)
+    return lambda params, lr: torch.optim.LBFGS(params, lr=lr, line_search_fn="strong_wolfe")
+
+
+def _closure(model, loss_fn, xb, yb, optimizer, batch_loss):
+    # The batch's loss and gradient are already there (computed for the
+    # history): L-BFGS's first evaluation takes them, its line search recomputes.
+    pending = [batch_loss.detach()]
+
+    def closure():
+        if pending:
+            return pending.pop()
+        optimizer.zero_grad(set_to_none=True)
+        value = loss_fn(model(xb), yb)
+        value.backward()
+        return value
+
+    return closure
 
 
 def _check_int(name, value, minimum):

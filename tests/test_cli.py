@@ -31,8 +31,8 @@ def png_size(path):
     return struct.unpack(">II", data[16:24])
 
 
-def test_fit_with_no_arguments_reproduces_the_lesson(tmp_path):
-    result = run_cli("fit", "--save", "model.pt", cwd=tmp_path)
+def test_fit_method_sgd_reproduces_the_lesson(tmp_path):
+    result = run_cli("fit", "--method", "sgd", "--save", "model.pt", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # no progress bar without a terminal
     assert png_size(tmp_path / "fit.png") == PLOT_SIZE
@@ -52,7 +52,8 @@ def test_fit_with_no_arguments_reproduces_the_lesson(tmp_path):
 
 def test_fit_options_end_to_end(tmp_path):
     (tmp_path / "plots").mkdir()
-    result = run_cli("fit", "--target", "sin", "--units", "8", "--epochs", "50", "--lr", "0.05",
+    result = run_cli("fit", "--method", "sgd", "--target", "sin", "--units", "8", "--epochs", "50",
+                     "--lr", "0.05",
                      "--batch-size", "5", "--loss", "mse", "--schedule", "onecycle",
                      "--momentum", "0.5", "--seed", "1", "--device", "cpu",
                      "--out", "plots/sin.png", "--checkpoint", "ck.pt", "--quiet", cwd=tmp_path)
@@ -65,7 +66,7 @@ def test_fit_options_end_to_end(tmp_path):
 def test_fit_csv_and_resume_in_process(tmp_path, capsys):
     csv = tmp_path / "data.csv"
     csv.write_text("x,y\n" + "".join(f"{i / 10},{abs(i / 10 - 1)}\n" for i in range(21)))
-    args = ["fit", "--data", str(csv), "--epochs", "40", "--batch-size", "4", "--quiet",
+    args = ["fit", "--method", "sgd", "--data", str(csv), "--epochs", "40", "--batch-size", "4", "--quiet",
             "--out", str(tmp_path / "fit.png"), "--checkpoint", str(tmp_path / "ck.pt"),
             "--checkpoint-every", "10"]
     assert main(args) == 0
@@ -77,6 +78,36 @@ def test_fit_csv_and_resume_in_process(tmp_path, capsys):
     assert main(args + ["--resume", "--lr", "0.2"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "different run; differing: lr=0.2 (checkpoint: 0.1)" in err
+
+
+def test_fit_with_no_arguments_uses_fit_curve(tmp_path):
+    result = run_cli("fit", "--units", "5", "--save", "model.pt", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("method: fit_curve")
+    assert png_size(tmp_path / "fit.png") == PLOT_SIZE
+    printed = re.search(r"^final mae loss: (\S+) from fit_curve", result.stdout, re.MULTILINE)
+    saved = torch.load(tmp_path / "model.pt", weights_only=True)
+    model = relu_ext.ReLUSum(saved["units"], out_weights=saved["out_weights"],
+                             bias=saved["bias"])
+    model.load_state_dict(saved["state_dict"])
+    x, y = lesson_data(seed=42)
+    with torch.no_grad():
+        loss = F.l1_loss(model(x), y).item()
+    assert float(printed.group(1)) == pytest.approx(loss, rel=1e-5)
+    assert loss < 1.2  # below the noise level (1.43): 5 segments through 20 points
+
+
+def test_fit_curve_notes_the_sgd_options_it_does_not_use(tmp_path, capsys):
+    args = ["fit", "--target", "sin", "--points", "100", "--units", "6", "--epochs", "30",
+            "--lr", "0.3", "--batch-size", "10", "--quiet", "--out", str(tmp_path / "f.png")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "note: not used by fit_curve (options of --method sgd): --lr, --batch-size" in out
+    assert main(args + ["--no-out-weights"]) == 2
+    assert "--no-out-weights: fit_curve fits with output weights" in capsys.readouterr().err
+    assert main(["fit", "--units", "30", "--out", str(tmp_path / "f.png")]) == 2
+    assert "at least as many points as units, but got 20 points for units=30" in (
+        capsys.readouterr().err)
 
 
 def test_info(tmp_path):
@@ -166,7 +197,7 @@ def test_bad_input_in_a_subprocess_has_no_traceback(args, message, tmp_path):
 
 
 def test_divergence_exits_1_with_one_line(capsys, tmp_path):
-    status = main(["fit", "--lr", "10", "--loss", "mse", "--schedule", "none", "--quiet",
+    status = main(["fit", "--method", "sgd", "--lr", "10", "--loss", "mse", "--schedule", "none", "--quiet",
                    "--out", str(tmp_path / "f.png")])
     err = capsys.readouterr().err
     assert status == 1

@@ -335,3 +335,49 @@ def test_import_does_not_load_matplotlib(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=tmp_path)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "lbfgs"])
+def test_every_optimizer_reduces_the_loss(optimizer):
+    x = torch.linspace(-2, 2, 50)[:, None]
+    y = torch.sin(2 * x)
+    model = make_model(units=8)
+    before = F.mse_loss(model(x), y).item()
+    lr = {"sgd": 0.1, "adam": 0.02, "lbfgs": 1.0}[optimizer]
+    history = fit(model, x, y, epochs=20, lr=lr, loss="mse", optimizer=optimizer, seed=0,
+                  progress=False)
+    assert history.final_loss < 0.5 * before
+
+
+def test_lbfgs_beats_sgd_on_the_same_budget_of_epochs():
+    x = torch.linspace(-2, 2, 200)[:, None]
+    y = torch.tanh(3 * x)
+    results = {}
+    for optimizer, lr in (("sgd", 0.1), ("lbfgs", 1.0)):
+        results[optimizer] = fit(make_model(units=10), x, y, epochs=30, lr=lr, loss="mse",
+                                 optimizer=optimizer, seed=0, progress=False).final_loss
+    assert results["lbfgs"] < results["sgd"]
+
+
+def test_optimizer_factory_is_called_with_params_and_lr():
+    made = []
+
+    def factory(params, lr):
+        made.append(lr)
+        return torch.optim.RMSprop(params, lr=lr)
+
+    x = torch.linspace(-2, 2, 30)[:, None]
+    fit(make_model(units=4), x, x.abs(), epochs=3, lr=0.01, optimizer=factory, seed=0,
+        progress=False)
+    assert made == [0.01]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"optimizer": "rmsprop"}, "optimizer must be one of 'sgd', 'adam', 'lbfgs' or a callable, "
+                               "but got 'rmsprop'"),
+    ({"optimizer": "adam", "momentum": 0.9}, "momentum applies to optimizer='sgd'"),
+])
+def test_bad_optimizer_is_named(kwargs, message):
+    x = torch.linspace(-2, 2, 10)[:, None]
+    with pytest.raises(ValueError, match=message):
+        fit(make_model(units=2), x, x, epochs=1, lr=0.1, progress=False, **kwargs)

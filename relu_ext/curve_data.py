@@ -1,0 +1,108 @@
+"""fit_curve's data: argument checks, standardisation, quantiles, and the sums
+over points that go through torch.distributed when a process group is up."""
+
+import torch
+
+# Quantiles come from a histogram of this many bins, not from sorting: its
+# counts add up exactly across processes, so a split fit starts where a
+# one-process fit does.
+QUANTILE_BINS = 8192
+
+
+def check(x, y, units, loss, restarts, max_iter, revive):
+    """Validated 1-D x, y; raises naming the argument, expected and got."""
+    from .curve import LOSSES
+
+    for name, value, minimum in (("units", units, 1), ("restarts", restarts, 1),
+                                 ("max_iter", max_iter, 1), ("revive", revive, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ValueError(f"fit_curve(): {name} must be an int >= {minimum}, but got "
+                             f"{value!r}")
+    if loss not in LOSSES:
+        raise ValueError(f"fit_curve(): loss must be one of {', '.join(map(repr, LOSSES))}, "
+                         f"but got {loss!r}")
+    for name, t in (("x", x), ("y", y)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"fit_curve(): {name} must be a torch.Tensor, but got "
+                            f"{type(t).__name__}")
+        if t.dim() != 1:
+            raise ValueError(f"fit_curve(): {name} must be 1-D (one value per point), but got "
+                             f"shape {list(t.shape)}")
+        if not t.is_floating_point():
+            raise TypeError(f"fit_curve(): {name} must have a floating dtype, but got {t.dtype}")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"fit_curve(): x and y must have the same length, but got "
+                         f"{x.shape[0]} and {y.shape[0]}")
+    if x.device != y.device:
+        raise ValueError(f"fit_curve(): x and y must be on one device, but got {x.device} and "
+                         f"{y.device}")
+    for name, t in (("x", x), ("y", y)):
+        bad = ~torch.isfinite(t)
+        if bad.any():
+            i = int(bad.nonzero()[0, 0])
+            raise ValueError(f"fit_curve(): {name} must be finite, but {name}[{i}] is "
+                             f"{t[i].item()} ({int(bad.sum())} non-finite values)")
+    return x, y
+
+
+class Points:
+    """The points in float64 on the CPU, standardised: u = (x - x_mean)/x_std,
+    v = (y - y_mean)/y_std, with the sums over all processes' points."""
+
+    def __init__(self, x, y):
+        self.reduce = _all_reduce_sum
+        x, y = x.detach().double().cpu(), y.detach().double().cpu()
+        sums = self.reduce(torch.stack([torch.tensor(float(x.numel()), dtype=torch.float64),
+                                        x.sum(), y.sum()]))
+        self.count = sums[0]
+        self.x_mean, self.y_mean = sums[1] / self.count, sums[2] / self.count
+        squares = self.reduce(torch.stack([((x - self.x_mean) ** 2).sum(),
+                                           ((y - self.y_mean) ** 2).sum()]))
+        self.x_std = (squares[0] / self.count).sqrt()
+        self.y_std = (squares[1] / self.count).sqrt()
+        if not self.x_std > 0:
+            raise ValueError("fit_curve(): x must take at least two distinct values, but all "
+                             "its values are equal")
+        if not self.y_std > 0:
+            self.y_std = torch.ones((), dtype=torch.float64)  # a constant: nothing to scale
+        self.u = (x - self.x_mean) / self.x_std
+        self.v = (y - self.y_mean) / self.y_std
+        local_min = self.u.min() if self.u.numel() else torch.tensor(float("inf"))
+        local_max = self.u.max() if self.u.numel() else torch.tensor(float("-inf"))
+        self.u_min = -_all_reduce_max(-local_min.double()[None])[0]
+        self.u_max = _all_reduce_max(local_max.double()[None])[0]
+
+    def quantile(self, probabilities):
+        """Approximate quantiles of u: a histogram's cumulative counts,
+        interpolated linearly within each bin."""
+        if not hasattr(self, "_cumulative"):
+            counts = torch.histc(self.u, QUANTILE_BINS, self.u_min.item(), self.u_max.item())
+            counts = self.reduce(counts.double())
+            self._cumulative = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+            self._cumulative = self._cumulative / self._cumulative[-1]
+            self._edges = torch.linspace(self.u_min.item(), self.u_max.item(),
+                                         QUANTILE_BINS + 1, dtype=torch.float64)
+        from .curve import _interpolate
+
+        return _interpolate(probabilities, self._cumulative, self._edges)
+
+
+def _distributed():
+    return (torch.distributed.is_available() and torch.distributed.is_initialized()
+            and torch.distributed.get_world_size() > 1)
+
+
+def _all_reduce_sum(t):
+    if not _distributed():
+        return t
+    t = t.clone()
+    torch.distributed.all_reduce(t)
+    return t
+
+
+def _all_reduce_max(t):
+    if not _distributed():
+        return t
+    t = t.clone()
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return t
