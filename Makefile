@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SOURCES := $(shell find csrc relu_ext -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' -o -name '*.py' \) ! -name _build_meta.py) setup.py pyproject.toml
 
-.PHONY: install test test-tsan demo bench clean
+.PHONY: install test test-cuda-emu test-tsan demo bench clean
 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,16 @@ $(VENV)/.installed: $(VENV)/.deps $(SOURCES)
 install: $(VENV)/.installed
 
 # The tests import the installed copy (pytest's rootdir is not on sys.path).
+# Everything but the emulator, then the emulator's checks (test-cuda-emu).
 test: install
-	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
+	$(VENV)/bin/pytest tests -m "not cuda_emu" $(PYTEST_ARGS)
+	$(MAKE) test-cuda-emu
+
+# The CUDA kernels and launchers at the GPU's launch shapes, run on the CPU by
+# the emulator (tests/cuda_emu), with every global-memory access
+# bounds-checked; and the emulator's own tests. docs/cuda.md says how long.
+test-cuda-emu: install
+	$(VENV)/bin/pytest tests -m cuda_emu $(PYTEST_ARGS)
 
 # The lesson end to end: fit the noisy quadratic by SGD, print the loss, write fit.png.
 demo: install
@@ -40,7 +48,8 @@ demo: install
 TSAN_LIB = $(shell $(CXX) -print-file-name=libtsan.so)
 test-tsan: install
 	LD_PRELOAD=$(TSAN_LIB) TSAN_OPTIONS="halt_on_error=1 exitcode=66 report_signal_unsafe=0" \
-	RELU_EXT_EMU_TSAN=1 OMP_NUM_THREADS=1 $(VENV)/bin/pytest tests -m cuda_emu --capture=sys $(PYTEST_ARGS)
+	RELU_EXT_EMU_TSAN=1 OMP_NUM_THREADS=1 $(VENV)/bin/pytest tests -m "cuda_emu and not emu_large" \
+		--capture=sys $(PYTEST_ARGS)
 
 # The default benchmark grid (minutes); writes benchmarks/results/ and
 # benchmarks/RESULTS.md. BENCH_ARGS adds options, e.g. BENCH_ARGS=--quick.
