@@ -44,12 +44,15 @@ demo: install
 # __syncthreads() is then a reported data race, not a lucky pass. Python is not
 # instrumented, so libtsan is preloaded; one OpenMP thread keeps the CPU ops'
 # uninstrumented libgomp out of the reports; --capture=sys lets a report reach
-# the terminal before TSan ends the process.
+# the terminal before TSan ends the process. Instrumented, a 256-thread block
+# costs about 10x more, so this runs the float32 and float64 cases (the 16-bit
+# ones run the same kernel code with other loads and stores) and not the
+# emu_large grid-limit tests.
 TSAN_LIB = $(shell $(CXX) -print-file-name=libtsan.so)
 test-tsan: install
 	LD_PRELOAD=$(TSAN_LIB) TSAN_OPTIONS="halt_on_error=1 exitcode=66 report_signal_unsafe=0" \
 	RELU_EXT_EMU_TSAN=1 OMP_NUM_THREADS=1 $(VENV)/bin/pytest tests -m "cuda_emu and not emu_large" \
-		--capture=sys $(PYTEST_ARGS)
+		-k "not float16 and not bfloat16" --capture=sys $(PYTEST_ARGS)
 
 # The default benchmark grid (minutes); writes benchmarks/results/ and
 # benchmarks/RESULTS.md. BENCH_ARGS adds options, e.g. BENCH_ARGS=--quick.
