@@ -222,15 +222,28 @@ def test_forward_and_dx_sum_units_in_unit_order(emu, dtype):
 
 
 def check_parameter_sum_order(emu, n, dtype):
-    # m = 0, b = 1, a = 1: db_k = da_k = Σ_i g_i, in the kernels' order.
-    g = wide_range(n, dtype, seed=7)
-    x = torch.randn(n, dtype=dtype)
-    ones = torch.ones(3, dtype=dtype)
-    _, _, db, da = emu.relu_sum_backward(g, x, torch.zeros(3, dtype=dtype), ones, ones,
+    # a = 1; unit 0 has m = 0, b = 1: db_0 = da_0 = Σ_i g_i; unit k > 0 has
+    # m = 1, b = -c_k: db_k = Σ_{x_i > c_k} g_i (the others add exact zeros).
+    # Every term is exact, so each db_k is its terms' sum in the kernels'
+    # order. g has both signs and each chunk its own power-of-two scale, so
+    # the blocks' partial sums differ in size and cancel: any other order of
+    # inputs, chunks or blocks changes bits, and eight units make eight tries.
+    gen = torch.Generator().manual_seed(8)
+    chunk_scale = 2.0 ** torch.randint(-8, 8, (-(-n // CHUNK),), generator=gen).double()
+    g = ((torch.rand(n, generator=gen, dtype=torch.float64) * 2 - 1)
+         * chunk_scale.repeat_interleave(CHUNK)[:n]).to(dtype)
+    x = torch.randn(n, generator=gen, dtype=torch.float64).to(dtype)
+    thresholds = torch.linspace(-1.5, 1.5, 7, dtype=torch.float64).to(dtype)
+    m = torch.cat([torch.zeros(1, dtype=dtype), torch.ones(7, dtype=dtype)])
+    b = torch.cat([torch.ones(1, dtype=dtype), -thresholds])
+    _, _, db, da = emu.relu_sum_backward(g, x, m, b, torch.ones(8, dtype=dtype),
                                          [False, False, True, True])
-    expected = torch.full((3,), float(kernel_order_sum(g.numpy())), dtype=dtype)
-    assert torch.equal(db, expected), (db, expected, in_order(g.numpy()))
-    assert torch.equal(da, expected)
+    gn, xn = g.numpy(), x.numpy()
+    masks = [np.ones(n, dtype=bool)] + [xn > c for c in thresholds.numpy()]
+    expected = torch.tensor([float(kernel_order_sum(np.where(mask, gn, gn.dtype.type(0))))
+                             for mask in masks], dtype=dtype)
+    assert torch.equal(db, expected), (db, expected)
+    assert torch.equal(da[0], expected[0])
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
