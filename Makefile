@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SOURCES := $(shell find csrc relu_ext build_backend -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' -o -name '*.py' \) ! -name _build_meta.py) setup.py pyproject.toml
 
-.PHONY: install test test-install test-tsan demo bench clean
+.PHONY: install test test-cuda-emu test-install test-tsan test-asan demo bench clean
 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,16 @@ $(VENV)/.installed: $(VENV)/.deps $(SOURCES)
 install: $(VENV)/.installed
 
 # The tests import the installed copy (pytest's rootdir is not on sys.path).
+# Everything but the emulator, then the emulator's checks (test-cuda-emu).
 test: install
-	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
+	$(VENV)/bin/pytest tests -m "not cuda_emu" $(PYTEST_ARGS)
+	$(MAKE) test-cuda-emu
+
+# The CUDA kernels and launchers at the GPU's launch shapes, run on the CPU by
+# the emulator (tests/cuda_emu), with every global-memory access
+# bounds-checked; and the emulator's own tests. docs/cuda.md says how long.
+test-cuda-emu: install
+	$(VENV)/bin/pytest tests -m cuda_emu $(PYTEST_ARGS)
 
 # Installing as a user does: plain `pip install .` (isolated build, no flags)
 # into a fresh venv whose torch is not pip's newest, then the tests of the
@@ -51,11 +59,34 @@ demo: install
 # __syncthreads() is then a reported data race, not a lucky pass. Python is not
 # instrumented, so libtsan is preloaded; one OpenMP thread keeps the CPU ops'
 # uninstrumented libgomp out of the reports; --capture=sys lets a report reach
-# the terminal before TSan ends the process.
+# the terminal before TSan ends the process. Instrumented, a 256-thread block
+# costs about 10x more, so this runs the float32 and float64 cases (the 16-bit
+# ones run the same kernel code with other loads and stores) and not the
+# emu_large grid-limit tests.
 TSAN_LIB = $(shell $(CXX) -print-file-name=libtsan.so)
 test-tsan: install
 	LD_PRELOAD=$(TSAN_LIB) TSAN_OPTIONS="halt_on_error=1 exitcode=66 report_signal_unsafe=0" \
-	RELU_EXT_EMU_TSAN=1 OMP_NUM_THREADS=1 $(VENV)/bin/pytest tests -m cuda_emu --capture=sys $(PYTEST_ARGS)
+	RELU_EXT_EMU_TSAN=1 OMP_NUM_THREADS=1 $(VENV)/bin/pytest tests -m "cuda_emu and not emu_large" \
+		-k "not float16 and not bfloat16" --capture=sys $(PYTEST_ARGS)
+
+# The CPU kernels built with AddressSanitizer and UndefinedBehaviorSanitizer,
+# in their own environment ($(ASAN_VENV)) and build folder (build/sanitize),
+# and a selection of the CPU tests run on them. Python is not instrumented, so
+# libasan is preloaded; its leak checker is off (CPython's interned objects
+# look leaked); any ASan or UBSan report ends the run with an error (printed:
+# --capture=sys leaves the report on the terminal).
+ASAN_VENV ?= .venv-asan
+# libstdc++ is preloaded after libasan so that ASan's __cxa_throw interceptor
+# finds the real one (python does not link libstdc++; without it, the first
+# C++ exception thrown, e.g. in triton under torch.compile, is an ASan CHECK).
+ASAN_LIB = $(shell $(CXX) -print-file-name=libasan.so) $(shell $(CXX) -print-file-name=libstdc++.so.6)
+ASAN_TESTS ?= tests/test_relu_sum.py tests/test_step_sum.py tests/test_breakpoints.py \
+	tests/test_bad_inputs.py tests/test_semantics.py
+test-asan:
+	RELU_EXT_CUDA=0 RELU_EXT_SANITIZE=address,undefined $(MAKE) install VENV=$(ASAN_VENV)
+	LD_PRELOAD="$(ASAN_LIB)" ASAN_OPTIONS="detect_leaks=0 abort_on_error=0 exitcode=67" \
+	UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1 exitcode=68" \
+	$(ASAN_VENV)/bin/pytest $(ASAN_TESTS) -p no:cacheprovider --capture=sys $(PYTEST_ARGS)
 
 # The default benchmark grid (minutes); writes benchmarks/results/ and
 # benchmarks/RESULTS.md. BENCH_ARGS adds options, e.g. BENCH_ARGS=--quick.

@@ -9,6 +9,8 @@ Switches (environment variables):
   RELU_EXT_CPU_DISPATCH=0  portable CPU build: only the baseline kernels, no
                            AVX2/AVX-512 code compiled in.
   MAX_JOBS                 parallel compile jobs (ninja).
+  RELU_EXT_SANITIZE=...    build with -fsanitize=... (e.g. address,undefined;
+                           `make test-asan`), into build/sanitize.
 """
 
 import importlib.metadata
@@ -152,12 +154,19 @@ def extension():
         "-Wextra",
         "-Wno-unused-parameter",
     ] + defines
+    sanitize = os.environ.get("RELU_EXT_SANITIZE", "").strip()
+    link = ["-fopenmp"]
+    if sanitize:
+        # -O1 -g: readable reports; no recovery, so a UBSan finding is an error.
+        flags = [f"-fsanitize={sanitize}", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+        cxx += flags + ["-O1", "-g"]
+        link += flags
     kwargs = dict(
         name="relu_ext._C",
         sources=sources,
         include_dirs=[str(CSRC)],
         extra_compile_args={"cxx": cxx},
-        extra_link_args=["-fopenmp"],
+        extra_link_args=link,
     )
     if with_cuda:
         archs = cuda_arch_list()
@@ -185,6 +194,8 @@ def dependencies():
 
 
 setup(
+    # A sanitized build keeps its objects apart from the normal build's.
+    options={"build": {"build_base": "build/sanitize"}} if os.environ.get("RELU_EXT_SANITIZE") else {},
     version=VERSION,
     install_requires=dependencies(),
     packages=find_packages(include=["relu_ext", "relu_ext.*"]),

@@ -8,11 +8,13 @@
 
 namespace relu_ext {
 
-template <class T>
+// Ptr: how a kernel holds a pointer to T; the CUDA emulator's kernels take
+// bounds-checked ones (csrc/cuda/device_api.h).
+template <class T, class Ptr = const T*>
 struct Units {
-  const T* m;
-  const T* b;
-  const T* a;
+  Ptr m;
+  Ptr b;
+  Ptr a;
   int64_t count;
 };
 

@@ -1,16 +1,24 @@
 """The CUDA kernels, run on the CPU through the emulator (tests/cuda_emu/).
 
 torch.ops.relu_ext_emu holds csrc/cuda/relu_sum_cuda.cu compiled by the host
-compiler; its launch shapes under emulation are 64 threads per block (two
-warps), 2 inputs per thread (128 per block), 8 units per shared-memory tile,
-48 inputs per backward chunk and at most 4 backward blocks. The shapes below
-are chosen against those: N and K ragged, one of N = 300 needing the
-grid-stride loop (7 chunks on 4 blocks), K = 19 spanning three tiles.
+compiler, with the GPU build's own launch shapes (csrc/cuda/launch_shapes.h:
+256 threads × 8 inputs per block, 256 units per tile, 1,024-input chunks, at
+most 512 backward blocks, 8 reduction warps). The shapes below are chosen
+against them, so that every boundary the GPU meets is met here:
+  - per-input kernels: N = 1 and 257 (a partial first block, threads with 2,
+    1 or 0 inputs), one exact block, a partial last block; K = 1, 19, one
+    exact tile, two tiles and a tail;
+  - dm, db, da: 5 blocks, and 41 blocks (more than 32: every lane of the
+    reduction warp holds a partial sum, the first 9 lanes two), and in the
+    grid-limit tests 514 chunks on the 512 blocks (two blocks take a second
+    chunk through the grid-stride loop, the last one partial);
+  - the order tests check the documented summation order bit for bit.
 """
 
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -20,12 +28,34 @@ from cuda_emu import emulated_ops
 
 pytestmark = pytest.mark.cuda_emu
 
+
+def _launch_shapes():
+    """The constants of csrc/cuda/launch_shapes.h, as the tests' shapes need
+    them at collection time (test_launch_shapes_are_the_gpu_builds checks the
+    emulated build agrees)."""
+    text = (emulated_ops.CSRC / "cuda" / "launch_shapes.h").read_text()
+    return {name: int(value) for name, value in re.findall(r"\b(k[A-Z]\w*) = (\d+)", text)}
+
+
+SHAPES = _launch_shapes()
+THREADS, ITEMS, TILE, CHUNK, MAX_BLOCKS = (
+    SHAPES[k] for k in ("kThreads", "kItems", "kTileK", "kChunk", "kMaxBlocks"))
+BLOCK = THREADS * ITEMS  # inputs per per-input block
+
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 # The rounding of one result in the output dtype, with headroom for the
 # float32 (float64) accumulation; relative to the larger of |expected| and 1.
 RTOL = {torch.float32: 2e-5, torch.float64: 1e-12, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
-SIZES = [0, 1, 47, 129, 300]
-UNITS = [0, 1, 8, 19]
+SIZES = [0, 1, THREADS + 1, BLOCK, 2 * BLOCK + THREADS + 44]
+UNITS = [0, 1, 19, TILE, 2 * TILE + 44]
+# Backward: N = 1 and N with 5 chunks (one block each) against every K; 41
+# blocks (> 32: every reduction lane holds data) with a K of three reduction
+# blocks (the reduction of K = 300 costs seconds, and its columns are
+# independent, so many of them add no case).
+BACKWARD_CASES = [(n, k) for n in (1, 4 * CHUNK + 300) for k in (0, 1, 19, TILE + 44)] + [
+    (40 * CHUNK + 300, 0), (40 * CHUNK + 300, 7)]
+# 514 chunks on 512 blocks: the grid at its limit, blocks 0 and 1 loop.
+GRID_LIMIT_SIZE = MAX_BLOCKS * CHUNK + CHUNK + 476
 GRADS = ("x", "m", "b", "a")
 
 
@@ -96,8 +126,7 @@ def check_backward(emu, n, k, dtype, with_a, mask):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("with_a", [True, False], ids=["a", "no_a"])
-@pytest.mark.parametrize("k", UNITS)
-@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("n,k", BACKWARD_CASES)
 def test_backward_shapes(emu, n, k, dtype, with_a):
     check_backward(emu, n, k, dtype, with_a, [True, True, True, True])
 
@@ -109,7 +138,7 @@ MASKS = [[bool(bits >> i & 1) for i in range(4)] for bits in range(16)]
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("with_a", [True, False], ids=["a", "no_a"])
 def test_backward_output_mask(emu, mask, dtype, with_a):
-    check_backward(emu, 300, 19, dtype, with_a, mask)
+    check_backward(emu, 4 * CHUNK + 300, 19, dtype, with_a, mask)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -122,17 +151,123 @@ def test_step_sum(emu, n, k, dtype):
     assert_close(y, torch.ops.relu_ext.step_sum(x, m, b, w).double(), dtype, "step_sum vs CPU op")
 
 
+@pytest.mark.emu_large
+@pytest.mark.parametrize("dtype,with_a", [(torch.float32, True), (torch.float64, False),
+                                          (torch.bfloat16, True)], ids=str)
+def test_backward_at_the_grid_limit(emu, dtype, with_a):
+    check_backward(emu, GRID_LIMIT_SIZE, 7, dtype, with_a, [True, True, True, True])
+
+
 def test_bitwise_deterministic(emu):
-    x, m, b, a, grad = make_inputs(300, 19, torch.float32, True, seed=2)
+    x, m, b, a, grad = make_inputs(40 * CHUNK + 300, 7, torch.float32, True, seed=2)
     first = emu.relu_sum_backward(grad, x, m, b, a, [True] * 4)
     second = emu.relu_sum_backward(grad, x, m, b, a, [True] * 4)
     for g1, g2 in zip(first, second):
         assert torch.equal(g1, g2)
 
 
+# ------------------------------------------------ the documented summation order
+# Inputs for which every term is exact (products with 1, relu of a positive b),
+# so the kernels' results are the sums of the terms in their order, rounded
+# after each addition; terms spanning 40 binades make any other order (or a
+# lost term) show in the bits.
+
+
+def wide_range(count, dtype, seed):
+    gen = torch.Generator().manual_seed(seed)
+    mantissa = torch.rand(count, generator=gen, dtype=torch.float64) + 0.5
+    exponent = torch.randint(-20, 20, (count,), generator=gen).double()
+    return (mantissa * 2.0 ** exponent).to(dtype)
+
+
+def in_order(terms):
+    """terms summed left to right, rounding each partial sum."""
+    return np.cumsum(terms)[-1] if len(terms) else terms.dtype.type(0)
+
+
+def kernel_order_sum(terms):
+    """Σ terms as param_grad_kernel and reduce_blocks_kernel take it: block b
+    sums chunks b, b + blocks, ... each in input order (a chunk from zero, then
+    added to the block's row); warp lane l sums blocks l, l + 32, ... in order;
+    then a shuffle tree with offsets 16, 8, 4, 2, 1 (a lane whose partner is
+    past the warp adds its own value, as __shfl_down_sync returns it)."""
+    n = len(terms)
+    blocks = min(-(-n // CHUNK), MAX_BLOCKS)
+    zero = terms.dtype.type(0)
+    rows = []
+    for blk in range(blocks):
+        chunk_sums = [in_order(terms[c * CHUNK:(c + 1) * CHUNK])
+                      for c in range(blk, -(-n // CHUNK), blocks)]
+        rows.append(in_order(np.array(chunk_sums, dtype=terms.dtype)))
+    lanes = [in_order(np.array([zero, *rows[lane::32]], dtype=terms.dtype)) for lane in range(32)]
+    offset = 16
+    while offset:
+        lanes = [lanes[i] + (lanes[i + offset] if i + offset < 32 else lanes[i]) for i in range(32)]
+        offset //= 2
+    return lanes[0]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_forward_and_dx_sum_units_in_unit_order(emu, dtype):
+    # x = 0, a = 1: y = Σ_k b_k (b > 0) and, with g = 1 and b = 1, dx = Σ_k m_k.
+    k = 2 * TILE + 44
+    x = torch.zeros(3, dtype=dtype)
+    m, b = wide_range(k, dtype, seed=5), wide_range(k, dtype, seed=6)
+    a = torch.ones(k, dtype=dtype)
+    y = emu.relu_sum(x, m, b, a)
+    assert torch.equal(y, torch.full_like(x, float(in_order(b.numpy()))))
+    dx = emu.relu_sum_backward(torch.ones_like(x), x, m, torch.ones_like(b), a,
+                               [True, False, False, False])[0]
+    assert torch.equal(dx, torch.full_like(x, float(in_order(m.numpy()))))
+
+
+def check_parameter_sum_order(emu, n, dtype):
+    # a = 1; unit 0 has m = 0, b = 1: db_0 = da_0 = Σ_i g_i; unit k > 0 has
+    # m = 1, b = -c_k: db_k = Σ_{x_i > c_k} g_i (the others add exact zeros).
+    # Every term is exact, so each db_k is its terms' sum in the kernels'
+    # order. g has both signs and each chunk its own power-of-two scale, so
+    # the blocks' partial sums differ in size and cancel: any other order of
+    # inputs, chunks or blocks changes bits, and eight units make eight tries.
+    gen = torch.Generator().manual_seed(8)
+    chunk_scale = 2.0 ** torch.randint(-8, 8, (-(-n // CHUNK),), generator=gen).double()
+    g = ((torch.rand(n, generator=gen, dtype=torch.float64) * 2 - 1)
+         * chunk_scale.repeat_interleave(CHUNK)[:n]).to(dtype)
+    x = torch.randn(n, generator=gen, dtype=torch.float64).to(dtype)
+    thresholds = torch.linspace(-1.5, 1.5, 7, dtype=torch.float64).to(dtype)
+    m = torch.cat([torch.zeros(1, dtype=dtype), torch.ones(7, dtype=dtype)])
+    b = torch.cat([torch.ones(1, dtype=dtype), -thresholds])
+    _, _, db, da = emu.relu_sum_backward(g, x, m, b, torch.ones(8, dtype=dtype),
+                                         [False, False, True, True])
+    gn, xn = g.numpy(), x.numpy()
+    masks = [np.ones(n, dtype=bool)] + [xn > c for c in thresholds.numpy()]
+    expected = torch.tensor([float(kernel_order_sum(np.where(mask, gn, gn.dtype.type(0))))
+                             for mask in masks], dtype=dtype)
+    assert torch.equal(db, expected), (db, expected)
+    assert torch.equal(da[0], expected[0])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("n", [CHUNK + 1, 40 * CHUNK + 300])
+def test_parameter_grads_sum_in_the_documented_order(emu, n, dtype):
+    check_parameter_sum_order(emu, n, dtype)
+
+
+@pytest.mark.emu_large
+def test_parameter_grads_sum_in_the_documented_order_at_the_grid_limit(emu):
+    check_parameter_sum_order(emu, GRID_LIMIT_SIZE, torch.float32)
+
+
+def test_launch_shapes_are_the_gpu_builds(emu):
+    # The emulated build's constants, read from the compiled code, are the
+    # header's (the one definition both builds include).
+    assert emu.launch_shapes() == [SHAPES[k] for k in (
+        "kThreads", "kItems", "kTileK", "kChunk", "kMaxBlocks", "kReduceWarps")]
+    assert (THREADS, ITEMS, TILE, CHUNK, MAX_BLOCKS) == (256, 8, 256, 1024, 512)
+
+
 def test_strided_input(emu):
-    x, m, b, a, grad = make_inputs(2 * 129, 19, torch.float32, True, seed=3)
-    xs, gs = x.view(129, 2).t(), grad.view(129, 2).t()  # not contiguous
+    x, m, b, a, grad = make_inputs(2 * 2100, 19, torch.float32, True, seed=3)
+    xs, gs = x.view(2100, 2).t(), grad.view(2100, 2).t()  # not contiguous
     assert_close(emu.relu_sum(xs, m, b, a), relu_ext.reference.relu_sum(
         xs.double(), m.double(), b.double(), a.double()), torch.float32, "y")
     got = emu.relu_sum_backward(gs, xs, m, b, a, [True] * 4)
@@ -236,6 +371,27 @@ def test_shuffle_with_partial_mask(emu):
     assert got == expected_shuffle(32, "down", 1, 16, half)
     with pytest.raises(RuntimeError, match=r"lane 15 reads lane 16, which is not in the mask 0x0000ffff"):
         emu.selftest_shuffle(32, "down", 1, 32, half)
+
+
+@pytest.mark.parametrize("index", [10, 11, 50, -1])
+def test_out_of_bounds_access_names_kernel_index_and_extent(emu, index):
+    x = torch.arange(10, dtype=torch.float32)
+    assert emu.selftest_read_element(x, 9).item() == 9.0
+    pattern = (rf"emulated CUDA kernel .*read_element failed in block \(0, 0, 0\): "
+               rf"out-of-bounds access in .*read_element: argument 0\[{index}\], but its "
+               rf"allocation holds indices \[0, 10\) \(extent 10 elements of 4 bytes\)")
+    with pytest.raises(RuntimeError, match=pattern):
+        emu.selftest_read_element(x, index)
+
+
+def test_access_outside_every_allocation_is_reported(emu):
+    # A view into the middle of its storage: its extent is the storage's,
+    # so index -3 is inside and -6 is not.
+    x = torch.arange(10, dtype=torch.float32)[5:]
+    assert emu.selftest_read_element(x, -3).item() == 2.0
+    with pytest.raises(RuntimeError, match=r"argument 0\[-6\], but its allocation holds "
+                                           r"indices \[-5, 5\)"):
+        emu.selftest_read_element(x, -6)
 
 
 def test_atomics_are_atomic(emu):

@@ -14,23 +14,52 @@
 //   RELU_EXT_CUDA_IMPL(lib)
 //       TORCH_LIBRARY_IMPL(relu_ext, CUDA, lib); the emulator registers the
 //       same launchers as relu_ext_emu's CPU kernels instead.
+//   global_ptr<T>, RELU_EXT_RESTRICT
+//       a kernel's pointer into global memory: on the GPU a plain T* (and
+//       __restrict__), so the machine code is that of raw pointers; under the
+//       emulator a bounds-checked pointer (relu_ext_emu::checked_ptr).
+//   DeviceUnits<T>
+//       the units' parameters (units.h) as a kernel reads them: Units<T>
+//       itself on the GPU, with checked pointers under the emulator.
 #pragma once
+
+#include "../units.h"
 
 #if defined(RELU_EXT_CUDA_EMULATOR)
 
 #include <c10/core/Device.h>
 #include <torch/library.h>
-#define RELU_EXT_LAUNCH(kernel, grid, block, shared_bytes, stream, ...) \
-  ::relu_ext_emu::launch(kernel, grid, block, shared_bytes, __VA_ARGS__)
+#define RELU_EXT_LAUNCH(kernel, grid, block, shared_bytes, stream, ...)                        \
+  ::relu_ext_emu::launch_named(::relu_ext_emu::kernel_name<kernel>(), kernel, grid, block, \
+                               shared_bytes, __VA_ARGS__)
 #define RELU_EXT_DYNAMIC_SHARED(T, name) \
   T* const name = static_cast<T*>(::relu_ext_emu::dynamic_shared_memory())
 #define RELU_EXT_CUDA_IMPL(lib) TORCH_LIBRARY_IMPL(relu_ext_emu, CPU, lib)
+
+#define RELU_EXT_RESTRICT
+
+namespace relu_ext {
+// The launcher's Units<T> (raw pointers) as the kernel's checked DeviceUnits.
+template <class T, class Arg>
+Units<T, ::relu_ext_emu::checked_ptr<const T>> kernel_argument(
+    std::type_identity<Units<T, ::relu_ext_emu::checked_ptr<const T>>>, Arg&& u,
+    const std::string& what, std::vector<std::unique_ptr<std::string>>& names) {
+  using Checked = ::relu_ext_emu::checked_ptr<const T>;
+  auto checked = [&](const T* p, const char* field) {
+    names.push_back(std::make_unique<std::string>(what + field));
+    return Checked(p, names.back().get());
+  };
+  return {checked(u.m, ".m"), checked(u.b, ".b"), checked(u.a, ".a"), u.count};
+}
+}  // namespace relu_ext
 
 namespace relu_ext::cuda {
 struct DeviceGuard {
   explicit DeviceGuard(c10::Device) {}
 };
 inline ::relu_ext_emu::Stream current_stream() { return {}; }
+template <class T>
+using global_ptr = ::relu_ext_emu::checked_ptr<T>;
 }  // namespace relu_ext::cuda
 
 #else
@@ -50,9 +79,18 @@ inline ::relu_ext_emu::Stream current_stream() { return {}; }
   T* const name = reinterpret_cast<T*>(relu_ext_dynamic_shared_)
 #define RELU_EXT_CUDA_IMPL(lib) TORCH_LIBRARY_IMPL(relu_ext, CUDA, lib)
 
+#define RELU_EXT_RESTRICT __restrict__
+
 namespace relu_ext::cuda {
+template <class T>
+using global_ptr = T*;
 using DeviceGuard = c10::cuda::CUDAGuard;
 inline cudaStream_t current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
 }  // namespace relu_ext::cuda
 
 #endif
+
+namespace relu_ext::cuda {
+template <class T>
+using DeviceUnits = Units<T, global_ptr<const T>>;
+}  // namespace relu_ext::cuda

@@ -15,23 +15,11 @@
 
 #include "../checks.h"
 #include "../kernel_inputs.h"
+#include "launch_shapes.h"
 #include "relu_sum_kernels.cuh"
 
 namespace relu_ext::cuda {
 namespace {
-
-// Launch shapes. On the GPU: 256 threads × 8 inputs per thread in registers,
-// 256 units per shared-memory tile. Under the emulator every CUDA thread is a
-// host thread, so blocks are small; the shapes stay non-trivial (two warps,
-// several items, tiles and chunks the tests' K and N overrun) so that every
-// boundary of the tiling is exercised.
-#if defined(RELU_EXT_CUDA_EMULATOR)
-constexpr int kThreads = 64, kItems = 2, kTileK = 8, kChunk = 48, kMaxBlocks = 4;
-constexpr int kReduceWarps = 2;
-#else
-constexpr int kThreads = 256, kItems = 8, kTileK = 256, kChunk = 1024, kMaxBlocks = 512;
-constexpr int kReduceWarps = 8;
-#endif
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 

@@ -54,12 +54,13 @@ using acc_t = typename AccOf<T>::type;
 // Loads one element widened to the accumulation type (c10::Half and
 // c10::BFloat16 convert through their own __host__ __device__ operators).
 template <class T>
-__device__ __forceinline__ acc_t<T> load_acc(const T* p, int64_t i) {
+__device__ __forceinline__ acc_t<T> load_acc(global_ptr<const T> p, int64_t i) {
   return static_cast<acc_t<T>>(p[i]);
 }
 
 // Unit parameters (units.h) are in the accumulation type: the launcher
-// converts them, K values, not N.
+// converts them, K values, not N. Kernels read them as DeviceUnits
+// (device_api.h), bounds-checked under the emulator.
 using relu_ext::Units;
 
 // What per_input_kernel sums over the units for each input: relu_sum's
@@ -74,8 +75,9 @@ enum class Pass { kForward, kGradX, kStep };
 // FMA pipeline stays full, which is what puts this loop near the FMA peak.
 template <class T, bool HasA, Pass P, int kThreads, int kItems, int kTileK>
 __global__ void __launch_bounds__(kThreads, 1)
-    per_input_kernel(const T* __restrict__ x, const T* __restrict__ grad,
-                     T* __restrict__ out, int64_t n, Units<acc_t<T>> u) {
+    per_input_kernel(global_ptr<const T> RELU_EXT_RESTRICT x,
+                     global_ptr<const T> RELU_EXT_RESTRICT grad,
+                     global_ptr<T> RELU_EXT_RESTRICT out, int64_t n, DeviceUnits<acc_t<T>> u) {
   using A = acc_t<T>;
   RELU_EXT_DYNAMIC_SHARED(A, tile);  // kTileK m's, then b's, then a's
   A* const tile_m = tile;
@@ -160,14 +162,15 @@ struct GradRows {
 // alone. The launcher gives every block at least one chunk.
 template <class T, bool HasA, unsigned kGrads, int kThreads, int kChunk>
 __global__ void __launch_bounds__(kThreads, 1)
-    param_grad_kernel(const T* __restrict__ x, const T* __restrict__ grad,
-                      int64_t n, Units<acc_t<T>> u, acc_t<T>* __restrict__ partial) {
+    param_grad_kernel(global_ptr<const T> RELU_EXT_RESTRICT x,
+                      global_ptr<const T> RELU_EXT_RESTRICT grad, int64_t n,
+                      DeviceUnits<acc_t<T>> u, global_ptr<acc_t<T>> RELU_EXT_RESTRICT partial) {
   using A = acc_t<T>;
   constexpr Need need = param_need(kGrads);
   using Rows = GradRows<need>;
   __shared__ A chunk_x[kChunk];
   __shared__ A chunk_g[kChunk];
-  A* const out = partial + static_cast<int64_t>(blockIdx.x) * Rows::count * u.count;
+  const global_ptr<A> out = partial + static_cast<int64_t>(blockIdx.x) * Rows::count * u.count;
 
   bool first_chunk = true;
   for (int64_t c = blockIdx.x; c * kChunk < n; c += gridDim.x) {
@@ -205,8 +208,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 // and a shuffle tree adds the 32 lane sums, always in the same shape.
 template <class A, int kWarps>
 __global__ void __launch_bounds__(32 * kWarps)
-    reduce_blocks_kernel(const A* __restrict__ partial, int64_t blocks, int64_t cols,
-                         A* __restrict__ total) {
+    reduce_blocks_kernel(global_ptr<const A> RELU_EXT_RESTRICT partial, int64_t blocks,
+                         int64_t cols, global_ptr<A> RELU_EXT_RESTRICT total) {
   const int64_t col = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.y;
   if (col >= cols) return;  // the whole warp leaves together
   A s = A(0);

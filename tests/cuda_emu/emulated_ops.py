@@ -1,7 +1,9 @@
 """Builds the CUDA kernels for the CPU, against the emulator, as torch.ops.relu_ext_emu.
 
 The build is a JIT extension (torch.utils.cpp_extension.load) of the real
-csrc/cuda/relu_sum_cuda.cu plus the emulator's self-test kernels; it is cached
+csrc/cuda/relu_sum_cuda.cu plus the emulator's self-test kernels and the
+allocator that records every CPU tensor's extent for the kernels' bounds
+checks (installed when the library loads, for the rest of the process); it is cached
 in a build folder (RELU_EXT_EMU_BUILD_DIR, default: build/cuda_emu in this
 source tree, so that two checkouts never share one) and rebuilt only when a
 source changes.
@@ -68,6 +70,7 @@ def _build_and_load(name, cflags, ldflags, build_dir):
         sources=[
             str(HERE / "relu_sum_cuda_emulated.cpp"),
             str(HERE / "emulator_selftest.cpp"),
+            str(HERE / "recording_allocator.cpp"),
             str(CSRC / "checks.cpp"),
         ],
         extra_include_paths=[str(CSRC)],

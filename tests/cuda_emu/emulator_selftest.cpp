@@ -1,10 +1,11 @@
 // Kernels that test the emulator itself (tests/test_cuda_emulator.py): that it
 // reports a hung or divergent barrier where it is, that a returned thread
 // counts as arrived, that shuffles follow CUDA's width and mask rules, and that
-// atomics are atomic. Registered as relu_ext_emu::selftest_* ops.
+// atomics are atomic, that global-memory accesses are bounds-checked. Registered as relu_ext_emu::selftest_* ops.
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -12,6 +13,8 @@
 #include <torch/library.h>
 
 #include "cuda_emulator.h"
+
+#include "../../csrc/cuda/launch_shapes.h"
 
 namespace {
 
@@ -65,11 +68,23 @@ __global__ void shuffle_kernel(int64_t* out, int64_t op, int64_t arg, int64_t wi
   }
 }
 
+// Copies in[index] to out[0]: in and out are bounds-checked pointers.
+__global__ void read_element(relu_ext_emu::checked_ptr<const float> in,
+                             relu_ext_emu::checked_ptr<float> out, int64_t index) {
+  if (threadIdx.x == 0) out[0] = in[index];
+}
+
 __global__ void atomic_add_kernel(float* total, int64_t* count, int64_t repeats) {
   for (int64_t i = 0; i < repeats; ++i) {
     atomicAdd(total, 1.0f);
     atomicAdd(count, int64_t{1});
   }
+}
+
+// The launch shapes as compiled into the emulated kernels.
+std::vector<int64_t> launch_shapes() {
+  using namespace relu_ext::cuda;
+  return {kThreads, kItems, kTileK, kChunk, kMaxBlocks, kReduceWarps};
 }
 
 double set_barrier_timeout(double seconds) {
@@ -103,6 +118,14 @@ at::Tensor selftest_shuffle(int64_t threads, const std::string& op, int64_t arg,
   return out;
 }
 
+at::Tensor selftest_read_element(const at::Tensor& in, int64_t index) {
+  auto out = at::empty({1}, at::kFloat);
+  relu_ext_emu::launch_named(relu_ext_emu::kernel_name<read_element>(), read_element, dim3(1),
+                             dim3(32), 0, in.const_data_ptr<float>(),
+                             out.mutable_data_ptr<float>(), index);
+  return out;
+}
+
 at::Tensor selftest_atomic_add(int64_t threads, int64_t repeats) {
   auto total = at::empty({1}, at::kFloat);
   auto count = at::empty({1}, at::kLong);
@@ -117,11 +140,13 @@ at::Tensor selftest_atomic_add(int64_t threads, int64_t repeats) {
 }  // namespace
 
 TORCH_LIBRARY(relu_ext_emu, lib) {
+  lib.def("launch_shapes() -> int[]", &launch_shapes);
   lib.def("set_barrier_timeout(float seconds) -> float", &set_barrier_timeout);
   lib.def("selftest_barrier_timeout(float sleep_seconds) -> ()", &selftest_barrier_timeout);
   lib.def("selftest_barrier_divergent() -> ()", &selftest_barrier_divergent);
   lib.def("selftest_barrier_returned_thread() -> Tensor", &selftest_barrier_returned_thread);
   lib.def("selftest_shuffle(int threads, str op, int arg, int width, int mask) -> Tensor",
           &selftest_shuffle);
+  lib.def("selftest_read_element(Tensor input, int index) -> Tensor", &selftest_read_element);
   lib.def("selftest_atomic_add(int threads, int repeats) -> Tensor", &selftest_atomic_add);
 }

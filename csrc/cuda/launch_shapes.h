@@ -1,0 +1,20 @@
+// Launch shapes of the CUDA kernels, one definition for both builds: nvcc's
+// for the GPU and the host compiler's against the test-only emulator
+// (tests/cuda_emu), so the emulator runs exactly the tiling, tails and
+// reduction tree the GPU runs.
+#pragma once
+
+namespace relu_ext::cuda {
+
+// per_input_kernel (forward, dx, step_sum): kThreads threads per block, each
+// holding kItems inputs in registers; units staged kTileK at a time through
+// shared memory.
+constexpr int kThreads = 256, kItems = 8, kTileK = 256;
+// param_grad_kernel (dm, db, da): kThreads threads per block, inputs staged
+// kChunk at a time; at most kMaxBlocks blocks (each a row of partial sums),
+// so the grid is fixed by n alone and every sum has one order.
+constexpr int kChunk = 1024, kMaxBlocks = 512;
+// reduce_blocks_kernel: kReduceWarps warps per block, one column each.
+constexpr int kReduceWarps = 8;
+
+}  // namespace relu_ext::cuda

@@ -1,0 +1,237 @@
+"""Mutation testing of the emulator suite: does `pytest -m cuda_emu` catch
+real CUDA bugs?
+
+Each mutation is one textual edit of csrc/cuda/ (a bug a CUDA kernel can
+plausibly have). For each, this script copies csrc/, tests/ and
+pyproject.toml to a temporary folder (the repository's files are never
+edited), applies the edit there, and runs the emulator suite on the copy
+with the copy's own emulator build, as `make test-cuda-emu` runs it (without the
+install step: the copy uses the installed relu_ext, whose CPU ops are the
+reference and which a CUDA-source edit does not change). A mutant is killed
+when a test fails; a mutant that does not compile is an error of this
+script, not a kill.
+
+    python tests/cuda_emu/mutate.py                 # all, table into docs/cuda.md
+    python tests/cuda_emu/mutate.py --only shuffle_tree_start_8 --keep
+
+The table goes into docs/cuda.md, between markers owned by this script.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+KERNELS = "csrc/cuda/relu_sum_kernels.cuh"
+LAUNCHER = "csrc/cuda/relu_sum_cuda.cu"
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    kind: str  # what the issue calls it
+    path: str
+    old: str  # must occur exactly once in path
+    new: str
+    what: str
+
+
+# The issue's list first (an interrupted run still covers it), then more.
+MUTATIONS = [
+    Mutation("drop_sync_tile_reuse", "drop a barrier", KERNELS,
+             "    __syncthreads();  // every thread is done reading the previous tile\n", "",
+             "per_input_kernel: the next tile overwrites one still being read"),
+    Mutation("drop_sync_tile_ready", "drop a barrier", KERNELS,
+             "    __syncthreads();  // the tile is complete before anyone reads it\n", "",
+             "per_input_kernel: a tile is read before it is complete"),
+    Mutation("drop_sync_chunk_reuse", "drop a barrier", KERNELS,
+             "    __syncthreads();  // every thread is done with the previous chunk\n", "",
+             "param_grad_kernel: the next chunk overwrites one still being read"),
+    Mutation("drop_sync_chunk_ready", "drop a barrier", KERNELS,
+             "    __syncthreads();  // the chunk is complete before anyone reads it\n", "",
+             "param_grad_kernel: a chunk is read before it is complete"),
+    Mutation("tile_tail_off_by_one", "tail off-by-one", KERNELS,
+             "u.count - k0 < kTileK ? u.count - k0 : kTileK",
+             "u.count - k0 < kTileK ? u.count - k0 - 1 : kTileK",
+             "per_input_kernel: the last unit of a partial tile is dropped"),
+    Mutation("chunk_tail_off_by_one", "tail off-by-one", KERNELS,
+             "n - begin < kChunk ? n - begin : kChunk",
+             "n - begin < kChunk ? n - begin - 1 : kChunk",
+             "param_grad_kernel: the last input of a partial chunk is dropped"),
+    Mutation("shuffle_tree_start_8", "shuffle tree start", KERNELS,
+             "for (int offset = 16; offset > 0; offset /= 2)",
+             "for (int offset = 8; offset > 0; offset /= 2)",
+             "reduce_blocks_kernel: lanes 16-31 of the warp are never added"),
+    Mutation("read_past_end_40", "read past the end", KERNELS,
+             "xv[r] = i < n ? load_acc(x, i) : A(0);",
+             "xv[r] = i < n + 40 ? load_acc(x, i) : A(0);",
+             "per_input_kernel: reads up to 40 inputs past x's end (values unused)"),
+    Mutation("write_past_end", "write past the end", KERNELS,
+             "if (i < n) out[i] = static_cast<T>(sum[r]);",
+             "if (i <= n) out[i] = static_cast<T>(sum[r]);",
+             "per_input_kernel: stores one element past the output's end"),
+    Mutation("tile_stride", "wrong tile stride", KERNELS,
+             "for (int64_t k0 = 0; k0 < u.count; k0 += kTileK) {",
+             "for (int64_t k0 = 0; k0 < u.count; k0 += kTileK + 1) {",
+             "per_input_kernel: one unit between tiles is skipped"),
+    Mutation("grid_stride", "wrong tile stride", KERNELS,
+             "for (int64_t c = blockIdx.x; c * kChunk < n; c += gridDim.x) {",
+             "for (int64_t c = blockIdx.x; c * kChunk < n; c += gridDim.x + 1) {",
+             "param_grad_kernel: the grid-stride loop skips chunk 512 (needs N > 512 chunks)"),
+    Mutation("skip_last_partial_block", "skip the last partial block", LAUNCHER,
+             "const dim3 grid(static_cast<unsigned>(ceil_div(n, kThreads * kItems)));",
+             "const dim3 grid(static_cast<unsigned>(std::max<int64_t>(n / (kThreads * kItems), 1)));",
+             "launch_per_input: a partial last block is not launched"),
+    Mutation("reverse_chunk_order", "wrong reduction order", KERNELS,
+             "for (int i = 0; i < len; ++i)",
+             "for (int i = len - 1; i >= 0; --i)",
+             "param_grad_kernel: a chunk's inputs summed last to first"),
+    Mutation("reverse_unit_order", "wrong reduction order", KERNELS,
+             "for (int j = 0; j < tile_len; ++j) {",
+             "for (int j = tile_len - 1; j >= 0; --j) {",
+             "per_input_kernel: a tile's units summed last to first"),
+    Mutation("reduce_blocks_reversed", "wrong reduction order", KERNELS,
+             "for (int64_t blk = threadIdx.x; blk < blocks; blk += 32) s += partial[blk * cols + col];",
+             "for (int64_t blk = threadIdx.x + (blocks - 1 - threadIdx.x) / 32 * 32; blk >= 0 && "
+             "blk < blocks; blk -= 32) s += partial[blk * cols + col];",
+             "reduce_blocks_kernel: a lane sums its blocks last to first"),
+    Mutation("first_chunk_accumulates", "wrong reduction order", KERNELS,
+             "    first_chunk = false;\n", "",
+             "param_grad_kernel: the first chunk adds to the (uninitialised) row"),
+    Mutation("reduce_write_past_end", "write past the end", KERNELS,
+             "if (col >= cols) return;  // the whole warp leaves together",
+             "if (col > cols) return;  // the whole warp leaves together",
+             "reduce_blocks_kernel: the warp of column `cols` reads and writes past the end"),
+    Mutation("item_stride", "wrong tile stride", KERNELS,
+             "    if (i < n) out[i] = static_cast<T>(sum[r]);",
+             "    if (i < n) out[first + static_cast<int64_t>(r) * (kThreads - 1)] ="
+             " static_cast<T>(sum[r]);",
+             "per_input_kernel: results stored with another stride than inputs were loaded"),
+    Mutation("skip_last_partial_chunk", "skip the last partial block", KERNELS,
+             "for (int64_t c = blockIdx.x; c * kChunk < n; c += gridDim.x) {",
+             "for (int64_t c = blockIdx.x; (c + 1) * kChunk <= n; c += gridDim.x) {",
+             "param_grad_kernel: a partial last chunk is not summed"),
+    Mutation("skip_last_reduce_block", "skip the last partial block", LAUNCHER,
+             "const dim3 reduce_grid(static_cast<unsigned>(ceil_div(cols, kReduceWarps)));",
+             "const dim3 reduce_grid(static_cast<unsigned>(std::max<int64_t>(cols / kReduceWarps, 1)));",
+             "param_grads: the reduction's partial last block is not launched"),
+]
+
+
+def copy_tree(dest):
+    """A fresh copy of the sources in dest, keeping dest/build: the emulator's
+    sources that no mutation touches keep their times, so ninja reuses their
+    objects; the files mutations edit are touched, so what includes them is
+    always rebuilt (a restored file has an old time, and would not be)."""
+    for name in ("csrc", "tests"):
+        shutil.rmtree(dest / name, ignore_errors=True)
+        shutil.copytree(REPO / name, dest / name,
+                        ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", "build"))
+    shutil.copy2(REPO / "pyproject.toml", dest / "pyproject.toml")
+    for path in {m.path for m in MUTATIONS}:
+        (dest / path).touch()
+
+
+def apply(root, mutation):
+    path = root / mutation.path
+    text = path.read_text()
+    count = text.count(mutation.old)
+    if count != 1:
+        raise SystemExit(f"mutation {mutation.name}: its text occurs {count} times in "
+                         f"{mutation.path}, expected once (update the mutation)")
+    path.write_text(text.replace(mutation.old, mutation.new))
+
+
+def run_suite(root, pytest_args):
+    """(killed, seconds, the first failing test or the output's tail)."""
+    env = dict(os.environ, RELU_EXT_EMU_BUILD_DIR=str(root / "build"))
+    command = [sys.executable, "-m", "pytest", "tests", "-m", "cuda_emu", "-x", "-q",
+               "-p", "no:cacheprovider", *pytest_args]
+    start = time.monotonic()
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+    seconds = time.monotonic() - start
+    out = done.stdout + done.stderr
+    if "Error building extension" in out or "error:" in out and "ninja" in out:
+        raise SystemExit(f"the mutant in {root} does not compile:\n{out[-4000:]}")
+    failed = re.search(r"^(?:FAILED|ERROR) (\S+)", out, re.M)
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"pytest exited {done.returncode} in {root}:\n{out[-4000:]}")
+    return done.returncode == 1, seconds, failed.group(1) if failed else out[-300:]
+
+
+_BEGIN = "<!-- section mutations: written by tests/cuda_emu/mutate.py; do not edit by hand -->"
+_END = "<!-- end of section mutations -->"
+
+
+def write_section(path, body):
+    block = f"{_BEGIN}\n{body.rstrip()}\n{_END}"
+    text = path.read_text() if path.exists() else ""
+    pattern = re.compile(re.escape(_BEGIN) + ".*?" + re.escape(_END), re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="*", help="run these mutations (names) only")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary copy")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the run of the unmutated copy")
+    parser.add_argument("--doc", default=str(REPO / "docs" / "cuda.md"),
+                        help="page to write the table into ('' for none)")
+    args, pytest_args = parser.parse_known_args()
+    chosen = [m for m in MUTATIONS if not args.only or m.name in args.only]
+    if args.only and len(chosen) != len(args.only):
+        raise SystemExit(f"unknown mutations in {args.only}")
+
+    root = Path(tempfile.mkdtemp(prefix="relu_ext_mutants_"))
+
+    def in_copy(mutation):
+        copy_tree(root)
+        if mutation:
+            apply(root, mutation)
+        return run_suite(root, pytest_args)
+
+    if not args.no_baseline:
+        killed, seconds, detail = in_copy(None)
+        if killed:
+            raise SystemExit(f"the unmutated suite fails ({detail}): fix that first")
+        print(f"baseline: passes in {seconds:.0f} s", flush=True)
+    rows = []
+    for mutation in chosen:
+        killed, seconds, detail = in_copy(mutation)
+        print(f"{mutation.name}: {'killed by ' + detail if killed else 'SURVIVED'} "
+              f"({seconds:.0f} s)", flush=True)
+        rows.append((mutation, killed, seconds, detail))
+        # After each mutant, so that an interrupted run still records its part.
+        if args.doc and not args.only:
+            write_section(Path(args.doc), table(rows, len(chosen)))
+    if not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
+    print(table(rows, len(chosen)))
+
+
+def table(rows, planned):
+    kills = sum(killed for _, killed, _, _ in rows)
+    lines = [f"{kills} of {len(rows)} mutants killed ({100 * kills / len(rows):.0f} %)"
+             + (f"; {planned - len(rows)} more were not run (interrupted)" if planned > len(rows) else "")
+             + ", each by `pytest -m cuda_emu -x` on a copy of the sources (seconds include "
+             "rebuilding the emulated kernels).", "",
+             "| mutation | kind | the bug | result | first failing test | s |",
+             "|---|---|---|---|---|---|"]
+    for m, killed, seconds, detail in rows:
+        test = detail.split("::", 1)[-1] if killed else "—"
+        lines.append(f"| `{m.name}` | {m.kind} | {m.what} | {'killed' if killed else '**survived**'} "
+                     f"| `{test}` | {seconds:.0f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
