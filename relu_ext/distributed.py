@@ -25,6 +25,15 @@ import torch.distributed as dist
 # Every group this process makes gets fresh store keys (see the module docstring).
 _group_numbers = itertools.count()
 _TIMEOUT = timedelta(minutes=10)
+# C++ references to the tensors fit() all-reduces, held for the life of the process.
+# A gloo worker thread drops its own reference to a collective's tensor some time
+# after the collective completes; if that leaves the tensor's Python object as its
+# only owner, the thread must take the GIL to release it, and if the interpreter is
+# already finalizing by then (the last all-reduce of a run, a loaded machine), the
+# thread is ended by pthread_exit inside a noexcept destructor: "terminate called
+# without an active exception", SIGABRT at exit (seen in core dumps, torch 2.14).
+# The group itself outlives destroy_process_group() here, its threads included.
+_held = []
 
 
 class Group:
@@ -34,6 +43,11 @@ class Group:
     def __init__(self, rank=0, size=1):
         self.rank = rank
         self.size = size
+        if size > 1:
+            self._buffer = torch.zeros((), dtype=torch.float64)
+            # A TorchScript list holds the tensor from C++ (a Python container
+            # would not), so gloo's threads never drop its last C++ reference.
+            _held.append(torch._C.ScriptList([self._buffer]))
 
     @property
     def is_main(self):
@@ -45,13 +59,13 @@ class Group:
         sizes differing by at most one (a batch need not divide by the size)."""
         return slice(count * self.rank // self.size, count * (self.rank + 1) // self.size)
 
-    def sum(self, values):
-        """The sum over ranks of a float64 tensor of ``values`` (the same shape on
-        every rank), as a list of floats."""
-        tensor = torch.tensor(values, dtype=torch.float64)
-        if self.size > 1:
-            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-        return tensor.tolist()
+    def sum(self, value):
+        """The sum over ranks of a float, in float64."""
+        if self.size == 1:
+            return value
+        self._buffer.fill_(value)
+        dist.all_reduce(self._buffer, op=dist.ReduceOp.SUM)
+        return self._buffer.item()
 
 
 def launched_by_torchrun():

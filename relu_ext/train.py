@@ -206,8 +206,8 @@ def _global_batch_loss(group, loss_fn, pred, target, count):
         return batch_loss, batch_loss.item()
     mine = target.shape[0]
     if mine == 0:  # a batch smaller than the group: nothing to add, but DDP needs a backward
-        return pred.sum(), group.sum([0.0])[0] / count
-    value = group.sum([batch_loss.item() * mine])[0] / count
+        return pred.sum(), group.sum(0.0) / count
+    value = group.sum(batch_loss.item() * mine) / count
     return batch_loss * (group.size * mine / count), value
 
 
@@ -218,7 +218,7 @@ def _final_loss(group, loss_fn, model, x, y):
     mine = group.share(x.shape[0])  # each rank a slice, the loss all-reduced
     count = mine.stop - mine.start
     local = loss_fn(model(x[mine]), y[mine]).item() * count if count else 0.0
-    return group.sum([local])[0] / x.shape[0]
+    return group.sum(local) / x.shape[0]
 
 
 def _check_args(x, y, epochs, lr, batch_size, momentum, checkpoint_every):
