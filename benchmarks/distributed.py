@@ -120,8 +120,10 @@ def launch(processes, threads, args, out):
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                    f"--nproc-per-node={processes}", script, *options]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
     return json.loads(Path(out).read_text())
 
 
@@ -167,10 +169,10 @@ def table(args, runs):
         f"Per step, 2 ranks add two gloo all-reduces: the batch loss (1 value, "
         f"{scalar * 1e6:.0f} µs) and DDP's gradient bucket ({two[0]['params']} values, "
         f"{params * 1e6:.0f} µs), {(scalar + params) * steps * 1e3:.1f} ms per epoch "
-        f"({(scalar + params) * steps / median[(2, 1)]:.0%} of the 2-process epoch); "
-        f"every rank also draws the whole epoch's shuffle "
-        f"({statistics.median(r['shuffle_s'] for r in two) * 1e3:.1f} ms)"
-        + (" and gathers its samples from it." if steps > 1 else "."),
+        f"({(scalar + params) * steps / median[(2, 1)]:.0%} of the 2-process epoch)"
+        + (f"; every rank also draws the whole epoch's shuffle "
+           f"({statistics.median(r['shuffle_s'] for r in two) * 1e3:.1f} ms) and gathers its "
+           "samples by index." if steps > 1 else "; the full batch is not shuffled."),
     ]
     return "\n".join(lines)
 
