@@ -6,6 +6,10 @@
 
 Bad input (a missing or malformed file, a device this build cannot use, an
 unknown option) ends with exit status 2 and one line on stderr.
+
+Under ``torchrun --nproc-per-node=W -m relu_ext fit ...`` every rank runs the
+same command; fit() trains them together, and rank 0 alone prints and writes
+files.
 """
 
 import argparse
@@ -16,6 +20,7 @@ import sys
 import torch
 
 from .data import TARGETS, DataError, load_csv, sample_target
+from .distributed import is_main_process, local_device
 from .train import LOSSES, SCHEDULES
 
 EXIT_USAGE = 2
@@ -100,20 +105,26 @@ def main(argv=None):
     try:
         return args.run(args)
     except (UsageError, DataError) as e:
-        print(f"relu-ext {args.command}: error: {e}", file=sys.stderr)
+        _say(f"relu-ext {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as e:  # an output path that cannot be written, say
         where = f"{e.filename}: " if e.filename else ""
         print(f"relu-ext {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
         return EXIT_USAGE
-    except FloatingPointError as e:
-        print(f"relu-ext {args.command}: {e}", file=sys.stderr)
+    except FloatingPointError as e:  # every rank stops at the same step
+        _say(f"relu-ext {args.command}: {e}", file=sys.stderr)
         return EXIT_DIVERGED
     except KeyboardInterrupt:
         hint = "; --resume continues from the last checkpoint" if getattr(
             args, "checkpoint", None) else ""
         print(f"relu-ext {args.command}: interrupted{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _say(*args, **kwargs):
+    """print(), once: under torchrun every rank runs the command, rank 0 speaks."""
+    if is_main_process():
+        print(*args, **kwargs)
 
 
 def run_info(args):
@@ -132,7 +143,7 @@ def run_fit(args):
     import relu_ext
 
     _check_options(args)
-    device = _device(args.device)
+    device = local_device(_device(args.device))
     torch.manual_seed(args.seed)
     if args.data is not None:
         x, y = load_csv(args.data)
@@ -162,6 +173,8 @@ def run_fit(args):
             resume=args.checkpoint if args.resume else None)
     except ValueError as e:  # a checkpoint from another run; the options are checked above
         raise UsageError(str(e).removeprefix("fit(): ")) from None
+    if not is_main_process():
+        return 0  # rank 0 reports and writes the files
     print(f"final {args.loss} loss: {history.final_loss:.6g} after {history.epochs} epochs "
           f"({len(x)} points, {args.units} units, output weights "
           f"{'on' if out_weights else 'off'})")

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch.optim import lr_scheduler
 
+from .distributed import data_parallel, restart_count
+
 LOSSES = {"mae": F.l1_loss, "mse": F.mse_loss}
 SCHEDULES = ("none", "cosine", "onecycle", "linear")
 _CHECKPOINT_FORMAT = "relu_ext.fit checkpoint v1"
@@ -88,9 +90,30 @@ def fit(model, x, y, *, epochs, lr, batch_size=None, loss="mae", momentum=0.0,
         FloatingPointError: the loss became NaN or Inf. The message names the
             epoch, and the model is left with the parameters that gave the last
             finite loss.
+
+    Under torchrun (or with torch.distributed initialized, W > 1 ranks), fit()
+    trains with DistributedDataParallel: ``batch_size`` stays the global batch,
+    each rank computes its share of every batch, and the loss history and
+    parameters are those of the one-process run, to float32 rounding, on every
+    rank. Only rank 0 shows progress and writes the checkpoint; every rank
+    resumes from it, also by itself after torchrun restarts the group
+    (``--max-restarts``). See ``relu_ext.distributed``.
     """
     _check_args(x, y, epochs, lr, batch_size, momentum, checkpoint_every)
     make_optimizer = _optimizer_factory(optimizer, momentum)
+    if resume is None and checkpoint is not None and restart_count() > 0 \
+            and os.path.isfile(checkpoint):
+        resume = checkpoint  # torchrun restarted the group: carry on from the last checkpoint
+    with data_parallel(x.device) as group:
+        return _train(group, model, x, y, epochs=epochs, lr=lr, batch_size=batch_size,
+                      loss=loss, momentum=momentum, schedule=schedule, seed=seed,
+                      progress=progress, checkpoint=checkpoint,
+                      checkpoint_every=checkpoint_every, resume=resume,
+                      optimizer=optimizer, make_optimizer=make_optimizer)
+
+
+def _train(group, model, x, y, *, epochs, lr, batch_size, loss, momentum, schedule, seed,
+           progress, checkpoint, checkpoint_every, resume, optimizer, make_optimizer):
     loss_fn = _loss_fn(loss)
     n = x.shape[0]
     batch = n if batch_size is None else min(batch_size, n)
@@ -116,9 +139,10 @@ def fit(model, x, y, *, epochs, lr, batch_size=None, loss="mae", momentum=0.0,
     if checkpoint_every is None:
         checkpoint_every = max(1, math.ceil(epochs / 10))
 
+    trained = model if group.size == 1 else _wrap(model, x.device)
     params = [p for p in model.parameters() if p.requires_grad]
     last_finite = [p.detach().clone() for p in params]
-    bar = _progress_bar(progress, epochs, start)
+    bar = _progress_bar(progress and group.is_main, epochs, start)
     try:
         for epoch in range(start, epochs):
             history.lr.append(optimizer.param_groups[0]["lr"])
@@ -126,18 +150,21 @@ def fit(model, x, y, *, epochs, lr, batch_size=None, loss="mae", momentum=0.0,
             total = 0.0
             for step in range(steps_per_epoch):
                 if order is None:
-                    xb, yb = x, y
+                    count = n
+                    mine = group.share(n)
+                    xb, yb = (x, y) if group.size == 1 else (x[mine], y[mine])
                 else:
-                    idx = order[step * batch:(step + 1) * batch].to(x.device)
+                    idx = order[step * batch:(step + 1) * batch]
+                    count = idx.shape[0]
+                    idx = idx[group.share(count)].to(x.device)
                     xb, yb = x[idx], y[idx]
-                pred = model(xb)
+                pred = trained(xb)
                 if epoch == start and step == 0 and pred.shape != yb.shape:
                     raise ValueError(
                         f"fit(): the model's output must have the shape of y's batch "
                         f"({list(yb.shape)}), but got {list(pred.shape)}"
                     )
-                batch_loss = loss_fn(pred, yb)
-                value = batch_loss.item()
+                batch_loss, value = _global_batch_loss(group, loss_fn, pred, yb, count)
                 if not math.isfinite(value):
                     _restore(params, last_finite)
                     raise FloatingPointError(
@@ -150,26 +177,61 @@ def fit(model, x, y, *, epochs, lr, batch_size=None, loss="mae", momentum=0.0,
                 optimizer.zero_grad(set_to_none=True)
                 batch_loss.backward()
                 if needs_closure:
-                    optimizer.step(_closure(model, loss_fn, xb, yb, optimizer, batch_loss))
+                    optimizer.step(_closure(group, trained, loss_fn, xb, yb, count, optimizer, value))
                 else:
                     optimizer.step()
                 scheduler.step()
-                total += value * xb.shape[0]
+                total += value * count
             history.loss.append(total / n)
             if bar is not None:
                 bar.set_postfix(loss=f"{history.loss[-1]:.4g}", refresh=False)
                 bar.update()
             done = epoch + 1
-            if checkpoint is not None and (done % checkpoint_every == 0 or done == epochs):
+            if group.is_main and checkpoint is not None and (
+                    done % checkpoint_every == 0 or done == epochs):
                 _save_checkpoint(checkpoint, config, done, model, optimizer, scheduler,
                                  generator, history)
     finally:
         if bar is not None:
             bar.close()
 
-    with torch.no_grad():
-        history.final_loss = loss_fn(model(x), y).item()
+    history.final_loss = _final_loss(group, loss_fn, model, x, y)
     return history
+
+
+def _wrap(model, device):
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=device_ids)
+
+
+def _global_batch_loss(group, loss_fn, pred, target, count):
+    """This rank's loss to backpropagate, and the mean loss over the global batch.
+
+    DDP averages the ranks' gradients; a rank's mean loss over its n_r of the
+    batch's B samples, scaled by W·n_r/B, makes that average the gradient of the
+    mean loss over all B: the update of one process taking the whole batch.
+    (So a callable loss must be a mean over the samples, as the built-in ones are.)
+    """
+    batch_loss = loss_fn(pred, target)
+    if group.size == 1:
+        return batch_loss, batch_loss.item()
+    mine = target.shape[0]
+    if mine == 0:  # a batch smaller than the group: nothing to add, but DDP needs a backward
+        return pred.sum(), group.sum(0.0) / count
+    value = group.sum(batch_loss.item() * mine) / count
+    return batch_loss * (group.size * mine / count), value
+
+
+@torch.no_grad()
+def _final_loss(group, loss_fn, model, x, y):
+    if group.size == 1:
+        return loss_fn(model(x), y).item()
+    mine = group.share(x.shape[0])  # each rank a slice, the loss all-reduced
+    count = mine.stop - mine.start
+    local = loss_fn(model(x[mine]), y[mine]).item() * count if count else 0.0
+    return group.sum(local) / x.shape[0]
 
 
 def _check_args(x, y, epochs, lr, batch_size, momentum, checkpoint_every):
@@ -216,18 +278,21 @@ def _optimizer_factory(optimizer, momentum):
     return lambda params, lr: torch.optim.LBFGS(params, lr=lr, line_search_fn="strong_wolfe")
 
 
-def _closure(model, loss_fn, xb, yb, optimizer, batch_loss):
+def _closure(group, model, loss_fn, xb, yb, count, optimizer, value):
     # The batch's loss and gradient are already there (computed for the
     # history): L-BFGS's first evaluation takes them, its line search recomputes.
-    pending = [batch_loss.detach()]
+    # Under DDP every evaluation is of the global batch (this rank's share,
+    # gradients averaged by DDP, the loss all-reduced), so that every rank's
+    # line search sees the same values and takes the same steps.
+    pending = [torch.tensor(value)]
 
     def closure():
         if pending:
             return pending.pop()
         optimizer.zero_grad(set_to_none=True)
-        value = loss_fn(model(xb), yb)
-        value.backward()
-        return value
+        local, global_value = _global_batch_loss(group, loss_fn, model(xb), yb, count)
+        local.backward()
+        return torch.tensor(global_value)
 
     return closure
 
