@@ -20,7 +20,7 @@ import sys
 import torch
 
 from .data import TARGETS, DataError, load_csv, sample_target
-from .distributed import is_main_process, local_device
+from .distributed import data_parallel, is_main_process, local_device
 from .train import LOSSES, SCHEDULES
 
 EXIT_USAGE = 2
@@ -214,18 +214,24 @@ def _run_fit_curve(args, x, y, target):
     if args.out_weights is False:
         raise UsageError("--no-out-weights: fit_curve fits with output weights; the lesson's "
                          "plain sum needs --method sgd")
-    print("method: fit_curve (least squares for the output weights, L-BFGS on the breakpoints; "
-          "--method sgd runs the lesson's gradient descent)")
+    _say("method: fit_curve (least squares for the output weights, L-BFGS on the breakpoints; "
+         "--method sgd runs the lesson's gradient descent)")
     unused = [option for option, (name, default) in _SGD_ONLY.items()
               if getattr(args, name) != default]
     if unused:
-        print(f"note: not used by fit_curve (options of --method sgd): {', '.join(unused)}")
+        _say(f"note: not used by fit_curve (options of --method sgd): {', '.join(unused)}")
     try:
-        model, history = relu_ext.fit_curve(x.reshape(-1), y.reshape(-1), args.units,
-                                            loss=args.loss, seed=args.seed,
-                                            max_iter=args.epochs)
+        # Under torchrun each rank fits its share of the points, the sums over
+        # points all-reduced: every rank ends with the same model.
+        with data_parallel(x.device) as group:
+            mine = group.share(len(x))
+            model, history = relu_ext.fit_curve(x[mine].reshape(-1), y[mine].reshape(-1),
+                                                args.units, loss=args.loss, seed=args.seed,
+                                                max_iter=args.epochs)
     except ValueError as e:
         raise UsageError(str(e).removeprefix("fit_curve(): ")) from None
+    if not is_main_process():
+        return 0  # rank 0 reports and writes the files
     print(f"final {args.loss} loss: {history.final_loss:.6g} from fit_curve ({len(x)} points, "
           f"{args.units} units, output weights on)")
     if target is not None:

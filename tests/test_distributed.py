@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import relu_ext
+
 from relu_ext.cli import main as cli_main
 
 WORKER = Path(__file__).parent / "distributed" / "fit_worker.py"
@@ -162,8 +164,9 @@ def test_killed_rank_is_restarted_and_the_group_resumes(tmp_path):
 
 
 def test_cli_under_torchrun_prints_once_and_matches_one_process(tmp_path, capsys):
-    options = ["fit", "--points", "50", "--units", "8", "--epochs", "30", "--batch-size", "7",
-               "--target", "sin", "--quiet", "--save", "model.pt", "--out", "fit.png"]
+    options = ["fit", "--method", "sgd", "--points", "50", "--units", "8", "--epochs", "30",
+               "--batch-size", "7", "--target", "sin", "--quiet", "--save", "model.pt",
+               "--out", "fit.png"]
     result = torchrun(["-m", "relu_ext", *options], tmp_path)
     assert result.stdout.count("final mae loss: ") == 1
     assert result.stdout.count("plot written to fit.png") == 1
@@ -182,3 +185,38 @@ def test_cli_under_torchrun_prints_once_and_matches_one_process(tmp_path, capsys
     single = torch.load(alone / "model.pt", weights_only=True)["state_dict"]
     for name, p in single.items():
         torch.testing.assert_close(ranks[name], p, rtol=RTOL, atol=ATOL)
+
+
+def test_cli_fit_curve_under_torchrun_splits_the_points_and_prints_once(tmp_path, capsys):
+    # relu-ext fit's default method: each rank fits its share of the points,
+    # the sums all-reduced; rank 0 alone prints and writes. The breakpoints may
+    # move by rounding (the error is not smooth in them), so the check is on
+    # what the user reads: the fitted curve and its loss.
+    options = ["fit", "--points", "400", "--units", "8", "--target", "sin", "--loss", "mse",
+               "--save", "model.pt", "--out", "fit.png"]
+    result = torchrun(["-m", "relu_ext", *options], tmp_path)
+    assert result.stdout.count("method: fit_curve") == 1
+    assert result.stdout.count("final mse loss: ") == 1
+    assert result.stdout.count("plot written to fit.png") == 1
+    assert (tmp_path / "fit.png").exists() and (tmp_path / "model.pt").exists()
+
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    cwd = os.getcwd()
+    os.chdir(alone)
+    try:
+        assert cli_main(options) == 0
+    finally:
+        os.chdir(cwd)
+    out = capsys.readouterr().out
+    loss_of = lambda text: float(text.split("final mse loss: ")[1].split()[0])
+    assert loss_of(result.stdout) == pytest.approx(loss_of(out), rel=1e-4)
+    models = []
+    for path in (tmp_path / "model.pt", alone / "model.pt"):
+        saved = torch.load(path, weights_only=True)
+        model = relu_ext.ReLUSum(saved["units"], bias=True)
+        model.load_state_dict(saved["state_dict"])
+        models.append(model)
+    grid = torch.linspace(-2, 2, 201)
+    with torch.no_grad():
+        torch.testing.assert_close(models[0](grid), models[1](grid), rtol=0, atol=2e-2)
