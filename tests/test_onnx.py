@@ -2,7 +2,6 @@
 standard ONNX ops (relu_ext/_onnx.py) that onnxruntime runs, at batch sizes
 other than the example's, to the module's result."""
 
-import onnxruntime
 import pytest
 import torch
 from torch import nn
@@ -46,6 +45,10 @@ def export(model, x):
 
 def run_onnxruntime(program, x):
     """The exported model's output for x, from a fresh onnxruntime session."""
+    # Imported here, not at collection: onnxruntime starts threads whose exit
+    # ThreadSanitizer reports (make test-tsan collects every test module).
+    import onnxruntime
+
     session = onnxruntime.InferenceSession(program.model_proto.SerializeToString(),
                                            providers=["CPUExecutionProvider"])
     (output,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
