@@ -178,25 +178,9 @@ def run_fit(args):
     print(f"final {args.loss} loss: {history.final_loss:.6g} after {history.epochs} epochs "
           f"({len(x)} points, {args.units} units, output weights "
           f"{'on' if out_weights else 'off'})")
-    if target is not None:
-        # The yardstick: below this, the fit follows the noise rather than the function.
-        true_loss = LOSSES[args.loss](target.fn(x), y).item()
-        print(f"the true {target.formula} scores {true_loss:.6g} on the same noisy points")
-
-    if args.save:
-        torch.save({"units": args.units, "out_weights": out_weights,
-                    "input_range": (low, high), "state_dict": model.state_dict()}, args.save)
-        print(f"model saved to {args.save}")
-    from .plot import save_fit_plot  # matplotlib only when plotting
-
-    if target is None:
-        known = {"title": os.path.basename(args.data)}
-    else:
-        known = {"title": f"{target.formula} with noise", "true_fn": target.fn,
-                 "true_label": target.formula}
-    save_fit_plot(args.out, model, x, y, history=history, **known)
-    print(f"plot written to {args.out}")
-    return 0
+    return _report(args, model, x, y, history, target,
+                   saved={"units": args.units, "out_weights": out_weights,
+                          "input_range": (low, high)})
 
 
 METHODS = ("curve", "sgd")
@@ -234,14 +218,21 @@ def _run_fit_curve(args, x, y, target):
         return 0  # rank 0 reports and writes the files
     print(f"final {args.loss} loss: {history.final_loss:.6g} from fit_curve ({len(x)} points, "
           f"{args.units} units, output weights on)")
+    return _report(args, model, x, y, history, target,
+                   saved={"units": args.units, "out_weights": True, "bias": True})
+
+
+def _report(args, model, x, y, history, target, saved):
+    """What both methods print and write after the fit (rank 0 only): the
+    true function's loss, the saved model (``saved`` plus its state_dict), the plot."""
     if target is not None:
+        # The yardstick: below this, the fit follows the noise rather than the function.
         true_loss = LOSSES[args.loss](target.fn(x), y).item()
         print(f"the true {target.formula} scores {true_loss:.6g} on the same noisy points")
     if args.save:
-        torch.save({"units": args.units, "out_weights": True, "bias": True,
-                    "state_dict": model.state_dict()}, args.save)
+        torch.save({**saved, "state_dict": model.state_dict()}, args.save)
         print(f"model saved to {args.save}")
-    from .plot import save_fit_plot
+    from .plot import save_fit_plot  # matplotlib only when plotting
 
     if target is None:
         known = {"title": os.path.basename(args.data)}

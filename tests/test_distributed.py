@@ -163,6 +163,18 @@ def test_killed_rank_is_restarted_and_the_group_resumes(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def run_cli_alone(folder, options):
+    """`relu-ext fit` in this one process, in its own folder (for its files)."""
+    folder.mkdir()
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        assert cli_main(options) == 0
+    finally:
+        os.chdir(cwd)
+    return folder
+
+
 def test_cli_under_torchrun_prints_once_and_matches_one_process(tmp_path, capsys):
     options = ["fit", "--method", "sgd", "--points", "50", "--units", "8", "--epochs", "30",
                "--batch-size", "7", "--target", "sin", "--quiet", "--save", "model.pt",
@@ -172,14 +184,7 @@ def test_cli_under_torchrun_prints_once_and_matches_one_process(tmp_path, capsys
     assert result.stdout.count("plot written to fit.png") == 1
     assert (tmp_path / "fit.png").exists() and (tmp_path / "model.pt").exists()
 
-    alone = tmp_path / "alone"
-    alone.mkdir()
-    cwd = os.getcwd()
-    os.chdir(alone)
-    try:
-        assert cli_main(options) == 0
-    finally:
-        os.chdir(cwd)
+    alone = run_cli_alone(tmp_path / "alone", options)
     assert "final mae loss: " in capsys.readouterr().out
     ranks = torch.load(tmp_path / "model.pt", weights_only=True)["state_dict"]
     single = torch.load(alone / "model.pt", weights_only=True)["state_dict"]
@@ -200,14 +205,7 @@ def test_cli_fit_curve_under_torchrun_splits_the_points_and_prints_once(tmp_path
     assert result.stdout.count("plot written to fit.png") == 1
     assert (tmp_path / "fit.png").exists() and (tmp_path / "model.pt").exists()
 
-    alone = tmp_path / "alone"
-    alone.mkdir()
-    cwd = os.getcwd()
-    os.chdir(alone)
-    try:
-        assert cli_main(options) == 0
-    finally:
-        os.chdir(cwd)
+    alone = run_cli_alone(tmp_path / "alone", options)
     out = capsys.readouterr().out
     loss_of = lambda text: float(text.split("final mse loss: ")[1].split()[0])
     assert loss_of(result.stdout) == pytest.approx(loss_of(out), rel=1e-4)
