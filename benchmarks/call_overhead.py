@@ -17,18 +17,17 @@ in this one process.
 
 import argparse
 import os
-import statistics
 import sys
 from pathlib import Path
 
 import torch
-from torch.utils import benchmark
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import relu_ext  # noqa: E402
 import sections  # noqa: E402
 from machine import cpu_model  # noqa: E402
+from timing import interleaved_medians  # noqa: E402
 
 IMPLEMENTATIONS = {
     "relu_ext.relu_sum": relu_ext.relu_sum,
@@ -53,14 +52,7 @@ def make_step(fn, n, k, seed=0):
 
 def measure(n, k, rounds, min_run_time, threads):
     steps = {name: make_step(fn, n, k) for name, fn in IMPLEMENTATIONS.items()}
-    blocks = {name: [] for name in steps}
-    for step in steps.values():
-        step()  # warm-up
-    for _ in range(rounds):
-        for name, step in steps.items():
-            timer = benchmark.Timer("step()", globals={"step": step}, num_threads=threads)
-            blocks[name] += timer.blocked_autorange(min_run_time=min_run_time).times
-    return {name: statistics.median(times) for name, times in blocks.items()}
+    return interleaved_medians(steps, rounds, min_run_time, threads)
 
 
 def table(n, k, medians, threads):

@@ -27,13 +27,13 @@ import sys
 from pathlib import Path
 
 import torch
-from torch.utils import benchmark
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import relu_ext  # noqa: E402
 import sections  # noqa: E402
 from machine import cpu_model  # noqa: E402
+from timing import interleaved_medians  # noqa: E402
 from memory import RESOLUTION_BYTES, _fix_mmap_threshold, _status_bytes  # noqa: E402
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -64,14 +64,7 @@ def measure_times(n, ks, rounds, min_run_time, threads):
     """{(algorithm, phase, k, dtype name): median seconds}, rounds interleaved."""
     cases = {(alg, phase, k, name): make_step(alg, phase, n, k, dtype)[0]
              for alg in ALGORITHMS for phase in PHASES for k in ks for name, dtype in DTYPES.items()}
-    times = {key: [] for key in cases}
-    for step in cases.values():
-        step()  # warm-up
-    for _ in range(rounds):
-        for key, step in cases.items():
-            timer = benchmark.Timer("step()", globals={"step": step}, num_threads=threads)
-            times[key] += timer.blocked_autorange(min_run_time=min_run_time).times
-    return {key: statistics.median(t) for key, t in times.items()}
+    return interleaved_medians(cases, rounds, min_run_time, threads)
 
 
 # ---------------------------------------------------------------- memory

@@ -16,12 +16,10 @@ that run needs beyond its inputs and model.
 import argparse
 import multiprocessing
 import os
-import statistics
 import sys
 from pathlib import Path
 
 import torch
-from torch.utils import benchmark
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,6 +28,7 @@ import onnxruntime  # noqa: E402
 import relu_ext  # noqa: E402
 import sections  # noqa: E402
 from machine import cpu_model  # noqa: E402
+from timing import interleaved_medians  # noqa: E402
 from memory import _fix_mmap_threshold, _status_bytes  # noqa: E402
 
 MiB = 2**20
@@ -70,14 +69,7 @@ def steps(model, onnx_bytes, n, threads):
 def measure_time(model, onnx_bytes, n, threads, rounds, min_run_time):
     with torch.no_grad():
         fns = steps(model, onnx_bytes, n, threads)
-        blocks = {name: [] for name in fns}
-        for fn in fns.values():
-            fn()  # warm-up
-        for _ in range(rounds):
-            for name, fn in fns.items():
-                timer = benchmark.Timer("fn()", globals={"fn": fn}, num_threads=threads)
-                blocks[name] += timer.blocked_autorange(min_run_time=min_run_time).times
-    return {name: statistics.median(times) for name, times in blocks.items()}
+        return interleaved_medians(fns, rounds, min_run_time, threads)
 
 
 def _peak_child(connection, name, model, onnx_bytes, n, threads):

@@ -49,3 +49,17 @@ def summarize(blocks, first_call_s):
         "runs": sum(b["runs"] for b in blocks),
         "first_call_s": first_call_s,
     }
+
+
+def interleaved_medians(fns, rounds, min_run_time, threads):
+    """{name: median seconds of fns[name]()}: each function warmed up once, then
+    timed in `rounds` rounds that take every function in turn, so a spell of
+    load on the shared machine falls on all of them alike."""
+    blocks = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()  # warm-up
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            timer = benchmark.Timer("fn()", globals={"fn": fn}, num_threads=threads)
+            blocks[name] += timer.blocked_autorange(min_run_time=min_run_time).times
+    return {name: statistics.median(times) for name, times in blocks.items()}
