@@ -131,7 +131,7 @@ def extension():
     with_cuda = build_cuda()
     write_build_meta(with_cuda)
     sources = [str(p.relative_to(ROOT)) for p in sorted(CSRC.glob("*.cpp"))]
-    for folder in ("autograd", "cpu", "breakpoints"):
+    for folder in ("autograd", "cpu", "breakpoints", "curve"):
         sources += [str(p.relative_to(ROOT)) for p in sorted((CSRC / folder).rglob("*.cpp"))]
     if with_cuda:
         sources.remove("csrc/cuda_unavailable.cpp")

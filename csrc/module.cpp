@@ -1,6 +1,7 @@
 // relu_ext._C: loading it registers the operators (library.cpp and the
 // backends' TORCH_LIBRARY_IMPL blocks); pybind11 adds what is not an operator:
-// the build's description and the CPU instruction-set switch.
+// the build's description, the CPU instruction-set switch and fit_curve's
+// solver (curve/).
 #include <ATen/Parallel.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "cpu/kernel_table.h"
+#include "curve/bindings.h"
 
 #ifndef RELU_EXT_VERSION
 #error "setup.py defines RELU_EXT_VERSION and RELU_EXT_TORCH_VERSION"
@@ -49,4 +51,5 @@ PYBIND11_MODULE(_C, m) {
   m.def(
       "set_cpu_isa", [](const std::string& name) { return std::string(relu_ext::cpu::set_isa(name.c_str())); },
       "Selects the CPU kernels' instruction set ('avx512', 'avx2', 'baseline'); returns the previous one.");
+  relu_ext::curve::bind(m);
 }

@@ -1,7 +1,15 @@
 """fit_curve's data: argument checks, standardisation, quantiles, and the sums
-over points that go through torch.distributed when a process group is up."""
+over points that go through torch.distributed when a process group is up.
+
+Every sum over points is exact (csrc/curve/exact_sum.h): it does not depend
+on the order of the points, so with the points split across processes any
+way, every process computes bitwise what one process with all the points
+would, and returns bitwise the same model.
+"""
 
 import torch
+
+from ._extension import _C
 
 # Quantiles come from a histogram of this many bins, not from sorting: its
 # counts add up exactly across processes, so a split fit starts where a
@@ -50,14 +58,14 @@ class Points:
     v = (y - y_mean)/y_std, with the sums over all processes' points."""
 
     def __init__(self, x, y):
-        self.reduce = _all_reduce_sum
+        # For the compiled solver, which calls back only when there is
+        # something to add up.
+        self.reduce_digits = all_reduce_digits if _distributed() else None
         x, y = x.detach().double().cpu(), y.detach().double().cpu()
-        sums = self.reduce(torch.stack([torch.tensor(float(x.numel()), dtype=torch.float64),
-                                        x.sum(), y.sum()]))
+        sums = exact_sum(torch.stack([torch.ones_like(x), x, y]))[:, 0]
         self.count = sums[0]
         self.x_mean, self.y_mean = sums[1] / self.count, sums[2] / self.count
-        squares = self.reduce(torch.stack([((x - self.x_mean) ** 2).sum(),
-                                           ((y - self.y_mean) ** 2).sum()]))
+        squares = exact_sum(torch.stack([(x - self.x_mean) ** 2, (y - self.y_mean) ** 2]))[:, 0]
         self.x_std = (squares[0] / self.count).sqrt()
         self.y_std = (squares[1] / self.count).sqrt()
         if not self.x_std > 0:
@@ -77,7 +85,7 @@ class Points:
         interpolated linearly within each bin."""
         if not hasattr(self, "_cumulative"):
             counts = torch.histc(self.u, QUANTILE_BINS, self.u_min.item(), self.u_max.item())
-            counts = self.reduce(counts.double())
+            counts = _all_reduce_sum(counts.double())  # integers: exact in float64
             self._cumulative = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
             self._cumulative = self._cumulative / self._cumulative[-1]
             self._edges = torch.linspace(self.u_min.item(), self.u_max.item(),
@@ -90,6 +98,21 @@ class Points:
 def _distributed():
     return (torch.distributed.is_available() and torch.distributed.is_initialized()
             and torch.distributed.get_world_size() > 1)
+
+
+def exact_sum(values, segment=None, segments=1):
+    """(R, segments) float64: the sum over every process's points of each row
+    of ``values`` (R, N), in each segment (``segment[i]`` is point i's; all in
+    one without), exact before the final rounding."""
+    return _C.exact_round(all_reduce_digits(_C.exact_sums(values, segment, segments)))
+
+
+def all_reduce_digits(digits):
+    """Exact sums' digits (int64) added over the processes: integers, so in
+    any order the same."""
+    if _distributed():
+        torch.distributed.all_reduce(digits)
+    return digits
 
 
 def _all_reduce_sum(t):

@@ -1,0 +1,89 @@
+// fit_curve's inner problem: for breakpoints t_1..t_H, the least-squares fit
+// of v by c + α·u + Σ β_k·relu(u - t_k) over weighted points (u, v, w), its
+// error, and the error's gradient in t (variable projection).
+//
+// Every entry of the normal equations is a weighted sum over the points right
+// of one breakpoint (relu(u - t_j)·relu(u - t_k) is non-zero only right of
+// τ = max(t_j, t_k)):
+//
+//   <1, h_k>   = S1(t_k) - t_k·S0(t_k)          <h_k, v> = V1(t_k) - t_k·V0(t_k)
+//   <u, h_k>   = S2(t_k) - t_k·S1(t_k)
+//   <h_j, h_k> = S2(τ) - (t_j + t_k)·S1(τ) + t_j·t_k·S0(τ)
+//
+// with S_p(t) = Σ_{u > t} w·u^p and V_p(t) = Σ_{u > t} w·u^p·v. With the points
+// sorted once, each is a difference of prefix sums found by binary search, so
+// an evaluation costs O(H·(log N + 64) + H³) whatever N is: neither the N×H
+// feature matrix nor a pass over the points.
+//
+// By the envelope theorem the gradient of F(t) = min_coef Σ w·(v - Φ(t)·coef)²
+// is ∂F/∂t_k = 2·β_k·Σ_{u > t_k} w·r, with r the residual at the optimal
+// coefficients; those sums are again suffix sums.
+//
+// The sums over points are exact (exact_sum.h) and go through `reduce`: with
+// the points split across processes, all-reducing their digits gives bitwise
+// the one-process sums, so the fit is bitwise the one-process fit.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "exact_sum.h"
+
+namespace relu_ext::curve {
+
+// Adds `count` exact sums' digits (count × ExactSum::kDigits int64) over all
+// processes, in place; empty for one process.
+using Reduce = std::function<void(int64_t* digits, int64_t count)>;
+
+// The columns summed: w, w·u, w·u², w·v, w·u·v (S0, S1, S2, V0, V1 over a
+// suffix of the points), and w·v² (only its total).
+inline constexpr int kSums = 5;
+inline constexpr int kColumns = kSums + 1;
+
+// The solution at one set of breakpoints.
+struct HingeSolution {
+  double mse;                 // weighted mean squared error
+  std::vector<double> coef;   // c, α, β_1..β_H
+  std::vector<double> grad;   // ∂mse/∂t_k
+};
+
+class HingeLeastSquares {
+ public:
+  // u: n points sorted ascending; columns: kColumns rows of n, in u's order.
+  // Both must outlive the object.
+  HingeLeastSquares(const double* u, const double* columns, int64_t n, Reduce reduce);
+
+  // S0, S1, S2, V0, V1 over the points (of every process) with u > t_k:
+  // kSums rows of h.
+  void suffix_sums(const double* t, int64_t h, double* out) const;
+
+  // The columns' totals over every process's points.
+  const double* totals() const { return totals_; }
+
+  // The error at the best coefficients for breakpoints t (any order) and
+  // its gradient. The workspace is the object's: not for concurrent calls.
+  const HingeSolution& solve(const double* t, int64_t h);
+
+ private:
+  // Exact prefix sums are kept every kBlock points (a 2^20-point fit keeps
+  // 45 MB of them); a suffix adds up to kBlock - 1 points more.
+  static constexpr int64_t kBlock = 64;
+
+  // The exact sum of column p over the points i >= first.
+  ExactSum suffix(int p, int64_t first) const;
+  // Rounds `count` sums to doubles, all-reduced first when split.
+  void reduce_and_round(std::vector<ExactSum>& sums, double* out) const;
+
+  const double* u_;
+  const double* columns_;
+  int64_t n_;
+  Reduce reduce_;
+  std::vector<ExactSum> blocks_;  // [p][b]: column p over the first b·kBlock points
+  std::vector<ExactSum> local_totals_;  // column p over this process's points
+  double totals_[kColumns];
+  HingeSolution solution_;
+  std::vector<double> sums_, gram_, factor_, rhs_;
+};
+
+}  // namespace relu_ext::curve
