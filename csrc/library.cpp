@@ -20,6 +20,9 @@ TORCH_LIBRARY(relu_ext, lib) {
   lib.def(
       "relu_sum_breakpoints_backward(Tensor grad, Tensor x, Tensor m, Tensor b, "
       "Tensor? a, bool[4] output_mask) -> (Tensor?, Tensor?, Tensor?, Tensor?)");
+  // relu_sum by whichever of the two is cheaper for the sizes (algorithm.h);
+  // a composite of the above.
+  lib.def("relu_sum_auto(Tensor x, Tensor m, Tensor b, Tensor? a) -> Tensor");
   // sum_k w_k H(m_k x + b_k), elementwise over x, where H is relu's
   // derivative as torch takes it (0 where m x + b <= 0, else 1, also for NaN):
   // the building block of relu_sum's higher derivatives

@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "algorithm.h"
 #include "cpu/kernel_table.h"
 #include "curve/bindings.h"
 
@@ -51,5 +52,8 @@ PYBIND11_MODULE(_C, m) {
   m.def(
       "set_cpu_isa", [](const std::string& name) { return std::string(relu_ext::cpu::set_isa(name.c_str())); },
       "Selects the CPU kernels' instruction set ('avx512', 'avx2', 'baseline'); returns the previous one.");
+  m.def(
+      "breakpoints_cheaper", [](int64_t n, int64_t k) { return relu_ext::algorithm::breakpoints_cheaper(n, k); },
+      "Whether relu_sum's 'auto' takes the breakpoint kernels for n inputs and k units (csrc/algorithm.h).");
   relu_ext::curve::bind(m);
 }

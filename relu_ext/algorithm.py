@@ -12,6 +12,12 @@ gradients), counted in units of one dense (input, unit) pair, ~30 ps here:
     dense        N·K
     breakpoints  N·PER_INPUT + K·PER_UNIT + FIXED
 
+with PER_INPUT = 300, PER_UNIT = 2500 and FIXED = 2,000,000, the constants of
+csrc/algorithm.h: the op ``relu_ext::relu_sum_auto`` makes the choice in C++
+on every call, where it costs nothing next to the op (in Python it was a
+twentieth of a training step at the lesson's size), and under torch.jit.trace
+the traced graph keeps the choice per call.
+
 fitted to timings on this project's machine (2-core AMD EPYC with AVX-512,
 float32, 2 threads, load < 1; benchmarks/breakpoints.py and the same steps
 at small N; Gaussian m, b, the slower case for breakpoints):
@@ -35,21 +41,14 @@ measured again after the dense forward got faster, 2026-11-24; the
 measured crossover is K = 306 for Gaussian m, b and 226 for uniform
 breakpoints.) float64 and the 16-bit types use the
 same model (the dense kernels' relative cost is similar). The decision
-depends on the sizes only, never on values, so it is free and torch.compile
-guards on the sizes instead of breaking the graph. Only CPU tensors have the
+depends on the sizes only, never on values, so torch.compile guards on the
+sizes instead of breaking the graph. Only CPU tensors have the
 breakpoint kernels; "auto" is "dense" on other devices.
 """
 
-import warnings
-
-import torch
+from ._extension import _C
 
 ALGORITHMS = ("auto", "dense", "breakpoints")
-
-# Fitted constants, in dense pair-times (see the module docstring).
-PER_INPUT = 300
-PER_UNIT = 2500
-FIXED = 2_000_000
 
 
 def check_algorithm(algorithm, where="relu_sum"):
@@ -61,19 +60,10 @@ def check_algorithm(algorithm, where="relu_sum"):
 
 
 def choose_algorithm(algorithm, x, m):
-    """The algorithm ``relu_sum(x, m, ..., algorithm=algorithm)`` runs: "dense" or "breakpoints"."""
-    if algorithm == "auto":  # first: this runs on every call, and is a fifth of a small one
-        if not x.is_cpu:
-            return "dense"
-        if torch.jit.is_tracing():
-            # A trace keeps the algorithm chosen for the example's sizes. Both
-            # compute the same function, so the trace is right at every size
-            # (only its speed depends on the choice): the tracer's warning that
-            # sizes steer Python control flow does not apply here.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", torch.jit.TracerWarning)
-                return _cheaper(x, m)
-        return _cheaper(x, m)
+    """The algorithm ``relu_sum(x, m, ..., algorithm=algorithm)`` runs: "dense"
+    or "breakpoints" (for "auto", the one relu_ext::relu_sum_auto calls)."""
+    if algorithm == "auto":
+        return _cheaper(x, m) if x.is_cpu else "dense"
     check_algorithm(algorithm)
     if algorithm == "breakpoints" and not x.is_cpu:
         raise ValueError(
@@ -84,6 +74,6 @@ def choose_algorithm(algorithm, x, m):
 
 
 def _cheaper(x, m):
-    shape = m.shape
-    n, k = x.numel(), (shape[-1] if shape else 0)  # a malformed m: the op says why
-    return "breakpoints" if n * k > n * PER_INPUT + k * PER_UNIT + FIXED else "dense"
+    if m.dim() == 0:  # a malformed m: the op says why
+        return "dense"
+    return "breakpoints" if _C.breakpoints_cheaper(x.numel(), m.shape[-1]) else "dense"

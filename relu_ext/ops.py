@@ -136,10 +136,13 @@ def relu_sum(x, m, b, a=None, *, algorithm="auto"):
     # is_exporting() first, a flag read; is_in_onnx_export() costs µs per call.
     if is_exporting() and torch.onnx.is_in_onnx_export():
         return _onnx.relu_sum(x, m, b, a, algorithm)
-    if choose_algorithm(algorithm, x, m) == "breakpoints":
+    if algorithm == "auto":  # the choice made in C++ (csrc/algorithm.h)
+        return _auto(x, m, b, a)
+    if choose_algorithm(algorithm, x, m) == "breakpoints":  # also checks the name
         return _breakpoints(x, m, b, a)
     return _dense(x, m, b, a)
 
 
+_auto = _ops.relu_sum_auto.default
 _dense = _ops.relu_sum.default
 _breakpoints = _ops.relu_sum_breakpoints.default

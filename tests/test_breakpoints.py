@@ -14,6 +14,8 @@ breakpoint use values where -b/m is exact, so both algorithms must agree.
 import itertools
 import re
 
+import warnings
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -311,6 +313,18 @@ def test_auto_runs_the_breakpoint_op_for_large_k():
     assert torch.equal(relu_ext.relu_sum(x, m, b, a), ops.relu_sum_breakpoints(x, m, b, a))
     assert torch.equal(relu_ext.relu_sum(x[:30], m[:4], b[:4], a[:4]),
                        ops.relu_sum(x[:30], m[:4], b[:4], a[:4]))
+
+
+def test_a_trace_chooses_the_algorithm_per_call():
+    # The choice is made in C++ by relu_ext::relu_sum_auto, which the trace
+    # records: traced at 30 inputs (dense), run at 50,000 (breakpoints).
+    x, m, b, a = make_inputs(50_000, 4096)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.trace is deprecated
+        traced = torch.jit.trace(lambda x: relu_ext.relu_sum(x, m, b, a), x[:30])
+    assert "relu_ext::relu_sum_auto" in str(traced.graph)
+    assert torch.equal(traced(x), ops.relu_sum_breakpoints(x, m, b, a))
+    assert torch.equal(traced(x[:30]), ops.relu_sum(x[:30], m, b, a))
 
 
 @pytest.mark.parametrize("algorithm", ["fast", "", None, "Dense"])

@@ -170,5 +170,12 @@ def test_bad_algorithm_is_reported():
 def test_torch_export_outside_onnx_keeps_the_fused_op(strict):
     model = relu_ext.ReLUSum(6).eval()
     exported = torch.export.export(model, (torch.randn(8),), strict=strict)
-    targets = {str(node.target) for node in exported.graph.nodes if node.op == "call_function"}
-    assert "relu_ext.relu_sum.default" in targets
+
+    def targets(program):
+        return {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
+
+    # The op that chooses the algorithm when run; decomposed, the one it chose.
+    assert targets(exported) == {"relu_ext.relu_sum_auto.default"}
+    assert targets(exported.run_decompositions()) == {"relu_ext.relu_sum.default"}
+    x = torch.randn(8)
+    assert torch.equal(exported.module()(x), model(x))

@@ -17,6 +17,30 @@ def test_opcheck_relu_sum(case, dtype, device):
     torch.library.opcheck(torch.ops.relu_ext.relu_sum.default, (x, m, b, a))
 
 
+# relu_sum's "auto": a composite that calls the dense or the breakpoint op.
+@pytest.mark.parametrize("shape, units", [((5, 7), 6), (3000, 4096)],
+                         ids=["dense_sized", "breakpoints_sized"])
+def test_opcheck_relu_sum_auto(shape, units, device):
+    x, m, b, a = (t.requires_grad_() for t in make_inputs(shape, units, device=device))
+    torch.library.opcheck(torch.ops.relu_ext.relu_sum_auto.default, (x, m, b, a))
+
+
+def test_compile_dynamic_guards_the_automatic_choice():
+    # With symbolic sizes the C++ choice becomes a guard: a size on the
+    # other side of it recompiles instead of running the wrong op's graph.
+    torch._dynamo.reset()
+    _, m, b, a = make_inputs(1, 4096)
+    compiled = torch.compile(lambda x: relu_ext.relu_sum(x, m, b, a), fullgraph=True,
+                             dynamic=True)
+    ops = torch.ops.relu_ext
+    for n in (64, 5000, 80, 6000):
+        x = make_inputs(n, 1, seed=n)[0]
+        expected = ops.relu_sum_breakpoints if n >= 5000 else ops.relu_sum
+        assert torch.equal(compiled(x), expected(x, m, b, a))
+    # (the two ops differ in the last bits here, so the test tells them apart)
+    assert not torch.equal(ops.relu_sum(x, m, b, a), ops.relu_sum_breakpoints(x, m, b, a))
+
+
 @pytest.mark.parametrize("mask", [[True] * 4, [True, False, False, False], [False, True, True, False],
                                   [False, False, False, True]], ids=str)
 @pytest.mark.parametrize("case", OPCHECK_CASES, ids=str)

@@ -15,7 +15,7 @@ import relu_ext
 from conftest import make_inputs
 
 reference = relu_ext.reference.relu_sum
-ALGORITHMS = ["dense", "breakpoints"]
+ALGORITHMS = ["auto", "dense", "breakpoints"]  # auto: the composite relu_sum_auto
 ARGS = (0, 1, 2, 3)
 
 

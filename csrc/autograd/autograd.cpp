@@ -14,6 +14,7 @@
 #include <string>
 
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/csrc/autograd/saved_variable.h>
@@ -64,6 +65,14 @@ struct ReluSumBackward : Node {
     const std::array<bool, 4> need{should_compute_output(0), should_compute_output(1),
                                    should_compute_output(2), a && should_compute_output(3)};
     if (!grads[0].defined() || !(need[0] || need[1] || need[2] || need[3])) return out;
+    // A first-order backward (grad mode off) without tangents has nothing
+    // for the backward op's own autograd kernel to record: straight to the
+    // backend, one dispatcher hop fewer per step.
+    std::optional<at::AutoDispatchBelowADInplaceOrView> below_autograd;
+    if (!at::GradMode::is_enabled() && !tangent(grads[0]) && !tangent(x) && !tangent(m) &&
+        !tangent(b) && !tangent(a)) {
+      below_autograd.emplace();
+    }
     const auto [dx, dm, db, da] = backward_(grads[0], x, m, b, a, need);
     out[0] = value_or_undefined(dx);
     out[1] = value_or_undefined(dm);

@@ -7,10 +7,9 @@
 #include <tuple>
 
 #include <ATen/Dispatch.h>
+#include <ATen/EmptyTensor.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/empty.h>
-#include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
 #include "../checks.h"
@@ -24,6 +23,13 @@ namespace {
 // About this many (input, unit) pairs per task before a thread is worth
 // waking: the lesson's 20 points × 8 units stay on the calling thread.
 constexpr int64_t kPairsPerTask = 1 << 15;
+
+// A new contiguous CPU tensor, allocated without a trip through the
+// dispatcher (~0.5 µs each, several per call: at the lesson's size a step's
+// op costs a few µs in all).
+at::Tensor new_cpu(at::IntArrayRef sizes, at::ScalarType dtype) {
+  return at::detail::empty_cpu(sizes, dtype);
+}
 
 enum class Sum { kReluSum, kStepSum };
 
@@ -40,7 +46,7 @@ at::Tensor sum_over_units(const char* op, const at::Tensor& x_in, const at::Tens
   const auto m = as_kernel_input(m_in, dtype), b = as_kernel_input(b_in, dtype);
   std::optional<at::Tensor> a;
   if (a_in) a = as_kernel_input(*a_in, dtype);
-  auto y = at::empty(x.sizes(), x.options());
+  auto y = new_cpu(x.sizes(), x.scalar_type());
   const int64_t n = x.numel(), units = m.numel();
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "sum_over_units_cpu", [&] {
@@ -112,7 +118,7 @@ Grads relu_sum_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
 
   std::optional<at::Tensor> dx, dm, db, da;
   if (grads == 0) return {dx, dm, db, da};
-  if (need_x) dx = at::empty(x.sizes(), x.options());
+  if (need_x) dx = new_cpu(x.sizes(), x.scalar_type());
   const bool sums_over_inputs = grads & ~kGradX;
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relu_sum_backward_cpu", [&] {
@@ -123,32 +129,53 @@ Grads relu_sum_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
     // the same order as its float32 widening would be.
     constexpr int64_t span = kBackwardSpan<A>;
     const int64_t chunk = chunk_size<A>(n, units);
-    const int64_t chunks = (n + chunk - 1) / chunk;
+    const int64_t chunks = std::max<int64_t>((n + chunk - 1) / chunk, 1);
     // partial[c][j][k]: chunk c's sum for gradient j (dm, db, da) of unit k.
-    const auto acc_options = x.options().dtype(dtype);
+    // With one chunk (small inputs) the kernel sums straight into the
+    // gradients instead.
+    const bool one_chunk = chunks == 1;
+    const std::array<bool, 3> need_sum{need_m, need_b, need_a};
+    std::array<at::Tensor, 3> sums;
+    std::array<A*, 3> sum_ptrs{};
     at::Tensor partial;
-    if (sums_over_inputs) partial = at::zeros({std::max<int64_t>(chunks, 1), 3, units}, acc_options);
+    A* pp = nullptr;
+    if (sums_over_inputs) {
+      if (one_chunk) {
+        for (int j = 0; j < 3; ++j) {
+          if (!need_sum[j]) continue;
+          sums[j] = new_cpu({units}, dtype);
+          sum_ptrs[j] = sums[j].mutable_data_ptr<A>();
+          std::fill_n(sum_ptrs[j], units, A(0));
+        }
+      } else {
+        partial = new_cpu({chunks, 3, units}, dtype);
+        pp = partial.mutable_data_ptr<A>();
+        std::fill_n(pp, chunks * 3 * units, A(0));
+      }
+    }
     const auto backward = St::backward(kernels());
     const auto u = units_of<A>(m, b, a);
     const S* xp = data_of<scalar_t>(x);
     const S* gp = data_of<scalar_t>(g);
     S* dxp = need_x ? mutable_data_of<scalar_t>(*dx) : nullptr;
-    A* pp = sums_over_inputs ? partial.mutable_data_ptr<A>() : nullptr;
     const int64_t grain = std::max<int64_t>(1, kPairsPerTask / (chunk * std::max<int64_t>(units, 1)));
     at::parallel_for(0, chunks, grain, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
         A* p = pp ? pp + c * 3 * units : nullptr;
+        A* const out[3] = {p ? p : sum_ptrs[0], p ? p + units : sum_ptrs[1],
+                           p ? p + 2 * units : sum_ptrs[2]};
         const int64_t end = std::min(n, (c + 1) * chunk);
         for (int64_t i = c * chunk; i < end; i += span) {
           backward(xp + i, gp + i, dxp ? dxp + i : nullptr, std::min(span, end - i), u, grads,
-                   p, p ? p + units : nullptr, p ? p + 2 * units : nullptr);
+                   out[0], out[1], out[2]);
         }
       }
     });
     // Each gradient its own tensor (outputs must not alias), summed over
     // chunks in chunk order.
     const auto sum_chunks = [&](int64_t j) {
-      auto out = at::empty({units}, acc_options);
+      if (one_chunk) return as_dtype(sums[j], param_dtype);
+      auto out = new_cpu({units}, dtype);
       A* op = out.mutable_data_ptr<A>();
       std::copy(pp + j * units, pp + (j + 1) * units, op);
       for (int64_t c = 1; c < chunks; ++c) {
