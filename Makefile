@@ -43,11 +43,18 @@ test-cuda-emu: install
 # RELU_EXT_CUDA unset: what plain install does with a CPU torch (CI sets it to 1).
 INSTALL_VENV ?= .venv-install
 INSTALL_TORCH_SPEC ?= torch==2.13.0
+# It builds a copy of the sources: a build writes build/ and
+# relu_ext/_build_meta.py where it runs, and this tree's must stay those of
+# $(VENV)'s torch.
 test-install:
 	rm -rf $(INSTALL_VENV)
 	$(PYTHON) -m venv $(INSTALL_VENV)
 	$(INSTALL_VENV)/bin/pip install --quiet "$(INSTALL_TORCH_SPEC)" pytest
-	env -u RELU_EXT_CUDA MAX_JOBS=$${MAX_JOBS:-2} $(INSTALL_VENV)/bin/pip install --quiet .
+	mkdir $(INSTALL_VENV)/src
+	tar -c --exclude-vcs --exclude='./.venv*' --exclude=./build --exclude='*.egg-info' \
+		--exclude='*.so' --exclude=./relu_ext/_build_meta.py --exclude=__pycache__ . \
+		| tar -x -C $(INSTALL_VENV)/src
+	cd $(INSTALL_VENV)/src && env -u RELU_EXT_CUDA MAX_JOBS=$${MAX_JOBS:-2} ../bin/pip install --quiet .
 	$(INSTALL_VENV)/bin/pytest tests/test_installed_package.py tests/test_build_backend.py $(PYTEST_ARGS)
 
 # The lesson end to end: fit the noisy quadratic by SGD (relu-ext fit alone uses
