@@ -43,16 +43,15 @@ test-cuda-emu: install
 # RELU_EXT_CUDA unset: what plain install does with a CPU torch (CI sets it to 1).
 INSTALL_VENV ?= .venv-install
 INSTALL_TORCH_SPEC ?= torch==2.13.0
-# It builds a copy of the sources: a build writes build/ and
-# relu_ext/_build_meta.py where it runs, and this tree's must stay those of
-# $(VENV)'s torch.
+# It builds a copy of the sources (git's files, committed or not, less the
+# ignored ones): a build writes build/ and relu_ext/_build_meta.py where it
+# runs, and this tree's must stay those of $(VENV)'s torch.
 test-install:
 	rm -rf $(INSTALL_VENV)
 	$(PYTHON) -m venv $(INSTALL_VENV)
 	$(INSTALL_VENV)/bin/pip install --quiet "$(INSTALL_TORCH_SPEC)" pytest
 	mkdir $(INSTALL_VENV)/src
-	tar -c --exclude-vcs --exclude='./.venv*' --exclude=./build --exclude='*.egg-info' \
-		--exclude='*.so' --exclude=./relu_ext/_build_meta.py --exclude=__pycache__ . \
+	git ls-files -z --cached --others --exclude-standard | tar -c --null -T - \
 		| tar -x -C $(INSTALL_VENV)/src
 	cd $(INSTALL_VENV)/src && env -u RELU_EXT_CUDA MAX_JOBS=$${MAX_JOBS:-2} ../bin/pip install --quiet .
 	$(INSTALL_VENV)/bin/pytest tests/test_installed_package.py tests/test_build_backend.py $(PYTEST_ARGS)
@@ -88,7 +87,8 @@ ASAN_VENV ?= .venv-asan
 # C++ exception thrown, e.g. in triton under torch.compile, is an ASan CHECK).
 ASAN_LIB = $(shell $(CXX) -print-file-name=libasan.so) $(shell $(CXX) -print-file-name=libstdc++.so.6)
 ASAN_TESTS ?= tests/test_relu_sum.py tests/test_step_sum.py tests/test_breakpoints.py \
-	tests/test_bad_inputs.py tests/test_semantics.py
+	tests/test_bad_inputs.py tests/test_semantics.py tests/test_hinge_lstsq.py \
+	tests/test_fit_curve.py
 test-asan:
 	RELU_EXT_CUDA=0 RELU_EXT_SANITIZE=address,undefined $(MAKE) install VENV=$(ASAN_VENV)
 	LD_PRELOAD="$(ASAN_LIB)" ASAN_OPTIONS="detect_leaks=0 abort_on_error=0 exitcode=67" \

@@ -13,12 +13,8 @@ namespace {
 
 at::Tensor relu_sum_auto(const at::Tensor& x, const at::Tensor& m, const at::Tensor& b,
                          const calls::OptTensor& a) {
-  // Only CPU tensors have the breakpoint kernels. A malformed m (no dims)
-  // goes to the dense op, which says what is wrong with it.
-  if (x.is_cpu() && m.dim() >= 1 && breakpoints_cheaper(x.sym_numel(), m.sym_size(-1))) {
-    return calls::relu_sum_breakpoints(x, m, b, a);
-  }
-  return calls::relu_sum(x, m, b, a);
+  return auto_uses_breakpoints(x, m) ? calls::relu_sum_breakpoints(x, m, b, a)
+                                     : calls::relu_sum(x, m, b, a);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 // relu_ext/algorithm.py's docstring.
 #pragma once
 
+#include <ATen/core/Tensor.h>
 #include <c10/core/SymInt.h>
 
 namespace relu_ext::algorithm {
@@ -22,6 +23,13 @@ inline constexpr int64_t kFixed = 2'000'000;
 // records a guard on them.
 inline bool breakpoints_cheaper(const c10::SymInt& n, const c10::SymInt& k) {
   return n * k > n * kPerInput + k * kPerUnit + kFixed;
+}
+
+// relu_sum_auto's choice for x and m: the breakpoint kernels where they are
+// the cheaper ones and exist (CPU only). A malformed m (no dims) goes to the
+// dense op, which says what is wrong with it.
+inline bool auto_uses_breakpoints(const at::Tensor& x, const at::Tensor& m) {
+  return x.is_cpu() && m.dim() >= 1 && breakpoints_cheaper(x.sym_numel(), m.sym_size(-1));
 }
 
 }  // namespace relu_ext::algorithm

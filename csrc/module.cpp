@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <torch/csrc/utils/pybind.h>
 
 #include <string>
 
@@ -52,8 +53,7 @@ PYBIND11_MODULE(_C, m) {
   m.def(
       "set_cpu_isa", [](const std::string& name) { return std::string(relu_ext::cpu::set_isa(name.c_str())); },
       "Selects the CPU kernels' instruction set ('avx512', 'avx2', 'baseline'); returns the previous one.");
-  m.def(
-      "breakpoints_cheaper", [](int64_t n, int64_t k) { return relu_ext::algorithm::breakpoints_cheaper(n, k); },
-      "Whether relu_sum's 'auto' takes the breakpoint kernels for n inputs and k units (csrc/algorithm.h).");
+  m.def("auto_uses_breakpoints", &relu_ext::algorithm::auto_uses_breakpoints,
+        "Whether relu_sum's 'auto' (relu_ext::relu_sum_auto) takes the breakpoint kernels for x and m (csrc/algorithm.h).");
   relu_ext::curve::bind(m);
 }

@@ -12,13 +12,11 @@ gradients), counted in units of one dense (input, unit) pair, ~30 ps here:
     dense        N·K
     breakpoints  N·PER_INPUT + K·PER_UNIT + FIXED
 
-with PER_INPUT = 300, PER_UNIT = 2500 and FIXED = 2,000,000, the constants of
-csrc/algorithm.h: the op ``relu_ext::relu_sum_auto`` makes the choice in C++
-on every call, where it costs nothing next to the op (in Python it was a
-twentieth of a training step at the lesson's size), and under torch.jit.trace
-the traced graph keeps the choice per call.
-
-fitted to timings on this project's machine (2-core AMD EPYC with AVX-512,
+(kPerInput, kPerUnit and kFixed in csrc/algorithm.h, where the op
+``relu_ext::relu_sum_auto`` makes the choice on every call: in C++ it costs
+nothing next to the op, in Python it was a twentieth of a training step at
+the lesson's size, and a torch.jit.trace keeps choosing per call), fitted to
+timings on this project's machine (2-core AMD EPYC with AVX-512,
 float32, 2 threads, load < 1; benchmarks/breakpoints.py and the same steps
 at small N; Gaussian m, b, the slower case for breakpoints):
 
@@ -61,9 +59,9 @@ def check_algorithm(algorithm, where="relu_sum"):
 
 def choose_algorithm(algorithm, x, m):
     """The algorithm ``relu_sum(x, m, ..., algorithm=algorithm)`` runs: "dense"
-    or "breakpoints" (for "auto", the one relu_ext::relu_sum_auto calls)."""
+    or "breakpoints"; for "auto", the one relu_ext::relu_sum_auto takes."""
     if algorithm == "auto":
-        return _cheaper(x, m) if x.is_cpu else "dense"
+        return "breakpoints" if _C.auto_uses_breakpoints(x, m) else "dense"
     check_algorithm(algorithm)
     if algorithm == "breakpoints" and not x.is_cpu:
         raise ValueError(
@@ -71,9 +69,3 @@ def choose_algorithm(algorithm, x, m):
             f"but x is on {x.device}; use algorithm='dense' or 'auto'"
         )
     return algorithm
-
-
-def _cheaper(x, m):
-    if m.dim() == 0:  # a malformed m: the op says why
-        return "dense"
-    return "breakpoints" if _C.breakpoints_cheaper(x.numel(), m.shape[-1]) else "dense"

@@ -206,8 +206,9 @@ def _run_fit_curve(args, x, y, target):
         _say(f"note: not used by fit_curve (options of --method sgd): {', '.join(unused)}")
     try:
         # Under torchrun each rank fits its share of the points, the sums over
-        # points all-reduced: every rank ends with the same model.
-        with data_parallel(x.device) as group:
+        # points all-reduced: every rank ends with the same model. fit_curve
+        # computes on the CPU, so the group is gloo's whatever --device says.
+        with data_parallel(torch.device("cpu")) as group:
             mine = group.share(len(x))
             model, history = relu_ext.fit_curve(x[mine].reshape(-1), y[mine].reshape(-1),
                                                 args.units, loss=args.loss, seed=args.seed,

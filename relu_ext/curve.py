@@ -90,7 +90,9 @@ def fit_curve(x, y, units, *, loss="mse", seed=0, restarts=4, max_iter=200, revi
     to_y_units = float(points.y_std) ** (2 if loss == "mse" else 1)
     history = History(loss=[value * to_y_units for value in trace], seed=seed)
     with torch.no_grad():
-        error = (model(x) - y).double()
+        # Dense, not "auto": the choice depends on this process's share of
+        # the points, and the two algorithms differ in the last bits.
+        error = (relu_sum(x, model.m, model.b, model.a, algorithm="dense") + model.bias - y).double()
         per_point = error**2 if loss == "mse" else error.abs()
         history.final_loss = (data.exact_sum(per_point[None])[0, 0] / points.count).item()
     return model, history
@@ -205,8 +207,10 @@ def _revive(ls, points, t, dead):
 
 
 def _evaluate(u, t, coef):
-    """c + α·u + Σ β_k·relu(u - t_k), with the fused kernels."""
-    hinges = relu_sum(u, torch.ones_like(t), -t, coef[2:]) if t.numel() else 0
+    """c + α·u + Σ β_k·relu(u - t_k), with the fused kernels: the dense ones,
+    which compute each point alike whatever the others (so a split fit sees
+    what one process would)."""
+    hinges = relu_sum(u, torch.ones_like(t), -t, coef[2:], algorithm="dense") if t.numel() else 0
     return coef[0] + coef[1] * u + hinges
 
 

@@ -96,8 +96,15 @@ class Points:
 
 
 def _distributed():
-    return (torch.distributed.is_available() and torch.distributed.is_initialized()
-            and torch.distributed.get_world_size() > 1)
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return False
+    if dist.get_backend() == "nccl":
+        raise ValueError(
+            "fit_curve(): sums its points on the CPU, so the process group must reduce CPU "
+            "tensors (backend gloo, or init_process_group('cpu:gloo,cuda:nccl')), but its "
+            "backend is nccl")
+    return True
 
 
 def exact_sum(values, segment=None, segments=1):

@@ -29,7 +29,6 @@ class HingeLeastSquares:
         uw, vw = w * u, w * v
         columns = torch.stack([w, uw, uw * u, vw, uw * v, vw * v])
         self._solver = _C.HingeLeastSquares(u, columns, reduce)
-        self.weight = self._solver.totals()[0]
 
     def solve(self, t):
         """(mse, coef, grad) at breakpoints t (any order): the weighted mean

@@ -14,38 +14,55 @@ import relu_ext
 WORLD = 2
 
 
-def data():
-    x = torch.linspace(-2, 2, 3001, dtype=torch.float64)
-    noise = torch.randn(3001, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+# The fits compared: the sizes, and fit_curve's arguments. "large_k" is
+# sized so that relu_sum's "auto" would take the breakpoint kernels for all
+# the points and the dense ones for each rank's half: the fit must not
+# depend on that choice.
+FITS = {
+    "small": (3001, dict(units=8, restarts=2)),
+    "large_k": (40_000, dict(units=400, restarts=1, max_iter=3, revive=1)),
+}
+
+
+def data(size):
+    points = FITS[size][0]
+    x = torch.linspace(-2, 2, points, dtype=torch.float64)
+    noise = torch.randn(points, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     return x, torch.sin(3 * x) + 0.05 * noise
 
 
-def _rank_main(rank, init_file, loss, split, out):
+def fit(x, y, size, loss):
+    return relu_ext.fit_curve(x, y, loss=loss, **FITS[size][1])
+
+
+def _rank_main(rank, init_file, loss, split, size, out):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
                             world_size=WORLD)
     try:
-        x, y = data()
+        x, y = data(size)
         if split == "interleaved":  # uneven; every rank sees points across the range
             mine = torch.arange(rank, x.numel(), WORLD)
         else:  # each rank a contiguous stretch of x, in reverse order
             mine = torch.arange(x.numel()).tensor_split(WORLD)[rank].flip(0)
-        model, history = relu_ext.fit_curve(x[mine], y[mine], units=8, loss=loss, restarts=2)
+        model, history = fit(x[mine], y[mine], size, loss)
         torch.save({"state": model.state_dict(), "final_loss": history.final_loss},
                    f"{out}.{rank}")
     finally:
         dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("loss,split", [("mse", "interleaved"), ("mae", "interleaved"),
-                                        ("mse", "halves")])
-def test_split_points_give_the_one_process_fit_bitwise(loss, split, tmp_path):
+@pytest.mark.parametrize("loss, split, size", [
+    ("mse", "interleaved", "small"), ("mae", "interleaved", "small"), ("mse", "halves", "small"),
+    ("mae", "halves", "small"), ("mse", "halves", "large_k"),
+])
+def test_split_points_give_the_one_process_fit_bitwise(loss, split, size, tmp_path):
     if not dist.is_available():
         pytest.skip("torch.distributed is not available in this torch build")
     out = str(tmp_path / "model")
-    mp.start_processes(_rank_main, args=(str(tmp_path / "init"), loss, split, out), nprocs=WORLD,
-                       start_method="spawn")
-    x, y = data()
-    single, history = relu_ext.fit_curve(x, y, units=8, loss=loss, restarts=2)
+    mp.start_processes(_rank_main, args=(str(tmp_path / "init"), loss, split, size, out),
+                       nprocs=WORLD, start_method="spawn")
+    x, y = data(size)
+    single, history = fit(x, y, size, loss)
     results = [torch.load(f"{out}.{rank}", weights_only=True) for rank in range(WORLD)]
     for rank in range(1, WORLD):  # every rank returns the same model
         for key, value in results[0]["state"].items():
@@ -53,3 +70,15 @@ def test_split_points_give_the_one_process_fit_bitwise(loss, split, tmp_path):
     for key, value in single.state_dict().items():
         assert torch.equal(results[0]["state"][key], value), key
     assert results[0]["final_loss"] == history.final_loss
+
+
+def test_a_group_that_cannot_reduce_cpu_tensors_is_refused(monkeypatch):
+    # fit_curve sums on the CPU; an nccl-only group (no GPU here to make one)
+    # would fail deep inside with "No backend type associated with device type cpu".
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_world_size", lambda group=None: 2)
+    monkeypatch.setattr(dist, "get_backend", lambda group=None: "nccl")
+    x, y = data("small")
+    with pytest.raises(ValueError, match="process group must reduce CPU tensors .* its backend "
+                                         "is nccl"):
+        relu_ext.fit_curve(x, y, units=4)

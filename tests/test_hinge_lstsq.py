@@ -111,6 +111,29 @@ def test_a_breakpoint_outside_the_data_leaves_a_solvable_system():
     assert torch.isfinite(coef).all() and torch.isfinite(grad).all()
 
 
+@pytest.mark.parametrize("n", [640, 641, 1])  # whole blocks of 64 points, one more, one point
+def test_suffix_sums_at_block_boundaries_and_beyond_the_data(n):
+    u = torch.linspace(-1, 1, n, dtype=torch.float64)
+    v = torch.cos(3 * u)
+    ls = HingeLeastSquares(u, v)
+    t = torch.cat([u[::7], u[-1:], torch.tensor([-5.0, 5.0], dtype=torch.float64)])
+    right = (u[None, :] > t[:, None]).double()  # [k, i]: point i right of t_k
+    columns = torch.stack([torch.ones_like(u), u, u * u, v, u * v])
+    want = torch.einsum("ki,pi->pk", right, columns)
+    torch.testing.assert_close(ls.suffix_sums(t), want, rtol=1e-12, atol=1e-12)
+    assert ls.suffix_sums(t)[:, -1].abs().max() == 0  # nothing right of 5
+
+
+def test_no_solution_is_an_infinite_error_that_minimize_stays_away_from():
+    u, v, _ = points()
+    ls = HingeLeastSquares(u, v)
+    mse, coef, grad = ls.solve(torch.tensor([0.1, float("nan")], dtype=torch.float64))
+    assert mse == float("inf") and not coef.any() and not grad.any()
+    start = torch.tensor([float("nan")], dtype=torch.float64)
+    t, trace = ls.minimize(start, 50)  # nowhere to go: one evaluation, no step
+    assert trace == [float("inf")] and t.isnan().all()
+
+
 def test_minimize_descends_to_a_stationary_point():
     u, v, _ = points(2000)
     ls = HingeLeastSquares(u, v)

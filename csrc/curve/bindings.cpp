@@ -132,22 +132,20 @@ class PyHingeLeastSquares {
     return out;
   }
 
-  at::Tensor totals() const {
-    return to_tensor(std::vector<double>(ls_.totals(), ls_.totals() + kColumns));
-  }
-
   // L-BFGS on the breakpoints from t; the sorted result and the error at
   // every evaluation.
   std::pair<at::Tensor, std::vector<double>> minimize(const at::Tensor& t, int64_t max_iter) {
     auto x = to_vector(t);
     const auto h = static_cast<int64_t>(x.size());
-    // The tolerances are absolute: measure the error relative to where this
-    // run starts, so a fit already good to 1e-9 still gets refined.
-    const double scale = std::max(ls_.solve(x.data(), h).mse, 1e-300);
+    // The tolerances are absolute: the error is measured relative to where
+    // this run starts (the first evaluation), so that a fit already good to
+    // 1e-9 still gets refined.
+    double scale = 0;
     std::vector<double> trace;
     const Objective error = [&](const std::vector<double>& at, std::vector<double>& grad) {
       const auto& s = ls_.solve(at.data(), h);
       trace.push_back(s.mse);
+      if (scale == 0) scale = std::isfinite(s.mse) ? std::max(s.mse, 1e-300) : 1.0;
       for (int64_t k = 0; k < h; ++k) grad[k] = s.grad[k] / scale;
       return s.mse / scale;
     };
@@ -188,8 +186,6 @@ void bind(py::module_& m) {
            "(mse, coef, grad) at breakpoints t: the best c, α, β and the error's gradient.")
       .def("suffix_sums", &PyHingeLeastSquares::suffix_sums, py::arg("t"),
            "(5, H): S0, S1, S2, V0, V1 over the points right of each breakpoint.")
-      .def("totals", &PyHingeLeastSquares::totals,
-           "(6,): the columns' sums over all points (w, w·u, w·u², w·v, w·u·v, w·v²).")
       .def("minimize", &PyHingeLeastSquares::minimize, py::arg("t"), py::arg("max_iter"),
            "L-BFGS from t: (sorted breakpoints, the error at every evaluation).");
   m.def("exact_sums", &exact_sums, py::arg("values"), py::arg("segment"), py::arg("segments"),

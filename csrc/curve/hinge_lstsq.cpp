@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace relu_ext::curve {
 namespace {
@@ -10,7 +11,7 @@ namespace {
 // data (an all-zero or collinear column) from making the solve singular, far
 // below the accuracy the fits reach. Should the factorisation still meet a
 // pivot that is not positive (a Gram matrix indefinite to rounding), it is
-// retried with the ridge this many times larger, up to kRidgeTries times.
+// retried with the ridge kRidgeGrowth times larger, kRidgeTries times in all.
 constexpr double kRidge = 1e-12;
 constexpr double kRidgeGrowth = 1e4;
 constexpr int kRidgeTries = 4;
@@ -110,7 +111,7 @@ void HingeLeastSquares::suffix_sums(const double* t, int64_t h, double* out) con
 }
 
 const HingeSolution& HingeLeastSquares::solve(const double* t, int64_t h) {
-  const int64_t n2 = h + 2;
+  const int64_t features = h + 2;  // 1, u, then the hinges h_1..h_H
   sums_.resize(kSums * h);
   suffix_sums(t, h, sums_.data());
   const double* S0 = sums_.data();
@@ -118,59 +119,71 @@ const HingeSolution& HingeLeastSquares::solve(const double* t, int64_t h) {
   const double* S2 = S1 + h;
   const double* V0 = S2 + h;
   const double* V1 = V0 + h;
-  const double* T = totals_;  // S0..V1 over all points, then Σ w·v²
+  const double* totals = totals_;  // S0..V1 over all points, then Σ w·v²
+  // The sums right of max(t_j, t_k) are those of whichever is larger.
+  const auto right_of_both = [&](int64_t j, int64_t k) { return t[j] >= t[k] ? j : k; };
 
-  // The normal equations gram·coef = rhs over the features (1, u, h_1..h_H).
-  gram_.assign(n2 * n2, 0.0);
-  rhs_.resize(n2);
-  const auto g = [&](int64_t i, int64_t j) -> double& { return gram_[i * n2 + j]; };
-  g(0, 0) = T[0];
-  g(0, 1) = g(1, 0) = T[1];
-  g(1, 1) = T[2];
-  rhs_[0] = T[3];
-  rhs_[1] = T[4];
+  // The normal equations gram·coef = rhs.
+  gram_.assign(features * features, 0.0);
+  rhs_.resize(features);
+  const auto gram = [&](int64_t i, int64_t j) -> double& { return gram_[i * features + j]; };
+  gram(0, 0) = totals[0];
+  gram(0, 1) = gram(1, 0) = totals[1];
+  gram(1, 1) = totals[2];
+  rhs_[0] = totals[3];
+  rhs_[1] = totals[4];
   for (int64_t k = 0; k < h; ++k) {
-    g(0, 2 + k) = g(2 + k, 0) = S1[k] - t[k] * S0[k];
-    g(1, 2 + k) = g(2 + k, 1) = S2[k] - t[k] * S1[k];
+    gram(0, 2 + k) = gram(2 + k, 0) = S1[k] - t[k] * S0[k];
+    gram(1, 2 + k) = gram(2 + k, 1) = S2[k] - t[k] * S1[k];
     rhs_[2 + k] = V1[k] - t[k] * V0[k];
     for (int64_t j = 0; j <= k; ++j) {
-      const int64_t tau = t[j] >= t[k] ? j : k;  // the sums at max(t_j, t_k)
-      g(2 + j, 2 + k) = g(2 + k, 2 + j) =
+      const int64_t tau = right_of_both(j, k);
+      gram(2 + j, 2 + k) = gram(2 + k, 2 + j) =
           S2[tau] - (t[j] + t[k]) * S1[tau] + t[j] * t[k] * S0[tau];
     }
   }
 
   double diagonal = 0;
-  for (int64_t i = 0; i < n2; ++i) diagonal += std::abs(g(i, i));
-  double ridge = kRidge * diagonal / static_cast<double>(n2) + 1e-300;
-  auto& coef = solution_.coef;
-  for (int attempt = 0;; ++attempt, ridge *= kRidgeGrowth) {
+  for (int64_t i = 0; i < features; ++i) diagonal += std::abs(gram(i, i));
+  double ridge = kRidge * diagonal / static_cast<double>(features) + 1e-300;
+  bool factored = false;
+  for (int attempt = 0; attempt < kRidgeTries && !factored; ++attempt, ridge *= kRidgeGrowth) {
     factor_ = gram_;
-    for (int64_t i = 0; i < n2; ++i) factor_[i * n2 + i] += ridge;
-    if (cholesky_upper(factor_.data(), n2) || attempt + 1 == kRidgeTries) break;
+    for (int64_t i = 0; i < features; ++i) factor_[i * features + i] += ridge;
+    factored = cholesky_upper(factor_.data(), features);
   }
+  auto& coef = solution_.coef;
+  solution_.grad.assign(h, 0.0);
   coef = rhs_;
-  cholesky_solve(factor_.data(), n2, coef.data());
-
-  // Σ w·(v - Φ·coef)² = Σ w·v² - 2·coef·rhs + coefᵀ·gram·coef (without the ridge).
-  double sse = T[5];
-  for (int64_t i = 0; i < n2; ++i) {
-    double row = 0;
-    for (int64_t j = 0; j < n2; ++j) row += g(i, j) * coef[j];
-    sse += coef[i] * (row - 2 * rhs_[i]);
+  double sse = std::numeric_limits<double>::quiet_NaN();
+  if (factored) {
+    cholesky_solve(factor_.data(), features, coef.data());
+    // Σ w·(v - Φ·coef)² = Σ w·v² - 2·coef·rhs + coefᵀ·gram·coef (without the ridge).
+    sse = totals[5];
+    for (int64_t i = 0; i < features; ++i) {
+      double row = 0;
+      for (int64_t j = 0; j < features; ++j) row += gram(i, j) * coef[j];
+      sse += coef[i] * (row - 2 * rhs_[i]);
+    }
   }
-  const double weight = T[0];
+  if (!std::isfinite(sse)) {
+    // No solution (non-finite breakpoints, say): an error of +inf, which a
+    // line search takes for a step too far.
+    coef.assign(features, 0.0);
+    solution_.mse = std::numeric_limits<double>::infinity();
+    return solution_;
+  }
+  const double weight = totals[0];
   solution_.mse = std::max(sse, 0.0) / weight;
 
   // ∂F/∂t_k = 2·β_k·Σ_{u > t_k} w·r, r = v - c - α·u - Σ_j β_j·h_j(u), where
   // Σ_{u > t_k} w·h_j(u) = S1(τ) - t_j·S0(τ), τ = max(t_j, t_k).
   const double c = coef[0], alpha = coef[1];
   const double* beta = coef.data() + 2;
-  solution_.grad.resize(h);
   for (int64_t k = 0; k < h; ++k) {
     double residual_right = V0[k] - c * S0[k] - alpha * S1[k];
     for (int64_t j = 0; j < h; ++j) {
-      const int64_t tau = t[j] >= t[k] ? j : k;
+      const int64_t tau = right_of_both(j, k);
       residual_right -= beta[j] * (S1[tau] - t[j] * S0[tau]);
     }
     solution_.grad[k] = 2 * beta[k] * residual_right / weight;

@@ -58,11 +58,9 @@ class HingeLeastSquares {
   // kSums rows of h.
   void suffix_sums(const double* t, int64_t h, double* out) const;
 
-  // The columns' totals over every process's points.
-  const double* totals() const { return totals_; }
-
   // The error at the best coefficients for breakpoints t (any order) and
-  // its gradient. The workspace is the object's: not for concurrent calls.
+  // its gradient; mse = +inf (coefficients and gradient 0) where there is no
+  // solution. The workspace is the object's: not for concurrent calls.
   const HingeSolution& solve(const double* t, int64_t h);
 
  private:
@@ -81,7 +79,7 @@ class HingeLeastSquares {
   Reduce reduce_;
   std::vector<ExactSum> blocks_;  // [p][b]: column p over the first b·kBlock points
   std::vector<ExactSum> local_totals_;  // column p over this process's points
-  double totals_[kColumns];
+  double totals_[kColumns];  // the columns' sums over every process's points
   HingeSolution solution_;
   std::vector<double> sums_, gram_, factor_, rhs_;
 };

@@ -61,8 +61,9 @@ class LineSearch {
     Trial low, high;
     bool bracketed = false;
     while (true) {
-      if (current.value > start_.value + kC1 * current.step * start_.slope ||
-          (evaluations_ > 1 && current.value >= previous.value)) {
+      // Negated tests, so that a NaN value counts as a step too far.
+      if (!sufficient_decrease(current) ||
+          (evaluations_ > 1 && !(current.value < previous.value))) {
         low = previous, high = current, bracketed = true;
         break;
       }
@@ -84,6 +85,10 @@ class LineSearch {
   int64_t evaluations() const { return evaluations_; }
 
  private:
+  bool sufficient_decrease(const Trial& t) const {
+    return t.value <= start_.value + kC1 * t.step * start_.slope;
+  }
+
   Trial evaluate(double step) {
     Trial t;
     t.step = step;
@@ -108,8 +113,7 @@ class LineSearch {
       const double margin = 0.1 * (hi - lo);
       step = std::clamp(step, lo + margin, hi - margin);
       Trial trial = evaluate(step);
-      if (trial.value > start_.value + kC1 * trial.step * start_.slope ||
-          trial.value >= low.value) {
+      if (!sufficient_decrease(trial) || !(trial.value < low.value)) {
         high = std::move(trial);
       } else {
         if (std::abs(trial.slope) <= -kC2 * start_.slope) return trial;
@@ -135,6 +139,10 @@ void minimize_lbfgs(const Objective& f, Vec& x, const LbfgsOptions& options) {
   here.grad.resize(n);
   here.value = f(x, here.grad);
   int64_t evaluations = 1;
+  const auto finite = [](double v) { return std::isfinite(v); };
+  if (!std::isfinite(here.value) || !std::all_of(here.grad.begin(), here.grad.end(), finite)) {
+    return;  // nowhere to go from; the line search never steps onto such a point
+  }
   if (max_abs(here.grad) <= options.tolerance_grad) return;
 
   // The last `history` steps s and gradient changes y, with 1/(y·s).
@@ -177,7 +185,7 @@ void minimize_lbfgs(const Objective& f, Vec& x, const LbfgsOptions& options) {
     }
     const double change = std::abs(next.value - here.value);
     const double ys = dot(y, s);
-    if (ys > 1e-10) {  // keep only pairs that keep the inverse Hessian positive
+    if (options.history > 0 && ys > 1e-10) {  // only pairs that keep the inverse Hessian positive
       if (static_cast<int64_t>(s_history.size()) == options.history) {
         s_history.pop_front();
         y_history.pop_front();
