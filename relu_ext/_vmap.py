@@ -35,6 +35,8 @@ def _per_entry(op, tensors, in_dims, extra=()):
     """op on each batch entry; the results' tensors stacked along dim 0."""
     size = _batch_size(tensors, in_dims)
     tensors = [t if d is None or t is None else t.movedim(d, 0) for t, d in zip(tensors, in_dims)]
+    if size == 0:
+        return _empty_batch(op, tensors, in_dims, extra)
     results = [
         op(*[t if d is None or t is None else t[i] for t, d in zip(tensors, in_dims)], *extra)
         for i in range(size)
@@ -46,8 +48,26 @@ def _per_entry(op, tensors, in_dims, extra=()):
     return stacked, tuple(None if r is None else 0 for r in stacked)
 
 
+def _empty_batch(op, tensors, in_dims, extra):
+    """An empty batch: op's results for no entries, shaped by running op on
+    one entry's shapes on the meta device (the fake kernels)."""
+    device = next(t.device for t in tensors if t is not None)
+    entry = [None if t is None else torch.empty(t.shape if d is None else t.shape[1:],
+                                                dtype=t.dtype, device="meta")
+             for t, d in zip(tensors, in_dims)]
+    result = op(*entry, *extra)
+
+    def empty(r):
+        return torch.empty((0, *r.shape), dtype=r.dtype, device=device)
+
+    if isinstance(result, torch.Tensor):
+        return empty(result), 0
+    stacked = tuple(None if r is None else empty(r) for r in result)
+    return stacked, tuple(None if r is None else 0 for r in stacked)
+
+
 def _register_sum_over_units(name):
-    """relu_sum, relu_sum_breakpoints, step_sum: (x, m, b, a-or-w) -> y."""
+    """relu_sum, relu_sum_breakpoints, relu_sum_auto, step_sum: (x, m, b, a-or-w) -> y."""
     op = getattr(_ops, name)
 
     @torch.library.register_vmap(f"relu_ext::{name}")
@@ -74,7 +94,10 @@ def _register_backward(name):
         return _per_entry(op, (grad, x, m, b, a), in_dims[:5], extra=(output_mask,))
 
 
-for _name in ("relu_sum", "relu_sum_breakpoints", "step_sum"):
+# relu_sum_auto (a composite) needs a rule of its own: without one, vmap
+# takes its per-sample fallback instead of decomposing it. On the whole batch
+# (shared units) it chooses by the size of what it runs: all the entries.
+for _name in ("relu_sum", "relu_sum_breakpoints", "relu_sum_auto", "step_sum"):
     _register_sum_over_units(_name)
 for _name in ("relu_sum_backward", "relu_sum_breakpoints_backward"):
     _register_backward(_name)

@@ -43,11 +43,19 @@ def assert_all_close(got, want):
 
 
 @pytest.fixture(autouse=True)
-def no_fallback_warnings():
-    """vmap's per-sample fallback, a dropped tangent and friends warn: each is a failure here."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)
-        yield
+def no_fallback_warnings(capfd):
+    """vmap's per-sample fallback, a dropped tangent and friends warn: each is a failure here.
+    The fallback's warning is off by default and printed by C++ rather than
+    raised: it is switched on and looked for on stderr."""
+    torch._C._functorch._set_vmap_fallback_warning_enabled(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            yield
+    finally:
+        torch._C._functorch._set_vmap_fallback_warning_enabled(False)
+    err = capfd.readouterr().err
+    assert "have not yet implemented the batching rule" not in err, err
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -126,6 +134,15 @@ def test_vmap(in_dims, algorithm):
     got = func.vmap(ours(algorithm), in_dims)(*batched)
     want = func.vmap(reference, in_dims)(*batched)
     assert_all_close(got, want)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("in_dims", [(0, None, None, None), (None, 0, 0, 0)], ids=["x", "units"])
+def test_vmap_over_an_empty_batch(in_dims, algorithm):
+    x, m, b, a = inputs()
+    batched = [t if d is None else t[None][:0] for t, d in zip((x, m, b, a), in_dims)]
+    got = func.vmap(ours(algorithm), in_dims)(*batched)
+    assert got.shape == (0, *x.shape) and got.dtype == x.dtype
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
