@@ -18,7 +18,6 @@ in this one process.
 import argparse
 import os
 import sys
-from pathlib import Path
 
 import torch
 
@@ -27,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import relu_ext  # noqa: E402
 import sections  # noqa: E402
 from machine import cpu_model  # noqa: E402
-from timing import interleaved_medians  # noqa: E402
+from timing import add_interleaved_options, interleaved_medians  # noqa: E402
 
 IMPLEMENTATIONS = {
     "relu_ext.relu_sum": relu_ext.relu_sum,
@@ -76,10 +75,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--k", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--min-run-time", type=float, default=0.5)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--results-md", type=Path, help="write the table into this RESULTS.md")
+    add_interleaved_options(parser, rounds=5, min_run_time=0.5)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     medians = measure(args.n, args.k, args.rounds, args.min_run_time, args.threads)

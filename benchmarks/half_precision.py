@@ -24,7 +24,6 @@ import os
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
 import torch
 
@@ -33,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import relu_ext  # noqa: E402
 import sections  # noqa: E402
 from machine import cpu_model  # noqa: E402
-from timing import interleaved_medians  # noqa: E402
+from timing import add_interleaved_options, interleaved_medians  # noqa: E402
 from memory import RESOLUTION_BYTES, _fix_mmap_threshold, _status_bytes  # noqa: E402
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -212,13 +211,10 @@ def main(argv=None):
     parser.add_argument("--k", type=int, nargs="+", default=[4, 64])
     # Many short rounds: on a shared machine the load changes within seconds,
     # and interleaving finely lets each ratio see the same load.
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--min-run-time", type=float, default=0.15)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    add_interleaved_options(parser, rounds=8, min_run_time=0.15)
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
     parser.add_argument("--before", metavar="PYTHON",
                         help="also time float32 against the relu_ext installed for this Python")
-    parser.add_argument("--results-md", type=Path, help="write the tables into this RESULTS.md")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     n = 2 ** args.log2_n

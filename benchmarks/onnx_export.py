@@ -17,7 +17,6 @@ import argparse
 import multiprocessing
 import os
 import sys
-from pathlib import Path
 
 import torch
 
@@ -28,7 +27,7 @@ import onnxruntime  # noqa: E402
 import relu_ext  # noqa: E402
 import sections  # noqa: E402
 from machine import cpu_model  # noqa: E402
-from timing import interleaved_medians  # noqa: E402
+from timing import add_interleaved_options, interleaved_medians  # noqa: E402
 from memory import _fix_mmap_threshold, _status_bytes  # noqa: E402
 
 MiB = 2**20
@@ -125,10 +124,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=262_144)
     parser.add_argument("--k", type=int, nargs="+", default=[16, 256])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--min-run-time", type=float, default=0.5)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--results-md", type=Path, help="write the table into this RESULTS.md")
+    add_interleaved_options(parser, rounds=3, min_run_time=0.5)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     results = {}

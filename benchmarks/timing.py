@@ -10,7 +10,9 @@ over the time the whole size takes, and summarised together.
 
 import statistics
 import time
+from pathlib import Path
 
+import torch
 import torch.utils.benchmark as benchmark
 
 from cases import synchronize
@@ -63,3 +65,13 @@ def interleaved_medians(fns, rounds, min_run_time, threads):
             timer = benchmark.Timer("fn()", globals={"fn": fn}, num_threads=threads)
             blocks[name] += timer.blocked_autorange(min_run_time=min_run_time).times
     return {name: statistics.median(times) for name, times in blocks.items()}
+
+
+def add_interleaved_options(parser, rounds, min_run_time):
+    """The options of a script timed by interleaved_medians, with its defaults
+    for the rounds and the block length: --rounds, --min-run-time, --threads
+    and --results-md."""
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--min-run-time", type=float, default=min_run_time)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--results-md", type=Path, help="write the section into this RESULTS.md")
