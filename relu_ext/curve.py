@@ -92,7 +92,8 @@ def fit_curve(x, y, units, *, loss="mse", seed=0, restarts=4, max_iter=200, revi
     with torch.no_grad():
         # Dense, not "auto": the choice depends on this process's share of
         # the points, and the two algorithms differ in the last bits.
-        error = (relu_sum(x, model.m, model.b, model.a, algorithm="dense") + model.bias - y).double()
+        fitted = relu_sum(x, model.m, model.b, model.a, algorithm="dense") + model.bias
+        error = (fitted - y).double()
         per_point = error**2 if loss == "mse" else error.abs()
         history.final_loss = (data.exact_sum(per_point[None])[0, 0] / points.count).item()
     return model, history

@@ -21,7 +21,8 @@ def exact(values, segment=None, segments=1):
 def test_exact_sums_are_the_exact_sum_to_an_ulp_over_the_whole_double_range():
     rng = random.Random(0)
     for _ in range(500):
-        values = [rng.uniform(-1, 1) * 10.0 ** rng.randint(-320, 307) for _ in range(rng.randint(1, 40))]
+        values = [rng.uniform(-1, 1) * 10.0 ** rng.randint(-320, 307)
+                  for _ in range(rng.randint(1, 40))]
         values += [5e-324, -2.5e-320, 0.0, -0.0, 1.7e308, -1.7e308]
         rng.shuffle(values)
         got = exact(torch.tensor([values], dtype=torch.float64)).item()
