@@ -84,14 +84,30 @@ void check_relu_sum_args(const char* op, const at::Tensor& x, const at::Tensor& 
     check_param(op, a_name, *a, x);
     check_like_m(op, a_name, *a, m);
   }
-  TORCH_CHECK_VALUE(m.dim() == 1, op,
-                    "(): m must be 1-D with one entry per unit, but got shape ",
-                    shape_str(m.sizes()));
+  TORCH_CHECK_VALUE(m.dim() == 1 || m.dim() == 2, op,
+                    "(): m must be 1-D (K units, shared) or 2-D (C channels, K units), "
+                    "but got shape ", shape_str(m.sizes()));
   TORCH_CHECK_VALUE(b.sizes() == m.sizes(), op, "(): b must have the shape of m (",
                     shape_str(m.sizes()), "), but got ", shape_str(b.sizes()));
   if (a)
     TORCH_CHECK_VALUE(a->sizes() == m.sizes(), op, "(): ", a_name, " must have the shape of m (",
                       shape_str(m.sizes()), "), but got ", shape_str(a->sizes()));
+  if (m.dim() == 2) {
+    // The op's canonical per-channel layout; relu_ext.relu_sum maps any x and
+    // dim onto it, so only a direct caller of the op sees these two.
+    TORCH_CHECK_VALUE(x.dim() == 3, op,
+                      "(): x must be 3-D (outer, C, inner) when m is 2-D (C, K), but got shape ",
+                      shape_str(x.sizes()));
+    TORCH_CHECK_VALUE(x.size(1) == m.size(0), op,
+                      "(): x.shape[1] must equal the number of channels of m (", m.size(0),
+                      "), but got ", x.size(1));
+  }
+}
+
+void check_shared_units(const char* op, const at::Tensor& m, const char* unsupported,
+                        const char* instead) {
+  TORCH_CHECK_VALUE(m.dim() != 2, op, "(): per-channel (2-D) m of shape ", shape_str(m.sizes()),
+                    " is not supported ", unsupported, " yet; ", instead);
 }
 
 void check_grad(const char* op, const at::Tensor& grad, const at::Tensor& x) {

@@ -16,11 +16,21 @@ namespace relu_ext {
 // precision: activation parameters stay float32 like a norm layer's, the
 // output has x's dtype, the arithmetic is float32 either way). Any other mix,
 // float64 x with float32 units included, is a TypeError naming both dtypes.
-// m 1-D, b and a the shape of m. `a_name` is what the op calls its
-// per-unit weights ("w" for step_sum).
+// m 1-D (K,), shared by every element of x, or 2-D (C, K), one row per
+// channel, and then x 3-D (outer, C, inner): x[o, c, i] uses row c (the
+// canonical layout relu_ext.relu_sum maps any x and dim onto). b and a the
+// shape of m. `a_name` is what the op calls its per-unit weights ("w" for
+// step_sum).
 void check_relu_sum_args(const char* op, const at::Tensor& x, const at::Tensor& m,
                          const at::Tensor& b, const std::optional<at::Tensor>& a,
                          const char* a_name = "a");
+
+// For the kernels that have no per-channel form yet (CUDA, the breakpoint
+// algorithm): a ValueError for a 2-D m, saying what is unsupported
+// (e.g. "by algorithm=\"breakpoints\"") and what to do `instead`, rather
+// than computing something wrong.
+void check_shared_units(const char* op, const at::Tensor& m, const char* unsupported,
+                        const char* instead);
 
 // The incoming gradient of relu_sum_backward: x's dtype, shape and device.
 void check_grad(const char* op, const at::Tensor& grad, const at::Tensor& x);

@@ -84,15 +84,62 @@ def check_relu_sum_args(op, x, m, b, a, a_name="a"):
     if a is not None:
         _check_param(op, a_name, a, x)
         _check_like_m(op, a_name, a, m)
-    if m.dim() != 1:
+    if m.dim() not in (1, 2):
         raise ValueError(
-            f"{op}(): m must be 1-D with one entry per unit, but got shape {_shape(m)}"
+            f"{op}(): m must be 1-D (K units, shared) or 2-D (C channels, K units), "
+            f"but got shape {_shape(m)}"
         )
     if b.shape != m.shape:
         raise ValueError(f"{op}(): b must have the shape of m ({_shape(m)}), but got {_shape(b)}")
     if a is not None and a.shape != m.shape:
         raise ValueError(
             f"{op}(): {a_name} must have the shape of m ({_shape(m)}), but got {_shape(a)}"
+        )
+    if m.dim() == 2:
+        # The op's canonical per-channel layout (relu_ext.relu_sum maps x onto it).
+        if x.dim() != 3:
+            raise ValueError(
+                f"{op}(): x must be 3-D (outer, C, inner) when m is 2-D (C, K), "
+                f"but got shape {_shape(x)}"
+            )
+        if x.shape[1] != m.shape[0]:
+            raise ValueError(
+                f"{op}(): x.shape[1] must equal the number of channels of m ({m.shape[0]}), "
+                f"but got {x.shape[1]}"
+            )
+
+
+def channel_dim(op, x, m, dim):
+    """``dim`` of the public function, for 2-D (C, K) units, as an index into
+    x's dims: negative counts from the end, out of range is torch's
+    IndexError, and x.shape[dim] must be C."""
+    if not isinstance(dim, int) or isinstance(dim, bool):
+        raise TypeError(f"{op}(): dim must be an int, but got {type(dim).__name__}")
+    if x.dim() == 0:
+        raise ValueError(
+            f"{op}(): x must have a channel dimension when m is 2-D (C, K), but got shape []"
+        )
+    if not -x.dim() <= dim < x.dim():
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-x.dim()}, {x.dim() - 1}], "
+            f"but got {dim})"
+        )
+    index = dim + x.dim() if dim < 0 else dim
+    if m.dim() >= 1 and x.shape[index] != m.shape[0]:
+        raise ValueError(
+            f"{op}(): x.shape[dim] (dim={dim}) must equal the number of channels of m "
+            f"({m.shape[0]}), but got {x.shape[index]}"
+        )
+    return index
+
+
+def check_shared_units(op, m, unsupported, instead):
+    """What csrc/checks.cpp's check_shared_units says for the kernels that have
+    no per-channel form yet."""
+    if m.dim() == 2:
+        raise ValueError(
+            f"{op}(): per-channel (2-D) m of shape {_shape(m)} is not supported "
+            f"{unsupported} yet; {instead}"
         )
 
 

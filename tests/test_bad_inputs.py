@@ -50,12 +50,14 @@ BAD_ARGS = {
     "16-bit x with units of two dtypes": (
         [torch.randn(6).half(), torch.randn(4), torch.randn(4), torch.randn(4).half()], TypeError,
         "relu_sum(): a must have the dtype of m (torch.float32), but got torch.float16"),
-    "2-D m": (
-        [torch.randn(6), torch.randn(2, 2), torch.randn(2, 2), None], ValueError,
-        "relu_sum(): m must be 1-D with one entry per unit, but got shape [2, 2]"),
+    "3-D m": (
+        [torch.randn(6), torch.randn(2, 2, 2), torch.randn(2, 2, 2), None], ValueError,
+        "relu_sum(): m must be 1-D (K units, shared) or 2-D (C channels, K units), "
+        "but got shape [2, 2, 2]"),
     "0-dim m": (
         [torch.randn(6), torch.tensor(1.0), torch.tensor(1.0), None], ValueError,
-        "relu_sum(): m must be 1-D with one entry per unit, but got shape []"),
+        "relu_sum(): m must be 1-D (K units, shared) or 2-D (C channels, K units), "
+        "but got shape []"),
     "b shorter than m": (
         replace(2, torch.randn(3)), ValueError,
         "relu_sum(): b must have the shape of m ([4]), but got [3]"),

@@ -31,6 +31,46 @@ at::Tensor new_cpu(at::IntArrayRef sizes, at::ScalarType dtype) {
   return at::detail::empty_cpu(sizes, dtype);
 }
 
+// x as the kernels walk it: runs of `inner` contiguous elements, run r using
+// channel r % channels, whose units start at c * units in m, b, a. Shared
+// 1-D units are the one-channel case, a single run of all of x, so the same
+// loops serve both and the shared case calls the kernels exactly as before.
+// Per-channel x is (outer, C, inner) (checks.h): a run per (outer, channel).
+struct Runs {
+  int64_t inner;     // elements per run
+  int64_t channels;  // C (1 for shared units)
+  int64_t units;     // K: units per channel
+
+  static Runs of(const at::Tensor& x, const at::Tensor& m) {
+    if (m.dim() == 2) return {x.size(2), m.size(0), m.size(1)};
+    return {x.numel(), 1, m.numel()};
+  }
+  int64_t channel(int64_t i) const { return channels == 1 ? 0 : i / inner % channels; }
+  // The end of the run holding element i, clipped to `end`.
+  int64_t run_end(int64_t i, int64_t end) const {
+    return channels == 1 ? end : std::min(end, (i / inner + 1) * inner);
+  }
+  template <class A>
+  Units<A> of_channel(const Units<A>& all, int64_t c) const {
+    const int64_t at = c * units;
+    return {all.m + at, all.b + at, all.a ? all.a + at : nullptr, units};
+  }
+};
+
+// Calls f(begin, end, channel) for each run-bounded piece of [begin, end),
+// in order. With channels innermost (inner == 1, e.g. dim=-1 of (B, T, C)
+// or channels-last) every piece is one element, a kernel call each: correct
+// but far from the kernels' speed; a variant of the kernels with a unit set
+// per vector lane is the planned speed-up (issue 10).
+template <class F>
+void for_each_run_piece(const Runs& runs, int64_t begin, int64_t end, F&& f) {
+  for (int64_t i = begin; i < end;) {
+    const int64_t piece_end = runs.run_end(i, end);
+    f(i, piece_end, runs.channel(i));
+    i = piece_end;
+  }
+}
+
 enum class Sum { kReluSum, kStepSum };
 
 // relu_sum and step_sum: a sum over the units for each input.
@@ -47,7 +87,9 @@ at::Tensor sum_over_units(const char* op, const at::Tensor& x_in, const at::Tens
   std::optional<at::Tensor> a;
   if (a_in) a = as_kernel_input(*a_in, dtype);
   auto y = new_cpu(x.sizes(), x.scalar_type());
-  const int64_t n = x.numel(), units = m.numel();
+  const int64_t n = x.numel();
+  const Runs runs = Runs::of(x, m);
+  const int64_t units = runs.units;
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "sum_over_units_cpu", [&] {
     using St = Storage<scalar_t>;
@@ -58,8 +100,11 @@ at::Tensor sum_over_units(const char* op, const at::Tensor& x_in, const at::Tens
     const S* xp = data_of<scalar_t>(x);
     S* yp = mutable_data_of<scalar_t>(y);
     const int64_t grain = std::max<int64_t>(1, kPairsPerTask / std::max<int64_t>(units, 1));
+    // The forward is bitwise the same however a range is split (kernel_table.h).
     at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) {
-      kernel(xp + begin, yp + begin, end - begin, u);
+      for_each_run_piece(runs, begin, end, [&](int64_t i, int64_t piece_end, int64_t c) {
+        kernel(xp + i, yp + i, piece_end - i, runs.of_channel(u, c));
+      });
     });
   });
   return y;
@@ -77,9 +122,11 @@ at::Tensor step_sum_cpu(const at::Tensor& x, const at::Tensor& m, const at::Tens
 
 // The sums over inputs (dm, db, da) are taken per chunk of inputs, then the
 // chunks' partial sums are added in chunk order. Chunk boundaries depend on N
-// and K alone, never on the thread count, so every result is bitwise
-// reproducible. The partial sums take chunks × 3 × K values: at most 256
-// chunks, and fewer for large K, so they stay within kMaxPartialSums.
+// and C·K alone, and within a chunk the kernel is called on pieces bounded by
+// spans and runs (sizes again), never on the thread count, so every result is
+// bitwise reproducible. The partial sums take chunks × 3 × C·K values: at
+// most 256 chunks, and fewer for large C·K, so they stay within
+// kMaxPartialSums.
 constexpr int64_t kMaxChunks = 256;
 constexpr int64_t kMaxPartialSums = int64_t{1} << 22;
 
@@ -109,7 +156,11 @@ Grads relu_sum_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
   const auto m = as_kernel_input(m_in, dtype), b = as_kernel_input(b_in, dtype);
   std::optional<at::Tensor> a;
   if (a_in) a = as_kernel_input(*a_in, dtype);
-  const int64_t n = x.numel(), units = m.numel();
+  const int64_t n = x.numel();
+  const Runs runs = Runs::of(x, m);
+  // units: per input (the work of a kernel call per element); all_units: C·K,
+  // the length of each sum over inputs.
+  const int64_t units = runs.units, all_units = m.numel();
 
   const bool need_x = output_mask[0], need_m = output_mask[1], need_b = output_mask[2],
              need_a = output_mask[3] && a.has_value();
@@ -128,9 +179,10 @@ Grads relu_sum_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
     // Spans and chunks of the compute dtype's size: a 16-bit x is summed in
     // the same order as its float32 widening would be.
     constexpr int64_t span = kBackwardSpan<A>;
-    const int64_t chunk = chunk_size<A>(n, units);
+    const int64_t chunk = chunk_size<A>(n, all_units);
     const int64_t chunks = std::max<int64_t>((n + chunk - 1) / chunk, 1);
-    // partial[c][j][k]: chunk c's sum for gradient j (dm, db, da) of unit k.
+    // partial[c][j][k]: chunk c's sum for gradient j (dm, db, da) of unit k
+    // (of all C·K units, channel-major like m).
     // With one chunk (small inputs) the kernel sums straight into the
     // gradients instead.
     const bool one_chunk = chunks == 1;
@@ -143,14 +195,14 @@ Grads relu_sum_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
       if (one_chunk) {
         for (int j = 0; j < 3; ++j) {
           if (!need_sum[j]) continue;
-          sums[j] = new_cpu({units}, dtype);
+          sums[j] = new_cpu(m.sizes(), dtype);
           sum_ptrs[j] = sums[j].mutable_data_ptr<A>();
-          std::fill_n(sum_ptrs[j], units, A(0));
+          std::fill_n(sum_ptrs[j], all_units, A(0));
         }
       } else {
-        partial = new_cpu({chunks, 3, units}, dtype);
+        partial = new_cpu({chunks, 3, all_units}, dtype);
         pp = partial.mutable_data_ptr<A>();
-        std::fill_n(pp, chunks * 3 * units, A(0));
+        std::fill_n(pp, chunks * 3 * all_units, A(0));
       }
     }
     const auto backward = St::backward(kernels());
@@ -161,13 +213,18 @@ Grads relu_sum_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
     const int64_t grain = std::max<int64_t>(1, kPairsPerTask / (chunk * std::max<int64_t>(units, 1)));
     at::parallel_for(0, chunks, grain, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
-        A* p = pp ? pp + c * 3 * units : nullptr;
-        A* const out[3] = {p ? p : sum_ptrs[0], p ? p + units : sum_ptrs[1],
-                           p ? p + 2 * units : sum_ptrs[2]};
+        A* p = pp ? pp + c * 3 * all_units : nullptr;
+        A* const out[3] = {p ? p : sum_ptrs[0], p ? p + all_units : sum_ptrs[1],
+                           p ? p + 2 * all_units : sum_ptrs[2]};
         const int64_t end = std::min(n, (c + 1) * chunk);
         for (int64_t i = c * chunk; i < end; i += span) {
-          backward(xp + i, gp + i, dxp ? dxp + i : nullptr, std::min(span, end - i), u, grads,
-                   out[0], out[1], out[2]);
+          const int64_t span_end = std::min(i + span, end);
+          for_each_run_piece(runs, i, span_end, [&](int64_t j, int64_t piece_end, int64_t ch) {
+            const int64_t at = ch * units;
+            backward(xp + j, gp + j, dxp ? dxp + j : nullptr, piece_end - j,
+                     runs.of_channel(u, ch), grads, out[0] ? out[0] + at : nullptr,
+                     out[1] ? out[1] + at : nullptr, out[2] ? out[2] + at : nullptr);
+          });
         }
       }
     });
@@ -175,12 +232,12 @@ Grads relu_sum_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
     // chunks in chunk order.
     const auto sum_chunks = [&](int64_t j) {
       if (one_chunk) return as_dtype(sums[j], param_dtype);
-      auto out = new_cpu({units}, dtype);
+      auto out = new_cpu(m.sizes(), dtype);
       A* op = out.mutable_data_ptr<A>();
-      std::copy(pp + j * units, pp + (j + 1) * units, op);
+      std::copy(pp + j * all_units, pp + (j + 1) * all_units, op);
       for (int64_t c = 1; c < chunks; ++c) {
-        const A* p = pp + (c * 3 + j) * units;
-        for (int64_t k = 0; k < units; ++k) op[k] += p[k];
+        const A* p = pp + (c * 3 + j) * all_units;
+        for (int64_t k = 0; k < all_units; ++k) op[k] += p[k];
       }
       return as_dtype(out, param_dtype);
     };
