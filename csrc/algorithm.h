@@ -26,10 +26,11 @@ inline bool breakpoints_cheaper(const c10::SymInt& n, const c10::SymInt& k) {
 }
 
 // relu_sum_auto's choice for x and m: the breakpoint kernels where they are
-// the cheaper ones and exist (CPU only). A malformed m (no dims) goes to the
-// dense op, which says what is wrong with it.
+// the cheaper ones and exist (CPU, shared 1-D units only: per-channel units
+// have no breakpoint kernels yet). A malformed m goes to the dense op, which
+// says what is wrong with it.
 inline bool auto_uses_breakpoints(const at::Tensor& x, const at::Tensor& m) {
-  return x.is_cpu() && m.dim() >= 1 && breakpoints_cheaper(x.sym_numel(), m.sym_size(-1));
+  return x.is_cpu() && m.dim() == 1 && breakpoints_cheaper(x.sym_numel(), m.sym_size(-1));
 }
 
 }  // namespace relu_ext::algorithm

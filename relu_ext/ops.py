@@ -16,10 +16,21 @@ from torch.compiler import is_exporting
 from . import _extension  # noqa: F401  (registers the operators)
 from . import _onnx
 from . import _vmap  # noqa: F401  (registers the batching rules)
-from ._validation import check_grad, check_relu_sum_args, check_tensors
+from ._channels import to_channels
+from ._validation import (channel_dim, check_grad, check_relu_sum_args, check_shared_units,
+                          check_tensors)
 from .algorithm import choose_algorithm
 
 _ops = torch.ops.relu_ext
+
+
+def _check_kernels_exist(op, x, m):
+    """Per-channel (2-D) units have CPU dense kernels only so far; the real
+    kernels refuse the rest with these words (csrc/checks.h)."""
+    if op.startswith("relu_sum_breakpoints"):
+        check_shared_units(op, m, 'by algorithm="breakpoints"', 'use algorithm="dense" or "auto"')
+    elif x.device.type == "cuda":
+        check_shared_units(op, m, "on CUDA tensors", "compute per-channel units on CPU tensors")
 
 
 def _register_fakes(name):
@@ -30,11 +41,13 @@ def _register_fakes(name):
     @torch.library.register_fake(f"relu_ext::{name}")
     def _fake(x, m, b, a):
         check_relu_sum_args(name, x, m, b, a)
+        _check_kernels_exist(name, x, m)
         return x.new_empty(x.shape)
 
     @torch.library.register_fake(f"relu_ext::{backward_name}")
     def _backward_fake(grad, x, m, b, a, output_mask):
         check_relu_sum_args(backward_name, x, m, b, a)
+        _check_kernels_exist(backward_name, x, m)
         check_grad(backward_name, grad, x)
         need_x, need_m, need_b, need_a = output_mask
         return (
@@ -52,6 +65,7 @@ _register_fakes("relu_sum_breakpoints")
 @torch.library.register_fake("relu_ext::step_sum")
 def _step_sum_fake(x, m, b, w):
     check_relu_sum_args("step_sum", x, m, b, w, a_name="w")
+    _check_kernels_exist("step_sum", x, m)
     return x.new_empty(x.shape)
 
 

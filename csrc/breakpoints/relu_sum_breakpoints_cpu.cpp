@@ -120,6 +120,11 @@ void narrow_block(const A* buf, typename Storage<T>::S* out, int64_t n) {
   if constexpr (kConverted<T>) Storage<T>::narrow(cpu::kernels())(buf, out, n);
 }
 
+// One table of breakpoints for all of x: per-channel (2-D) units, a table
+// per channel, are not built yet (issue 10).
+constexpr const char* kNotPerChannel = "by algorithm=\"breakpoints\"";
+constexpr const char* kUseDense = "use algorithm=\"dense\" or \"auto\"";
+
 // IntervalIndex counts events in 32 bits.
 void check_unit_count(const char* op, const at::Tensor& m) {
   TORCH_CHECK_VALUE(m.numel() < std::numeric_limits<int32_t>::max(), op,
@@ -134,6 +139,7 @@ constexpr int64_t kGrain = 4096, kBlock = 256;
 at::Tensor relu_sum_breakpoints_cpu(const at::Tensor& x_in, const at::Tensor& m,
                                     const at::Tensor& b, const std::optional<at::Tensor>& a) {
   check_relu_sum_args("relu_sum_breakpoints", x_in, m, b, a);
+  check_shared_units("relu_sum_breakpoints", m, kNotPerChannel, kUseDense);
   check_unit_count("relu_sum_breakpoints", m);
   // K = 0 and an empty x are the dense op's trivial cases.
   if (x_in.numel() == 0 || m.numel() == 0) return dense_relu_sum(x_in, m, b, a);
@@ -192,6 +198,7 @@ Grads relu_sum_breakpoints_backward_cpu(const at::Tensor& grad_in, const at::Ten
                                         const std::optional<at::Tensor>& a,
                                         std::array<bool, 4> output_mask) {
   check_relu_sum_args("relu_sum_breakpoints_backward", x_in, m, b, a);
+  check_shared_units("relu_sum_breakpoints_backward", m, kNotPerChannel, kUseDense);
   check_grad("relu_sum_breakpoints_backward", grad_in, x_in);
   check_unit_count("relu_sum_breakpoints_backward", m);
   const auto dense = [&] { return dense_relu_sum_backward(grad_in, x_in, m, b, a, output_mask); };
