@@ -31,19 +31,24 @@ exporter (``dynamo=False``), which torch.compiler.is_exporting() does not see.
 import torch
 
 from . import reference
-from ._validation import check_relu_sum_args
+from ._channels import to_channels
+from ._validation import channel_dim, check_relu_sum_args
 from .algorithm import check_algorithm
 
 
-def relu_sum(x, m, b, a, algorithm):
+def relu_sum(x, m, b, a, algorithm, dim=1):
     """What ``relu_ext.relu_sum`` traces under torch.onnx.export: its
     arguments checked as the op checks them, then ``reference.relu_sum``
     computed as the fused op computes it (16-bit inputs in float32, the
-    result in x's dtype). The parameters go to the reference as given, so
-    per-channel ``(C, K)`` parameters will export as soon as the reference
-    computes them (their ``dim`` passed on beside them)."""
+    result in x's dtype). Per-channel ``(C, K)`` parameters go to the
+    reference with their ``dim``."""
     check_algorithm(algorithm)
-    check_relu_sum_args("relu_sum", x, m, b, a)
+    if isinstance(m, torch.Tensor) and m.dim() == 2:
+        d = channel_dim("relu_sum", x, m, dim)
+        check_relu_sum_args("relu_sum", to_channels(x, d)[0], m, b, a)
+    else:
+        check_relu_sum_args("relu_sum", x, m, b, a)
+        d = dim
     dtype = torch.promote_types(x.dtype, torch.float32)
-    y = reference.relu_sum(*(t if t is None else t.to(dtype) for t in (x, m, b, a)))
+    y = reference.relu_sum(*(t if t is None else t.to(dtype) for t in (x, m, b, a)), dim=d)
     return y.to(x.dtype)

@@ -5,7 +5,8 @@ The ops are elementwise in x with one set of K units, so:
 - batched x (or x and grad) under shared units: one call on the whole
   batch, since the batch dimension is just more elements. This is vmap over
   inputs, jacrev's and jacfwd's batch of basis vectors, per-sample gradients
-  of the inputs.
+  of the inputs. With per-channel (C, K) units x is (outer, C, inner) and the
+  batch folds into outer: (B, outer, C, inner) is (B·outer, C, inner).
 - batched units (an ensemble: ``torch.func.stack_module_state`` +
   ``vmap(functional_call)``), or sums over inputs per batch entry
   (relu_sum_backward's dm, db, da): each entry is a separate sum, so the rule
@@ -29,6 +30,25 @@ def _to_front(t, d, size):
     if d is None:
         return t.expand(size, *t.shape)
     return t.movedim(d, 0)
+
+
+def _fold_batch(t, d, size, per_channel):
+    """A batched x (or grad) as one unbatched input of the op: batch first,
+    and for per-channel units folded into x's outer dim (a view when t allows)."""
+    t = _to_front(t, d, size)
+    return t.flatten(0, 1) if per_channel else t
+
+
+def _unfold_batch(t, size, per_channel):
+    """The inverse of _fold_batch on a result of the op."""
+    return t.view(size, t.shape[0] // max(size, 1), *t.shape[1:]) if per_channel else t
+
+
+def _foldable(x, x_dim, m):
+    """Whether x's batch folds into the op's input: shared units, or
+    per-channel units with a (batched) 3-D x; anything else goes entry by
+    entry, where the op itself says what is wrong."""
+    return m.dim() != 2 or x.dim() - (x_dim is not None) == 3
 
 
 def _per_entry(op, tensors, in_dims, extra=()):
@@ -73,8 +93,12 @@ def _register_sum_over_units(name):
     @torch.library.register_vmap(f"relu_ext::{name}")
     def _rule(info, in_dims, x, m, b, a):
         x_dim, *unit_dims = in_dims
-        if all(d is None for d in unit_dims):
-            return op(x, m, b, a), x_dim
+        if all(d is None for d in unit_dims) and _foldable(x, x_dim, m):
+            if m.dim() != 2:
+                return op(x, m, b, a), x_dim
+            size = _batch_size((x,), (x_dim,))
+            y = op(_fold_batch(x, x_dim, size, True), m, b, a)
+            return _unfold_batch(y, size, True), 0
         return _per_entry(op, (x, m, b, a), in_dims)
 
 
@@ -85,11 +109,14 @@ def _register_backward(name):
     @torch.library.register_vmap(f"relu_ext::{name}")
     def _rule(info, in_dims, grad, x, m, b, a, output_mask):
         grad_dim, x_dim, *unit_dims = in_dims[:5]
-        if all(d is None for d in unit_dims) and not any(output_mask[1:]):
+        if (all(d is None for d in unit_dims) and not any(output_mask[1:])
+                and _foldable(x, x_dim, m)):
             # dx alone is elementwise: the batch is more elements.
             size = _batch_size((grad, x), (grad_dim, x_dim))
-            dx = op(_to_front(grad, grad_dim, size).contiguous(), _to_front(x, x_dim, size),
-                    m, b, a, output_mask)[0]
+            per_channel = m.dim() == 2
+            dx = op(_fold_batch(grad, grad_dim, size, per_channel).contiguous(),
+                    _fold_batch(x, x_dim, size, per_channel), m, b, a, output_mask)[0]
+            dx = _unfold_batch(dx, size, per_channel)
             return (dx, None, None, None), (0, None, None, None)
         return _per_entry(op, (grad, x, m, b, a), in_dims[:5], extra=(output_mask,))
 

@@ -108,13 +108,21 @@ class ReLUSumFunction(torch.autograd.Function):
         return _ops.relu_sum_jvp(x, m, b, a, x_t, m_t, b_t, a_t)
 
 
-def relu_sum(x, m, b, a=None, *, algorithm="auto"):
+def relu_sum(x, m, b, a=None, *, dim=1, algorithm="auto"):
     """Sum of rectified linear units, applied elementwise: ``Σ_k a_k·relu(m_k·x + b_k)``.
 
     Args:
         x: input of any shape and strides; float16, bfloat16, float32 or float64.
-        m, b: slopes and intercepts of the K units, 1-D of length K, on x's device.
-        a: output weights, 1-D of length K, or None for a_k = 1.
+        m, b: slopes and intercepts of the K units, on x's device: 1-D of
+            length K, one function shared by every element of x; or 2-D
+            (C, K), one function per channel, where C = x.shape[dim] and
+            the elements x[..., c, ...] (c along dim) use row c.
+        a: output weights, shaped like m, or None for a_k = 1.
+        dim: the channel dim of x for 2-D units, as nn.PReLU's: 1 for
+            (N, C, ...), negative counts from the end (-1 for (B, T, C));
+            ignored for 1-D units. Per-channel units run on the CPU with the
+            dense algorithm only so far (CUDA tensors or
+            ``algorithm="breakpoints"`` raise a ValueError saying so).
 
         m, b and a share one dtype: x's, or float32 when x is float16 or
         bfloat16 (mixed precision, as under ``torch.autocast``: the units stay
@@ -149,12 +157,27 @@ def relu_sum(x, m, b, a=None, *, algorithm="auto"):
     # ONNX has no fused op: torch.onnx.export gets the reference (relu_ext/_onnx.py).
     # is_exporting() first, a flag read; is_in_onnx_export() costs µs per call.
     if is_exporting() and torch.onnx.is_in_onnx_export():
-        return _onnx.relu_sum(x, m, b, a, algorithm)
+        return _onnx.relu_sum(x, m, b, a, algorithm, dim)
+    if m.dim() == 2:
+        return _per_channel(x, m, b, a, dim, algorithm)
     if algorithm == "auto":  # the choice made in C++ (csrc/algorithm.h)
         return _auto(x, m, b, a)
     if choose_algorithm(algorithm, x, m) == "breakpoints":  # also checks the name
         return _breakpoints(x, m, b, a)
     return _dense(x, m, b, a)
+
+
+def _per_channel(x, m, b, a, dim, algorithm):
+    """relu_sum with (C, K) units: x viewed as the op's (outer, C, inner)
+    (relu_ext/_channels.py), the op, and the result viewed back."""
+    d = channel_dim("relu_sum", x, m, dim)
+    if algorithm == "breakpoints":
+        check_shared_units("relu_sum", m, 'by algorithm="breakpoints"',
+                           'use algorithm="dense" or "auto"')
+    elif algorithm != "auto":
+        choose_algorithm(algorithm, x, m)  # checks the name
+    x3, back = to_channels(x, d)
+    return back(_auto(x3, m, b, a) if algorithm == "auto" else _dense(x3, m, b, a))
 
 
 _auto = _ops.relu_sum_auto.default
