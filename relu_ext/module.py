@@ -18,6 +18,12 @@ class ReLUSum(nn.Module):
 
     Args:
         units: the number of units K.
+        channels: None (default) for one function shared by every element,
+            with (K,) parameters; or C for one function per channel, with
+            (C, K) parameters, like ``nn.PReLU(num_parameters=C)``: the
+            input's ``x.shape[dim]`` must be C.
+        dim: the channel dim of the input when ``channels`` is given, as
+            nn.PReLU's and BatchNorm's: 1 for (N, C, ...), -1 for (B, T, C).
         out_weights: learn output weights ``a`` (any piecewise-linear shape);
             without them every a_k is 1 and the sum is convex.
         bias: learn an output bias ``c`` added to the sum (off by default, so
@@ -30,18 +36,33 @@ class ReLUSum(nn.Module):
             ``"auto"`` (default), ``"dense"`` or ``"breakpoints"``.
         device, dtype: of the parameters.
 
-    Initialisation: breakpoints uniform over ``input_range`` and slopes of
-    random sign, so each unit is active on one side of its breakpoint. With
-    output weights, ``|m_k| = 1`` and ``a_k ~ U(-1/√K, 1/√K)``, like
-    ``nn.Linear``'s bound; without them ``|m_k| = 1/K``, so the sum of K
-    non-negative terms starts at the scale of the inputs. Uses torch's global
-    RNG: ``torch.manual_seed`` makes it reproducible.
+    Initialisation, shared (``channels=None``): breakpoints uniform over
+    ``input_range`` and slopes of random sign, so each unit is active on one
+    side of its breakpoint. With output weights, ``|m_k| = 1`` and
+    ``a_k ~ U(-1/√K, 1/√K)``, like ``nn.Linear``'s bound; without them
+    ``|m_k| = 1/K``, so the sum of K non-negative terms starts at the scale of
+    the inputs.
 
-    Shape: input of any shape; output of the same shape.
+    Initialisation, per channel (``channels=C``): the module is exactly
+    ``nn.ReLU`` at step 0, so it can replace one in a network without changing
+    what the network computes. In every channel unit 0 is relu itself
+    (m = 1, b = 0, a = 1). With output weights the other units get a = 0 and
+    the shared scheme's m, b (breakpoints uniform over ``input_range``, slopes
+    ±1): they add nothing yet, but each gets a gradient for a_k wherever it is
+    active, so training can grow them. Without output weights (every a_k = 1)
+    an added unit cannot be zero everywhere and still learn; the other units
+    then start with breakpoints at the ends of ``input_range`` facing outward
+    (``relu(x - high)``, ``relu(low - x)``, alternately), so the module is
+    exactly relu on ``[low, high]`` and those units learn from inputs outside it.
+
+    Uses torch's global RNG: ``torch.manual_seed`` makes it reproducible.
+
+    Shape: input of any shape; output of the same shape. With ``channels``,
+    ``x.shape[dim] == channels``.
     """
 
-    def __init__(self, units, *, out_weights=True, bias=False, input_range=(-3.0, 3.0),
-                 algorithm="auto", device=None, dtype=None):
+    def __init__(self, units, channels=None, *, dim=1, out_weights=True, bias=False,
+                 input_range=(-3.0, 3.0), algorithm="auto", device=None, dtype=None):
         super().__init__()
         check_algorithm(algorithm, "ReLUSum")
         if not isinstance(units, int) or isinstance(units, bool) or units < 0:
@@ -51,14 +72,24 @@ class ReLUSum(nn.Module):
             raise ValueError(
                 f"ReLUSum(): input_range must be (low, high) with low < high, but got {input_range!r}"
             )
+        if channels is not None and (not isinstance(channels, int) or isinstance(channels, bool)
+                                     or channels < 1):
+            raise ValueError(
+                f"ReLUSum(): channels must be None or a positive int, but got {channels!r}"
+            )
+        if not isinstance(dim, int) or isinstance(dim, bool):
+            raise TypeError(f"ReLUSum(): dim must be an int, but got {type(dim).__name__}")
         factory = {"device": device, "dtype": dtype}
         self.units = units
+        self.channels = channels
+        self.dim = dim
         self.algorithm = algorithm
         self.input_range = (float(low), float(high))
-        self.m = nn.Parameter(torch.empty(units, **factory))
-        self.b = nn.Parameter(torch.empty(units, **factory))
+        shape = (units,) if channels is None else (channels, units)
+        self.m = nn.Parameter(torch.empty(shape, **factory))
+        self.b = nn.Parameter(torch.empty(shape, **factory))
         if out_weights:
-            self.a = nn.Parameter(torch.empty(units, **factory))
+            self.a = nn.Parameter(torch.empty(shape, **factory))
         else:
             self.register_parameter("a", None)
         if bias:
@@ -69,6 +100,14 @@ class ReLUSum(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self):
+        if self.channels is None:
+            self._reset_shared()
+        else:
+            self._reset_as_relu()
+        if self.bias is not None:
+            self.bias.zero_()
+
+    def _reset_shared(self):
         k = self.units
         low, high = self.input_range
         breakpoints = torch.empty_like(self.m).uniform_(low, high)
@@ -79,15 +118,30 @@ class ReLUSum(nn.Module):
         if self.a is not None:
             bound = 1.0 / math.sqrt(max(k, 1))
             self.a.uniform_(-bound, bound)
-        if self.bias is not None:
-            self.bias.zero_()
+
+    def _reset_as_relu(self):
+        """Exactly relu at step 0 (the class docstring says how)."""
+        low, high = self.input_range
+        if self.a is not None:
+            self._reset_shared()
+            self.a.zero_()
+        else:
+            # Alternately relu(x - high) and relu(low - x): zero on [low, high].
+            outward = torch.arange(self.units, device=self.m.device) % 2 == 1
+            self.m.copy_(torch.where(outward, 1.0, -1.0).expand_as(self.m))
+            self.b.copy_(torch.where(outward, -high, low).expand_as(self.b))
+        if self.units > 0:
+            self.m[:, 0] = 1.0
+            self.b[:, 0] = 0.0
+            if self.a is not None:
+                self.a[:, 0] = 1.0
 
     def breakpoints(self):
         """The units' breakpoints ``-b_k/m_k`` (±inf or nan where m_k = 0)."""
         return -self.b / self.m
 
     def forward(self, x):
-        y = relu_sum(x, self.m, self.b, self.a, algorithm=self.algorithm)
+        y = relu_sum(x, self.m, self.b, self.a, dim=self.dim, algorithm=self.algorithm)
         return y if self.bias is None else y + self.bias
 
     def to_piecewise(self):
@@ -95,6 +149,11 @@ class ReLUSum(nn.Module):
         of sorted distinct breakpoints and each interval's slope and intercept."""
         from .piecewise import to_piecewise
 
+        if self.channels is not None:
+            raise ValueError(
+                f"ReLUSum.to_piecewise(): converts one shared function, but this module "
+                f"has one per channel (channels={self.channels}); index its m, b, a by channel"
+            )
         return to_piecewise(self.m, self.b, self.a, self.bias)
 
     @classmethod
@@ -110,4 +169,5 @@ class ReLUSum(nn.Module):
     def extra_repr(self):
         algorithm = "" if self.algorithm == "auto" else f", algorithm={self.algorithm!r}"
         bias = ", bias=True" if self.bias is not None else ""
-        return f"units={self.units}, out_weights={self.a is not None}{bias}{algorithm}"
+        channels = "" if self.channels is None else f", channels={self.channels}, dim={self.dim}"
+        return f"units={self.units}{channels}, out_weights={self.a is not None}{bias}{algorithm}"
