@@ -155,7 +155,7 @@ def test_16_bit_computed_in_float32_like_the_kernels(dtype, tolerance):
 
 def test_bad_parameters_are_reported_in_relu_sums_words():
     model = Functional(4, True, "auto").eval()
-    model.m = nn.Parameter(torch.randn(2, 4))
+    model.m = nn.Parameter(torch.randn(2, 2, 4))  # 2-D is per-channel, 3-D is wrong
     with pytest.raises(Exception, match=r"relu_sum\(\): m must be 1-D"):
         export(model, torch.randn(8, 3))
 
@@ -179,3 +179,17 @@ def test_torch_export_outside_onnx_keeps_the_fused_op(strict):
     assert targets(exported.run_decompositions()) == {"relu_ext.relu_sum.default"}
     x = torch.randn(8)
     assert torch.equal(exported.module()(x), model(x))
+
+
+@pytest.mark.parametrize("shape, dim", [((8, 3, 5), 1), ((8, 5, 3), -1)], ids=str)
+def test_per_channel_units_export_with_their_dim(shape, dim):
+    torch.manual_seed(0)
+    model = relu_ext.ReLUSum(4, channels=3, dim=dim).eval()
+    with torch.no_grad():
+        model.a.normal_()  # not only the relu it starts as
+    program = export(model, torch.randn(shape))
+    assert_standard_onnx(program)
+    x = torch.randn(11, *shape[1:])
+    (output,) = program(x)
+    with torch.no_grad():
+        torch.testing.assert_close(output, model(x))
