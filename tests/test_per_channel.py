@@ -1,0 +1,443 @@
+"""Per-channel units (issue 10, DESIGN.md §3): m, b, a of shape (C, K), one
+function per channel along x's `dim`, on the CPU dense kernels. Against the
+float64 reference (relu_ext.reference.relu_sum with 2-D parameters), over
+shapes, dims, layouts and dtypes; gradcheck, determinism, bad arguments,
+opcheck, torch.compile, vmap, and the module as a drop-in nn.ReLU."""
+
+import re
+
+import pytest
+import torch
+from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+import relu_ext
+from conftest import assert_close_to_reference
+
+ops = torch.ops.relu_ext
+
+
+def make_inputs(shape, dim, units, *, dtype=torch.float32, param_dtype=None, out_weights=True,
+                seed=0, scale=2.0):
+    """x of `shape` and (C, K) parameters for C = shape[dim]."""
+    g = torch.Generator().manual_seed(seed)
+
+    def rand(*s, dt=dtype):
+        return (torch.randn(s, generator=g, dtype=torch.float64) * scale).to(dt)
+
+    x = rand(*shape)
+    channels = shape[dim]
+    pd = param_dtype or dtype
+    m, b = rand(channels, units, dt=pd), rand(channels, units, dt=pd)
+    a = rand(channels, units, dt=pd) if out_weights else None
+    return x, m, b, a
+
+
+def reference_forward_and_grads(x, m, b, a, grad_out, dim):
+    """y and (dx, dm, db, da) by the float64 reference, each with `.magnitude`,
+    the sum of its terms' absolute values (what rounding errors scale with),
+    as conftest.reference_forward_and_grads gives for shared units."""
+    inputs = [t.detach().double().requires_grad_() for t in (x, m, b)]
+    if a is not None:
+        inputs.append(a.detach().double().requires_grad_())
+    y = relu_ext.reference.relu_sum(*inputs[:3], inputs[3] if a is not None else None, dim=dim)
+    grads = list(torch.autograd.grad(y, inputs, grad_out.double(), allow_unused=True))
+    grads += [None] * (4 - len(grads))
+
+    # Channels last, where (C, K) broadcasts: (..., C, K) terms.
+    xd = x.detach().double().movedim(dim, -1)
+    md, bd = m.detach().double(), b.detach().double()
+    ad = a.detach().double().abs() if a is not None else torch.ones_like(md)
+    g = grad_out.double().movedim(dim, -1).abs()[..., None]
+    pre = xd[..., None] * md + bd
+    h = torch.relu(pre).abs()
+    active = ~(pre <= 0)
+    outer = tuple(range(xd.dim() - 1))  # every dim of x but the channels
+
+    def where_active(t):
+        return torch.where(active, t, 0.0)
+
+    def over_inputs(t):
+        return t.sum(outer) if outer else t
+
+    def like_x(t):
+        return t.movedim(-1, dim)
+
+    y = y.detach()
+    y.magnitude = like_x((h * ad).sum(-1))
+    terms = [
+        like_x(where_active(g * ad * md.abs()).sum(-1)),
+        over_inputs(where_active(g * ad * xd.abs()[..., None])),
+        over_inputs(where_active(g * ad)),
+        over_inputs(g * h),
+    ]
+    for grad, magnitude in zip(grads, terms):
+        if grad is not None:
+            grad.magnitude = magnitude
+    return y, grads
+
+
+def run_fused(x, m, b, a, grad_out, dim, **kwargs):
+    inputs = [t.detach().clone().requires_grad_() for t in (x, m, b)]
+    if a is not None:
+        inputs.append(a.detach().clone().requires_grad_())
+    y = relu_ext.relu_sum(*inputs[:3], inputs[3] if a is not None else None, dim=dim, **kwargs)
+    grads = list(torch.autograd.grad(y, inputs, grad_out))
+    return y, grads + [None] * (4 - len(grads))
+
+
+def check_against_reference(x, m, b, a, dim, dtype):
+    grad_out = make_inputs(x.shape, 0, 0, dtype=dtype, seed=1)[0] if x.dim() else x
+    y, grads = run_fused(x, m, b, a, grad_out, dim)
+    y_ref, grads_ref = reference_forward_and_grads(x, m, b, a, grad_out, dim)
+    assert y.shape == x.shape
+    assert_close_to_reference(y, y_ref, dtype)
+    for got, want, param in zip(grads, grads_ref, (x, m, b, a)):
+        assert (got is None) == (want is None)
+        if got is not None:
+            assert got.shape == param.shape
+            assert_close_to_reference(got, want, param.dtype)
+    return y
+
+
+# (shape, dim): MLP (N, C), transformer (B, T, C), NCHW, one channel, one
+# element per channel, empty, a 1-D x, runs longer than a backward span
+# (2048 float32) and enough elements for several backward chunks.
+SHAPES = [
+    ((4, 3), 1), ((2, 5, 3), -1), ((2, 3, 4, 5), 1), ((2, 1, 7), 1), ((3,), 0),
+    ((0, 3, 4), 1), ((2, 3, 0), 1), ((2, 3, 2100), 1), ((700, 6), -1), ((2, 4, 3, 5), -2),
+]
+
+
+@pytest.mark.parametrize("shape, dim", SHAPES, ids=str)
+@pytest.mark.parametrize("units", [0, 1, 5, 17])
+@pytest.mark.parametrize("out_weights", [True, False], ids=["a", "no_a"])
+def test_matches_reference(shape, dim, units, out_weights, dtype):
+    x, m, b, a = make_inputs(shape, dim, units, dtype=dtype, out_weights=out_weights)
+    check_against_reference(x, m, b, a, dim, dtype)
+
+
+@pytest.mark.parametrize("x_dtype", [torch.float16, torch.bfloat16])
+def test_16bit_x_with_float32_units(x_dtype):
+    x, m, b, a = make_inputs((3, 4, 37), 1, 6, dtype=x_dtype, param_dtype=torch.float32)
+    check_against_reference(x, m, b, a, 1, x_dtype)
+
+
+def test_one_channel_is_the_shared_function():
+    # C = 1 with dim's extent 1 is the shared form: bitwise the same kernels.
+    x, m, b, a = make_inputs((5, 1, 300), 1, 9)
+    y = relu_ext.relu_sum(x, m, b, a)
+    assert torch.equal(y, relu_ext.relu_sum(x, m[0], b[0], a[0]))
+
+
+def test_shared_units_ignore_dim():
+    x, m, b, a = make_inputs((4, 3), 1, 5)
+    m, b, a = m[0], b[0], a[0]
+    assert torch.equal(relu_ext.relu_sum(x, m, b, a, dim=7), relu_ext.relu_sum(x, m, b, a))
+
+
+LAYOUTS = {
+    "channels_last": (lambda t: t.to(memory_format=torch.channels_last), (2, 3, 5, 6), 1),
+    "transposed": (lambda t: t.transpose(0, 2), (7, 4, 3), -1),
+    "permuted_nhwc_as_nchw": (lambda t: t.permute(0, 3, 1, 2), (2, 5, 6, 3), 1),
+    "stepped": (lambda t: t[:, :, ::3], (2, 3, 40), 1),
+    "expanded": (lambda t: t.expand(4, -1, -1), (1, 3, 9), 1),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=str)
+def test_any_strides(layout, dtype):
+    make, base_shape, dim = LAYOUTS[layout]
+    base = make_inputs(base_shape, 0, 0, dtype=dtype)[0]
+    x = make(base)
+    assert not x.is_contiguous()
+    _, m, b, a = make_inputs(x.shape, dim, 6, dtype=dtype, seed=2)
+    y = check_against_reference(x, m, b, a, dim, dtype)
+    if layout != "stepped" and layout != "expanded":  # dense: y in x's layout
+        assert y.stride() == x.stride()
+
+
+def test_channels_last_takes_a_view_not_a_copy():
+    from relu_ext._channels import to_channels
+
+    x = torch.randn(2, 3, 5, 6).to(memory_format=torch.channels_last)
+    x3, back = to_channels(x, 1)
+    assert x3.shape == (2 * 5 * 6, 3, 1) and x3.is_contiguous()
+    assert x3.data_ptr() == x.data_ptr()
+    assert torch.equal(back(x3), x)
+    x = torch.randn(2, 5, 3)
+    x3, _ = to_channels(x, 2)
+    assert x3.shape == (10, 3, 1) and x3.data_ptr() == x.data_ptr()
+
+
+@pytest.mark.parametrize("shape, dim", [((2, 3, 4), 1), ((3, 2, 3), -1), ((4, 3), 1)], ids=str)
+@pytest.mark.parametrize("out_weights", [True, False], ids=["a", "no_a"])
+def test_gradcheck_and_gradgradcheck(shape, dim, out_weights):
+    x, m, b, a = make_inputs(shape, dim, 4, dtype=torch.float64, out_weights=out_weights)
+    leaves = tuple(t.requires_grad_() for t in (x, m, b, a) if t is not None)
+
+    def fn(*t):
+        return relu_ext.relu_sum(*t[:3], t[3] if out_weights else None, dim=dim)
+
+    assert torch.autograd.gradcheck(fn, leaves, check_forward_ad=True)
+    assert torch.autograd.gradgradcheck(fn, leaves)
+
+
+def test_vmap_over_inputs_and_over_units():
+    x, m, b, a = make_inputs((5, 2, 3, 4), 2, 6)
+    batched = torch.vmap(lambda x: relu_ext.relu_sum(x, m, b, a, dim=1))(x)
+    assert torch.equal(batched, torch.stack([relu_ext.relu_sum(t, m, b, a) for t in x]))
+    ms = torch.stack([m, m * 2])
+    per_units = torch.vmap(lambda m: relu_ext.relu_sum(x[0], m, b, a))(ms)
+    assert torch.equal(per_units, torch.stack([relu_ext.relu_sum(x[0], t, b, a) for t in ms]))
+    # Per-sample input gradients: the backward's dx-only rule.
+    grads = torch.vmap(torch.func.grad(lambda x: relu_ext.relu_sum(x, m, b, a).sum()))(x)
+    for g, t in zip(grads, x):
+        t = t.clone().requires_grad_()
+        assert torch.equal(g, torch.autograd.grad(relu_ext.relu_sum(t, m, b, a).sum(), t)[0])
+
+
+def all_grads(x, m, b, a, dim):
+    leaves = [t.detach().clone().requires_grad_() for t in (x, m, b, a)]
+    y = relu_ext.relu_sum(*leaves, dim=dim)
+    return [y, *torch.autograd.grad(y, leaves, torch.ones_like(y))]
+
+
+@pytest.mark.parametrize("shape, dim", [((8, 16, 3000), 1), ((3000, 16), -1)], ids=str)
+def test_bitwise_deterministic_across_runs_and_threads(shape, dim):
+    x, m, b, a = make_inputs(shape, dim, 8)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        first = all_grads(x, m, b, a, dim)
+        again = all_grads(x, m, b, a, dim)
+        torch.set_num_threads(1)
+        single = all_grads(x, m, b, a, dim)
+    finally:
+        torch.set_num_threads(threads)
+    for p, q, r in zip(first, again, single):
+        assert torch.equal(p, q) and torch.equal(p, r)
+
+
+def test_nan_and_inf_as_the_reference():
+    x, m, b, a = make_inputs((2, 3, 8), 1, 4, dtype=torch.float64)
+    x[0, 0, :3] = torch.tensor([float("nan"), float("inf"), -float("inf")])
+    m[1, 2] = float("inf")
+    b[2, 0] = float("nan")
+    check_against_reference(x, m, b, a, 1, torch.float64)
+
+
+# ------------------------------------------------------------------ bad arguments
+
+def call_public(x, m, b, a, **kw):
+    return relu_ext.relu_sum(x, m, b, a, **kw)
+
+
+def call_op(x, m, b, a, **kw):
+    return ops.relu_sum(x, m, b, a)
+
+
+def call_fake(x, m, b, a, **kw):
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        return ops.relu_sum(x, m, b, a)
+
+
+CALLS = {"public": call_public, "op": call_op, "fake": call_fake}
+
+BAD_FOR_ALL = {
+    "b unlike m": (
+        [torch.randn(2, 4, 5), torch.randn(4, 3), torch.randn(4, 2), None],
+        "relu_sum(): b must have the shape of m ([4, 3]), but got [4, 2]"),
+    "a unlike m": (
+        [torch.randn(2, 4, 5), torch.randn(4, 3), torch.randn(4, 3), torch.randn(3)],
+        "relu_sum(): a must have the shape of m ([4, 3]), but got [3]"),
+    "3-D m": (
+        [torch.randn(2, 4, 5), torch.randn(4, 3, 1), torch.randn(4, 3, 1), None],
+        "relu_sum(): m must be 1-D (K units, shared) or 2-D (C channels, K units), "
+        "but got shape [4, 3, 1]"),
+}
+
+
+@pytest.mark.parametrize("call", CALLS)
+@pytest.mark.parametrize("case", BAD_FOR_ALL, ids=str)
+def test_bad_parameter_shapes(case, call):
+    args, message = BAD_FOR_ALL[case]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        CALLS[call](*args)
+
+
+@pytest.mark.parametrize("dim, shape", [(1, (2, 3, 5)), (-1, (2, 5, 3)), (0, (3,))])
+def test_channel_count_unlike_x_names_dim(dim, shape):
+    m = torch.randn(4, 2)
+    with pytest.raises(ValueError, match=re.escape(
+            f"relu_sum(): x.shape[dim] (dim={dim}) must equal the number of channels of m (4), "
+            "but got 3")):
+        relu_ext.relu_sum(torch.randn(shape), m, m, dim=dim)
+
+
+@pytest.mark.parametrize("call", ["op", "fake"])
+def test_op_takes_the_canonical_layout(call):
+    m = torch.randn(4, 2)
+    with pytest.raises(ValueError, match=re.escape(
+            "relu_sum(): x.shape[1] must equal the number of channels of m (4), but got 3")):
+        CALLS[call](torch.randn(2, 3, 5), m, m, None)
+    with pytest.raises(ValueError, match=re.escape(
+            "relu_sum(): x must be 3-D (outer, C, inner) when m is 2-D (C, K), but got shape [4]")):
+        CALLS[call](torch.randn(4), m, m, None)
+
+
+@pytest.mark.parametrize("dim", [3, -4])
+def test_dim_out_of_range_is_torchs_index_error(dim):
+    x, m = torch.randn(2, 3, 4), torch.randn(3, 2)
+    with pytest.raises(IndexError) as ours:
+        relu_ext.relu_sum(x, m, m, dim=dim)
+    with pytest.raises(IndexError) as torchs:
+        x.size(dim)
+    assert str(ours.value) == str(torchs.value)
+
+
+@pytest.mark.parametrize("call", ["public", "op", "fake"])
+def test_breakpoints_refuse_per_channel_units(call):
+    x, m, b, a = make_inputs((2, 3, 5), 1, 4)
+    message = ('per-channel (2-D) m of shape [3, 4] is not supported by '
+               'algorithm="breakpoints" yet; use algorithm="dense" or "auto"')
+    with pytest.raises(ValueError, match=re.escape(message)):
+        if call == "public":
+            relu_ext.relu_sum(x, m, b, a, algorithm="breakpoints")
+        elif call == "op":
+            ops.relu_sum_breakpoints(x, m, b, a)
+        else:
+            with FakeTensorMode(allow_non_fake_inputs=True):
+                ops.relu_sum_breakpoints(x, m, b, a)
+
+
+def test_auto_takes_the_dense_kernels_for_per_channel_units():
+    # Sizes at which shared units would go to the breakpoint kernels.
+    x, m, b, a = make_inputs((1, 2, 3000), 1, 4096)
+    assert relu_ext._C.auto_uses_breakpoints(x.flatten(), m[0])
+    assert not relu_ext._C.auto_uses_breakpoints(x, m)
+    assert torch.equal(relu_ext.relu_sum(x, m, b, a), ops.relu_sum(x, m, b, a))
+
+
+def test_fake_kernel_refuses_cuda_per_channel_units():
+    # The CUDA kernels have no per-channel form yet: under torch.compile the
+    # fake kernel says so, as the CUDA launcher does (checks.h).
+    with FakeTensorMode() as mode:
+        x = mode.from_tensor(torch.empty(2, 3, 4, device="meta"))
+        m = mode.from_tensor(torch.empty(3, 2, device="meta"))
+    from relu_ext.ops import _check_kernels_exist
+
+    class OnCuda:
+        device = torch.device("cuda")
+
+    with pytest.raises(ValueError, match=re.escape(
+            "relu_sum(): per-channel (2-D) m of shape [3, 2] is not supported on CUDA tensors "
+            "yet; compute per-channel units on CPU tensors")):
+        _check_kernels_exist("relu_sum", OnCuda(), m)
+    _check_kernels_exist("relu_sum", x, m)  # CPU (meta here): fine
+
+
+@pytest.mark.parametrize("channels", [0, -2, 2.0, True])
+def test_module_rejects_bad_channel_counts(channels):
+    with pytest.raises(ValueError, match=re.escape(
+            f"ReLUSum(): channels must be None or a positive int, but got {channels!r}")):
+        relu_ext.ReLUSum(4, channels=channels)
+
+
+# ------------------------------------------------------------- registration
+
+OPCHECK_CASES = {
+    "with_a": dict(shape=(2, 3, 5), units=4, out_weights=True),
+    "without_a": dict(shape=(4, 2, 1), units=3, out_weights=False),
+    "no_units": dict(shape=(2, 3, 4), units=0, out_weights=True),
+    "empty_x": dict(shape=(0, 3, 4), units=2, out_weights=True),
+}
+
+
+@pytest.mark.parametrize("case", OPCHECK_CASES, ids=str)
+@pytest.mark.parametrize("dtype, param_dtype", [(torch.float32, None),
+                                                (torch.float16, torch.float32)], ids=str)
+def test_opcheck(case, dtype, param_dtype):
+    spec = OPCHECK_CASES[case]
+    x, m, b, a = make_inputs(spec["shape"], 1, spec["units"], dtype=dtype,
+                             param_dtype=param_dtype, out_weights=spec["out_weights"])
+    for t in (x, m, b, a):
+        if t is not None:
+            t.requires_grad_()
+    torch.library.opcheck(ops.relu_sum.default, (x, m, b, a))
+    torch.library.opcheck(ops.relu_sum_auto.default, (x, m, b, a))
+    w = a if a is not None else b
+    torch.library.opcheck(ops.step_sum.default, (x.detach(), m.detach(), b.detach(), w))
+    grad = torch.randn_like(x)
+    for mask in ([True] * 4, [True, False, False, False], [False, True, True, False],
+                 [False, False, False, True]):
+        torch.library.opcheck(ops.relu_sum_backward.default,
+                              (grad, *(t if t is None else t.detach() for t in (x, m, b, a)),
+                               mask))
+
+
+@pytest.mark.parametrize("net", ["mlp", "cnn_channels_last"])
+def test_compile_fullgraph_module(net):
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    channels = 6
+    if net == "mlp":
+        model = nn.Sequential(nn.Linear(5, channels), relu_ext.ReLUSum(8, channels=channels, dim=-1),
+                              nn.Linear(channels, 2))
+        x = torch.randn(3, 4, 5)
+    else:
+        model = nn.Sequential(nn.Conv2d(2, channels, 3, padding=1),
+                              relu_ext.ReLUSum(8, channels=channels))
+        model = model.to(memory_format=torch.channels_last)
+        x = torch.randn(2, 2, 5, 5).to(memory_format=torch.channels_last)
+    with torch.no_grad():  # let every unit matter
+        model[1].a.normal_()
+
+    def loss_fn(x):
+        return model(x).square().mean()
+
+    compiled = torch.compile(loss_fn, fullgraph=True)
+    params = list(model.parameters())
+    loss = compiled(x)
+    grads = torch.autograd.grad(loss, params)
+    loss_eager = loss_fn(x)
+    grads_eager = torch.autograd.grad(loss_eager, params)
+    torch.testing.assert_close(loss, loss_eager)
+    for got, want in zip(grads, grads_eager):
+        torch.testing.assert_close(got, want)
+
+
+# ------------------------------------------------------------------ module
+
+@pytest.mark.parametrize("shape, dim", [((64, 7), 1), ((8, 9, 7), -1), ((2, 7, 6, 6), 1)],
+                         ids=str)
+def test_module_is_exactly_relu_at_init(shape, dim):
+    torch.manual_seed(0)
+    channels = shape[dim]
+    module = relu_ext.ReLUSum(8, channels=channels, dim=dim)
+    assert module.m.shape == module.b.shape == module.a.shape == (channels, 8)
+    x = torch.randn(shape) * 5
+    x.view(-1)[:3] = torch.tensor([0.0, -0.0, 1e30])
+    x.requires_grad_()
+    y = module(x)
+    assert torch.equal(y, nn.ReLU()(x))
+    y.sum().backward()
+    # The units that start at a = 0 still learn: a gets a gradient (enough
+    # inputs here that some unit of every channel is active on one).
+    assert (module.a.grad[:, 1:] != 0).any(dim=1).all()
+
+
+def test_module_without_out_weights_is_relu_on_the_input_range():
+    torch.manual_seed(0)
+    module = relu_ext.ReLUSum(5, channels=3, out_weights=False, input_range=(-2.0, 2.0))
+    x = torch.linspace(-2, 2, 41).expand(2, 3, 41)
+    assert torch.equal(module(x), torch.relu(x))
+    outside = torch.tensor([-3.0, 3.0]).expand(1, 3, 2)
+    assert (module(outside) != torch.relu(outside)).all()
+
+
+def test_module_repr_and_state():
+    module = relu_ext.ReLUSum(8, channels=16, dim=-1)
+    assert "units=8, channels=16, dim=-1" in repr(module)
+    assert set(module.state_dict()) == {"m", "b", "a"}
+    assert "channels" not in repr(relu_ext.ReLUSum(8))
