@@ -403,3 +403,14 @@ def test_the_emulated_ops_are_the_cuda_sources():
     # The emulator build includes the real launcher, not a copy of it.
     wrapper = (Path(emulated_ops.HERE) / "relu_sum_cuda_emulated.cpp").read_text()
     assert re.search(r'#include "\.\./\.\./csrc/cuda/relu_sum_cuda\.cu"', wrapper)
+
+
+@pytest.mark.parametrize("op", ["relu_sum", "relu_sum_backward"])
+def test_per_channel_units_are_refused_not_misread(emu, op):
+    # The CUDA kernels read one set of units; a (C, K) m would be taken for
+    # C·K shared units. Until they have a per-channel form, they say so.
+    x, m = torch.randn(2, 3, 5), torch.randn(3, 4)
+    args = (x, m, m, None) if op == "relu_sum" else (x, x, m, m, None, [True] * 4)
+    with pytest.raises(ValueError, match=re.escape(
+            f"{op}(): per-channel (2-D) m of shape [3, 4] is not supported on CUDA tensors yet")):
+        getattr(emu, op)(*args)
