@@ -49,7 +49,8 @@ class ReLUSum(nn.Module):
     (m = 1, b = 0, a = 1). With output weights the other units get a = 0 and
     the shared scheme's m, b (breakpoints uniform over ``input_range``, slopes
     ±1): they add nothing yet, but each gets a gradient for a_k wherever it is
-    active, so training can grow them. Without output weights (every a_k = 1)
+    active, so training can grow them. (Exactly, for finite inputs: at an
+    infinite one their 0·inf is NaN, as in the reference.) Without output weights (every a_k = 1)
     an added unit cannot be zero everywhere and still learn; the other units
     then start with breakpoints at the ends of ``input_range`` facing outward
     (``relu(x - high)``, ``relu(low - x)``, alternately), so the module is
