@@ -441,3 +441,20 @@ def test_module_repr_and_state():
     assert "units=8, channels=16, dim=-1" in repr(module)
     assert set(module.state_dict()) == {"m", "b", "a"}
     assert "channels" not in repr(relu_ext.ReLUSum(8))
+
+
+def test_step_sum_per_channel():
+    # The building block of the higher derivatives, with (C, K) weights.
+    x, m, b, w = make_inputs((2, 3, 7), 1, 5, dtype=torch.float64)
+    pre = x[..., None] * m[:, None, :] + b[:, None, :]
+    expected = torch.where(pre <= 0, 0.0, w[:, None, :]).sum(-1)
+    torch.testing.assert_close(ops.step_sum(x, m, b, w), expected, rtol=1e-13, atol=1e-13)
+
+
+def test_torch_export_keeps_the_fused_op():
+    model = relu_ext.ReLUSum(4, channels=3, dim=-1).eval()
+    x = torch.randn(2, 5, 3)
+    exported = torch.export.export(model, (x,))
+    targets = {str(n.target) for n in exported.graph.nodes if n.op == "call_function"}
+    assert "relu_ext.relu_sum_auto.default" in targets
+    assert torch.equal(exported.module()(x), model(x))
