@@ -458,3 +458,23 @@ def test_torch_export_keeps_the_fused_op():
     targets = {str(n.target) for n in exported.graph.nodes if n.op == "call_function"}
     assert "relu_ext.relu_sum_auto.default" in targets
     assert torch.equal(exported.module()(x), model(x))
+
+
+def test_per_channel_needs_a_channel_dim_and_an_int_dim():
+    m = torch.randn(1, 2)
+    with pytest.raises(ValueError, match=re.escape(
+            "relu_sum(): x must have a channel dimension when m is 2-D (C, K), but got shape []")):
+        relu_ext.relu_sum(torch.tensor(1.0), m, m)
+    with pytest.raises(TypeError, match=re.escape("relu_sum(): dim must be an int, but got bool")):
+        relu_ext.relu_sum(torch.randn(3, 1), m, m, dim=True)
+
+
+def test_per_channel_under_autocast():
+    model = nn.Sequential(nn.Linear(5, 6), relu_ext.ReLUSum(4, channels=6, dim=-1))
+    x = torch.randn(3, 5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = model(x)
+    assert y.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), model(x), rtol=1.6e-2, atol=1.6e-2)
+    y.float().sum().backward()
+    assert model[1].m.grad.dtype == torch.float32 and model[1].m.grad.shape == (6, 4)
