@@ -50,8 +50,9 @@ def reference_forward_and_grads(x, m, b, a, grad_out, dim):
     ad = a.detach().double().abs() if a is not None else torch.ones_like(md)
     g = grad_out.double().movedim(dim, -1).abs()[..., None]
     pre = xd[..., None] * md + bd
-    h = torch.relu(pre).abs()
     active = ~(pre <= 0)
+    # As conftest's: an active term's rounding scales with |m·x| + |b|.
+    h = torch.where(active, (xd[..., None] * md).abs() + bd.abs(), 0.0)
     outer = tuple(range(xd.dim() - 1))  # every dim of x but the channels
 
     def where_active(t):
@@ -121,6 +122,58 @@ def test_matches_reference(shape, dim, units, out_weights, dtype):
 def test_16bit_x_with_float32_units(x_dtype):
     x, m, b, a = make_inputs((3, 4, 37), 1, 6, dtype=x_dtype, param_dtype=torch.float32)
     check_against_reference(x, m, b, a, 1, x_dtype)
+
+
+ISAS = relu_ext.build_info()["cpu_isas"]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    previous = relu_ext._C.set_cpu_isa(request.param)
+    yield request.param
+    relu_ext._C.set_cpu_isa(previous)
+
+
+# Shapes the column kernels (channels innermost, or a few elements per
+# channel) take with their edges: a last block narrower than the vector
+# lanes (C = 3, 17, 33 on 4, 8 or 16 lanes), rows that are no whole tile,
+# more rows than a backward span (128) and than one chunk, a few elements per
+# channel (inner 3 and 5: columns c·inner + i), and the channels-last
+# layout; then a channel run walked as runs next to them.
+COLUMN_SHAPES = [
+    ((5, 3), -1), ((13, 17), 1), ((300, 33), -1), ((2, 70, 16), -1), ((9000, 20), -1),
+    ((40, 6, 3), 1), ((50, 3, 5), 1), ((2, 17, 4, 4), 1), ((3, 5, 70), 1),
+]
+
+
+@pytest.mark.parametrize("shape, dim", COLUMN_SHAPES, ids=str)
+def test_column_kernels_on_every_isa(isa, shape, dim, dtype):
+    x, m, b, a = make_inputs(shape, dim, 5, dtype=dtype)
+    if len(shape) == 4:  # channels-last: the channels innermost in memory
+        x = x.to(memory_format=torch.channels_last)
+    check_against_reference(x, m, b, a, dim, dtype)
+    w = a.abs()
+    y = torch.ops.relu_ext.step_sum(x.movedim(dim, -1).reshape(-1, shape[dim], 1), m, b, w)
+    pre = x.double().movedim(dim, -1)[..., None] * m.double() + b.double()
+    want = torch.where(pre > 0, w.double(), 0.0).sum(-1).reshape(y.shape)
+    torch.testing.assert_close(y.double(), want, atol=1e-2 if dtype.itemsize == 2 else 1e-5,
+                               rtol=1e-2 if dtype.itemsize == 2 else 1e-5)
+
+
+@pytest.mark.parametrize("x_dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("shape, dim", [((300, 33), -1), ((40, 6, 3), 1), ((3, 5, 70), 1)],
+                         ids=str)
+def test_16bit_x_is_float32_arithmetic_on_its_values(isa, x_dtype, shape, dim):
+    # A 16-bit x is widened and its results narrowed, nothing else: bitwise
+    # the float32 kernels on the widened values, sums over inputs included.
+    x, m, b, a = make_inputs(shape, dim, 6, dtype=x_dtype, param_dtype=torch.float32)
+    g = make_inputs(shape, dim, 0, dtype=x_dtype, seed=1)[0]
+    y16, (dx16, *sums16) = run_fused(x, m, b, a, g, dim)
+    y32, (dx32, *sums32) = run_fused(x.float(), m, b, a, g.float(), dim)
+    assert torch.equal(y16, y32.to(x_dtype))
+    assert torch.equal(dx16, dx32.to(x_dtype))
+    for got, want in zip(sums16, sums32):
+        assert torch.equal(got, want)
 
 
 def test_one_channel_is_the_shared_function():
@@ -203,7 +256,8 @@ def all_grads(x, m, b, a, dim):
     return [y, *torch.autograd.grad(y, leaves, torch.ones_like(y))]
 
 
-@pytest.mark.parametrize("shape, dim", [((8, 16, 3000), 1), ((3000, 16), -1)], ids=str)
+@pytest.mark.parametrize("shape, dim", [((8, 16, 3000), 1), ((3000, 16), -1), ((900, 12, 4), 1)],
+                         ids=str)
 def test_bitwise_deterministic_across_runs_and_threads(shape, dim):
     x, m, b, a = make_inputs(shape, dim, 8)
     threads = torch.get_num_threads()

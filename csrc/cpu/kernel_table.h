@@ -8,8 +8,10 @@
 // standard headers that the kernels need and declares no inline functions.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "../units.h"
 #if defined(__x86_64__)
@@ -41,6 +43,38 @@ using BackwardFn = void (*)(const T* x, const T* g, T* dx, int64_t n,
 template <class T>
 constexpr int64_t kBackwardSpan = 8192 / sizeof(T);
 
+// Units per column, for per-channel units with the channels innermost
+// ((B, T, C) activations, channels-last images): x as `rows` rows of `width`
+// contiguous elements, column j with its own K units. The vector lanes run
+// along the columns, so a lane reads its column's units as part of one
+// vector load and keeps its sums over rows to itself: the shared kernels'
+// loops, with the units' broadcast replaced by a load. The columns come in
+// blocks of the lanes L (vector_bytes / sizeof(T)), the last one padded with
+// zero units, and a block's units are K vectors in a row: unit k of column
+// j = β·L + l at m[(β·K + k)·L + l], and likewise b and a (`count` is K).
+// Walking a row's blocks thus streams each table once.
+template <class T>
+using ColumnUnits = Units<T>;
+
+// The forward and step_sum over per-column units, bitwise the same however
+// the rows are split.
+template <class T>
+using ColumnForwardFn = void (*)(const T* x, T* y, int64_t rows, int64_t width,
+                                 ColumnUnits<T> units);
+
+// One span of rows (rows <= kColumnSpanRows): dx as BackwardFn writes it,
+// and the span's sums over rows *added* into dm, db, da, which are laid out
+// like the units' tables. The order of every sum depends on rows and width
+// only.
+template <class T>
+using ColumnBackwardFn = void (*)(const T* x, const T* g, T* dx, int64_t rows, int64_t width,
+                                  ColumnUnits<T> units, unsigned grads, T* dm, T* db, T* da);
+
+// A column span is staged a cache line of columns at a time, contiguous per
+// block, so that its x, g and dx take 3 × 8 KiB like a kBackwardSpan (and
+// rows whose stride is a multiple of 4 KiB do not all fall into one L1 set).
+constexpr int64_t kColumnSpanRows = 128;
+
 // float16 and bfloat16 tensors as the kernels see them: their bits, read and
 // written as they are. The forward's tiles widen x to float32 in registers as
 // they load it and narrow y (to nearest even) as they store it; the backward
@@ -56,36 +90,43 @@ struct HalfKernels {
   void (*step)(const Bits16* x, Bits16* y, int64_t n, Units<float> units);
   void (*backward)(const Bits16* x, const Bits16* g, Bits16* dx, int64_t n,
                    Units<float> units, unsigned grads, float* dm, float* db, float* da);
+  void (*forward_columns)(const Bits16* x, Bits16* y, int64_t rows, int64_t width,
+                          ColumnUnits<float> units);
+  void (*step_columns)(const Bits16* x, Bits16* y, int64_t rows, int64_t width,
+                       ColumnUnits<float> units);
+  void (*backward_columns)(const Bits16* x, const Bits16* g, Bits16* dx, int64_t rows,
+                           int64_t width, ColumnUnits<float> units, unsigned grads, float* dm,
+                           float* db, float* da);
   // out[i] = in[i] exactly (widen), or rounded to nearest even (narrow).
   void (*widen)(const Bits16* in, float* out, int64_t n);
   void (*narrow)(const float* in, Bits16* out, int64_t n);
 };
 
+// The kernels of one compute type T (float or double).
+template <class T>
+struct TypedKernels {
+  ForwardFn<T> forward;
+  ForwardFn<T> step;  // step_sum: sum_k w_k H(m_k x + b_k), w in units.a
+  BackwardFn<T> backward;
+  ColumnForwardFn<T> forward_columns;
+  ColumnForwardFn<T> step_columns;
+  ColumnBackwardFn<T> backward_columns;
+};
+
 struct KernelTable {
   const char* isa;  // "avx512", "avx2" or "baseline"
-  ForwardFn<float> forward_f32;
-  ForwardFn<double> forward_f64;
-  BackwardFn<float> backward_f32;
-  BackwardFn<double> backward_f64;
-  // step_sum: y[i] = sum_k w_k H(m_k x[i] + b_k), with w in units.a; the
-  // forward's signature and its bitwise guarantees.
-  ForwardFn<float> step_f32;
-  ForwardFn<double> step_f64;
+  int vector_bytes;  // the lanes of the column kernels: vector_bytes / sizeof(T)
+  TypedKernels<float> f32;
+  TypedKernels<double> f64;
   HalfKernels f16;
   HalfKernels bf16;
 
   template <class T>
-  ForwardFn<T> forward() const {
-    if constexpr (sizeof(T) == 4) return forward_f32; else return forward_f64;
+  const TypedKernels<T>& typed() const {
+    if constexpr (sizeof(T) == 4) return f32; else return f64;
   }
   template <class T>
-  ForwardFn<T> step() const {
-    if constexpr (sizeof(T) == 4) return step_f32; else return step_f64;
-  }
-  template <class T>
-  BackwardFn<T> backward() const {
-    if constexpr (sizeof(T) == 4) return backward_f32; else return backward_f64;
-  }
+  int64_t lanes() const { return vector_bytes / static_cast<int>(sizeof(T)); }
 };
 
 // One per compiled instruction set (isa/*.cpp); nullptr where the build or

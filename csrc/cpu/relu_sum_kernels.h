@@ -239,36 +239,89 @@ RELU_EXT_INLINE void store_as(S* p, Vec<T> v) {
   if constexpr (std::is_same_v<S, T>) store(p, v); else narrow_vec<F>(p, v);
 }
 
-template <class T, Term term, class S = T, Format F = Format::kBF16>
-RELU_EXT_INLINE void forward_tile(const S* x, S* y, const Units<T>& u) {
-  constexpr int L = kLanes<T>;
+// Where a loop's units come from, a compile-time switch: one set for every
+// lane, broadcast (shared units; a channel's run of NCHW x), or a set per
+// lane, read as vectors from a block of a column table (ColumnUnits: the
+// channels innermost). Everything else about the loops is the same.
+enum class Per { kAll, kColumn };
+
+template <Per per, class T>
+RELU_EXT_INLINE Vec<T> unit(const T* p, int64_t k) {
+  if constexpr (per == Per::kAll) return splat(p[k]); else return load(p + k * kLanes<T>);
+}
+
+// Block β of a column table: its units, or (sums) its first value.
+template <class T>
+RELU_EXT_INLINE Units<T> column_block(const ColumnUnits<T>& u, int64_t block) {
+  const int64_t at = block * u.count * kLanes<T>;
+  return {u.m + at, u.b + at, u.a ? u.a + at : nullptr, u.count};
+}
+template <class T>
+RELU_EXT_INLINE T* column_block(T* sums, int64_t count, int64_t block) {
+  return sums ? sums + block * count * kLanes<T> : nullptr;
+}
+
+// kTileVecs vectors of x, vector r at x + r·ld: one contiguous tile (ld =
+// the lanes) or kTileVecs rows of a block of columns (ld = the row width).
+template <class T, Term term, Per per = Per::kAll, class S = T, Format F = Format::kBF16>
+RELU_EXT_INLINE void forward_tile(const S* x, S* y, int64_t ld, const Units<T>& u) {
   Vec<T> xv[kTileVecs], acc[kTileVecs];
 #pragma GCC unroll 8
   for (int r = 0; r < kTileVecs; ++r) {
-    xv[r] = load_as<T, S, F>(x + r * L);
+    xv[r] = load_as<T, S, F>(x + r * ld);
     acc[r] = Vec<T>{};
   }
   for (int64_t k = 0; k < u.count; ++k) {
-    const Vec<T> m = splat(u.m[k]), b = splat(u.b[k]);
-    const Vec<T> a = term != Term::kRelu ? splat(u.a[k]) : Vec<T>{};
+    const Vec<T> m = unit<per>(u.m, k), b = unit<per>(u.b, k);
+    const Vec<T> a = term != Term::kRelu ? unit<per>(u.a, k) : Vec<T>{};
 #pragma GCC unroll 8
     for (int r = 0; r < kTileVecs; ++r)
       accumulate<term>(acc[r], xv[r], m, b, a);
   }
 #pragma GCC unroll 8
-  for (int r = 0; r < kTileVecs; ++r) store_as<T, S, F>(y + r * L, acc[r]);
+  for (int r = 0; r < kTileVecs; ++r) store_as<T, S, F>(y + r * ld, acc[r]);
 }
 
 template <class T, Term term, class S = T, Format F = Format::kBF16>
 void forward_impl(const S* x, S* y, int64_t n, Units<T> u) {
-  constexpr int64_t tile = kTileVecs * kLanes<T>;
+  constexpr int L = kLanes<T>;
+  constexpr int64_t tile = kTileVecs * L;
   int64_t i = 0;
-  for (; i + tile <= n; i += tile) forward_tile<T, term, S, F>(x + i, y + i, u);
+  for (; i + tile <= n; i += tile) forward_tile<T, term, Per::kAll, S, F>(x + i, y + i, L, u);
   if (i < n) {  // the tail through a zero-padded tile: same instructions
     S xt[tile] = {}, yt[tile];
     std::memcpy(xt, x + i, (n - i) * sizeof(S));
-    forward_tile<T, term, S, F>(xt, yt, u);
+    forward_tile<T, term, Per::kAll, S, F>(xt, yt, L, u);
     std::memcpy(y + i, yt, (n - i) * sizeof(S));
+  }
+}
+
+// The column form: a tile is kTileVecs rows of one block of columns, the
+// tiles of a row band taken block by block along the rows (the unit tables
+// streamed once per band). The last block, if narrower than the lanes, and
+// the last rows go through a zero-padded tile: the same instructions for
+// every element.
+template <class T, Term term, class S = T, Format F = Format::kBF16>
+void forward_columns_impl(const S* x, S* y, int64_t rows, int64_t width, ColumnUnits<T> cu) {
+  constexpr int L = kLanes<T>, R = kTileVecs;
+  const int64_t blocks = (width + L - 1) / L;
+  for (int64_t r = 0; r < rows; r += R) {
+    const int64_t band = std::min<int64_t>(R, rows - r);
+    for (int64_t block = 0; block < blocks; ++block) {
+      const Units<T> u = column_block(cu, block);
+      const int64_t c0 = block * L, cols = std::min<int64_t>(L, width - c0);
+      if (band == R && cols == L) {
+        const int64_t at = r * width + c0;
+        forward_tile<T, term, Per::kColumn, S, F>(x + at, y + at, width, u);
+        continue;
+      }
+      S xt[R * L] = {}, yt[R * L];
+      for (int64_t i = 0; i < band; ++i)
+        std::memcpy(xt + i * L, x + (r + i) * width + c0, cols * sizeof(S));
+      forward_tile<T, term, Per::kColumn, S, F>(xt, yt, L, u);
+      for (int64_t i = 0; i < band; ++i)
+        std::memcpy(y + (r + i) * width + c0, yt + i * L, cols * sizeof(S));
+    }
   }
 }
 
@@ -278,32 +331,46 @@ void forward(const T* x, T* y, int64_t n, Units<T> u) {
   else forward_impl<T, Term::kRelu>(x, y, n, u);
 }
 
+template <class T>
+void forward_columns(const T* x, T* y, int64_t rows, int64_t width, ColumnUnits<T> u) {
+  if (u.a) forward_columns_impl<T, Term::kWeightedRelu>(x, y, rows, width, u);
+  else forward_columns_impl<T, Term::kRelu>(x, y, rows, width, u);
+}
+
 // step_sum: the units' `a` holds the weights w (never null).
 template <class T>
 void step(const T* x, T* y, int64_t n, Units<T> u) {
   forward_impl<T, Term::kStep>(x, y, n, u);
 }
 
+template <class T>
+void step_columns(const T* x, T* y, int64_t rows, int64_t width, ColumnUnits<T> u) {
+  forward_columns_impl<T, Term::kStep>(x, y, rows, width, u);
+}
+
 // --------------------------------------------------------------- backward
 
-// One block of KB units over the whole span: dx gets these units' terms in
-// unit order (it holds the earlier units' sum), dm/db/da get the span's sums.
-// The tail (n not a multiple of the lanes) runs the same math on scalars.
-template <class T, bool HasA, Need need, int KB>
-RELU_EXT_INLINE void backward_units(const T* x, const T* g, T* dx, int64_t n,
-                                    const Units<T>& u, int64_t k0, T* dm,
-                                    T* db, T* da) {
+// One block of KB units over `vecs` contiguous vectors of inputs: dx gets
+// these units' terms in unit order (it holds the earlier units' sum), dm/db/
+// da get the sums over the vectors. Shared units (kAll): a tail of `tail`
+// elements shorter than a vector runs the same math on scalars, and each
+// sum is reduced across the lanes. Per-column units (kColumn): vector v is
+// row v of one block of columns, and each lane's sum is its column's, added
+// to that lane of the block's sums.
+template <class T, bool HasA, Need need, int KB, Per per>
+RELU_EXT_INLINE void backward_units(const T* x, const T* g, T* dx, int64_t vecs, int64_t tail,
+                                    const Units<T>& u, int64_t k0, T* dm, T* db, T* da) {
   constexpr int L = kLanes<T>;
   Vec<T> m[KB], b[KB], a[KB], sm[KB], sb[KB], sa[KB];
 #pragma GCC unroll 4
   for (int j = 0; j < KB; ++j) {
-    m[j] = splat(u.m[k0 + j]);
-    b[j] = splat(u.b[k0 + j]);
-    a[j] = HasA ? splat(u.a[k0 + j]) : Vec<T>{};
+    m[j] = unit<per>(u.m, k0 + j);
+    b[j] = unit<per>(u.b, k0 + j);
+    a[j] = HasA ? unit<per>(u.a, k0 + j) : Vec<T>{};
     sm[j] = sb[j] = sa[j] = Vec<T>{};
   }
-  const int64_t nv = n / L * L;
-  for (int64_t i = 0; i < nv; i += L) {
+  const int64_t n = vecs * L;
+  for (int64_t i = 0; i < n; i += L) {
     const Vec<T> xv = load(x + i), gv = load(g + i);
     Vec<T> dxv = need.x ? load(dx + i) : Vec<T>{};
 #pragma GCC unroll 4
@@ -312,59 +379,136 @@ RELU_EXT_INLINE void backward_units(const T* x, const T* g, T* dx, int64_t n,
                                       sb[j], sa[j]);
     if constexpr (need.x) store(dx + i, dxv);
   }
-  T tm[KB] = {}, tb[KB] = {}, ta[KB] = {};
-  for (int64_t i = nv; i < n; ++i) {
-    T dxs = need.x ? dx[i] : T{};
+  if constexpr (per == Per::kColumn) {
+    const auto add = [](T* sums, int64_t k, Vec<T> s) { store(sums + k * L, load(sums + k * L) + s); };
     for (int j = 0; j < KB; ++j) {
-      const T ak = HasA ? u.a[k0 + j] : T{};
-      accumulate_backward<HasA, need>(x[i], g[i], u.m[k0 + j], u.b[k0 + j], ak,
-                                      dxs, tm[j], tb[j], ta[j]);
+      if constexpr (need.m) add(dm, k0 + j, sm[j]);
+      if constexpr (need.b) add(db, k0 + j, sb[j]);
+      if constexpr (HasA && need.a) add(da, k0 + j, sa[j]);
     }
-    if constexpr (need.x) dx[i] = dxs;
-  }
-  for (int j = 0; j < KB; ++j) {
-    if constexpr (need.m) dm[k0 + j] += sum_lanes<T>(sm[j]) + tm[j];
-    if constexpr (need.b) db[k0 + j] += sum_lanes<T>(sb[j]) + tb[j];
-    if constexpr (HasA && need.a) da[k0 + j] += sum_lanes<T>(sa[j]) + ta[j];
+  } else {
+    T tm[KB] = {}, tb[KB] = {}, ta[KB] = {};
+    for (int64_t i = n; i < n + tail; ++i) {
+      T dxs = need.x ? dx[i] : T{};
+      for (int j = 0; j < KB; ++j) {
+        const T ak = HasA ? u.a[k0 + j] : T{};
+        accumulate_backward<HasA, need>(x[i], g[i], u.m[k0 + j], u.b[k0 + j], ak,
+                                        dxs, tm[j], tb[j], ta[j]);
+      }
+      if constexpr (need.x) dx[i] = dxs;
+    }
+    for (int j = 0; j < KB; ++j) {
+      if constexpr (need.m) dm[k0 + j] += sum_lanes<T>(sm[j]) + tm[j];
+      if constexpr (need.b) db[k0 + j] += sum_lanes<T>(sb[j]) + tb[j];
+      if constexpr (HasA && need.a) da[k0 + j] += sum_lanes<T>(sa[j]) + ta[j];
+    }
   }
 }
 
-template <class T, bool HasA, Need need>
-void backward_impl(const T* x, const T* g, T* dx, int64_t n, Units<T> u, T* dm,
-                   T* db, T* da) {
-  if constexpr (need.x) std::memset(dx, 0, n * sizeof(T));
+// Every unit over the vectors, kUnitBlock units at a time; dx must be zero
+// on entry.
+template <class T, bool HasA, Need need, Per per>
+void backward_impl(const T* x, const T* g, T* dx, int64_t vecs, int64_t tail, const Units<T>& u,
+                   T* dm, T* db, T* da) {
   int64_t k = 0;
   for (; k + kUnitBlock <= u.count; k += kUnitBlock)
-    backward_units<T, HasA, need, kUnitBlock>(x, g, dx, n, u, k, dm, db, da);
+    backward_units<T, HasA, need, kUnitBlock, per>(x, g, dx, vecs, tail, u, k, dm, db, da);
   for (; k < u.count; ++k)
-    backward_units<T, HasA, need, 1>(x, g, dx, n, u, k, dm, db, da);
+    backward_units<T, HasA, need, 1, per>(x, g, dx, vecs, tail, u, k, dm, db, da);
 }
 
-// Turns the runtime gradient bits into one of the compile-time variants, so
+// Calls f.template operator()<HasA, need>() with the runtime gradient bits
+// (and whether there are output weights) turned into compile-time ones, so
 // that a gradient nobody asked for costs nothing in the inner loop.
-template <class T, bool HasA, unsigned Bits = 1>
-void backward_dispatch(unsigned grads, const T* x, const T* g, T* dx, int64_t n,
-                       Units<T> u, T* dm, T* db, T* da) {
+template <bool HasA, unsigned Bits = 1, class F>
+void with_need(unsigned grads, F&& f) {
   if constexpr (Bits < 16) {
     if (grads == Bits) {
       constexpr Need need{(Bits & kGradX) != 0, (Bits & kGradM) != 0,
                           (Bits & kGradB) != 0, (Bits & kGradA) != 0};
-      return backward_impl<T, HasA, need>(x, g, dx, n, u, dm, db, da);
+      return f.template operator()<HasA, need>();
     }
     // Without output weights there is no da: skip the variants that have it.
     constexpr unsigned next = HasA ? Bits + 1 : ((Bits + 1) & kGradA ? 16 : Bits + 1);
-    backward_dispatch<T, HasA, next>(grads, x, g, dx, n, u, dm, db, da);
+    with_need<HasA, next>(grads, f);
   }
+}
+
+template <class F>
+void with_need(bool has_a, unsigned grads, F&& f) {
+  if (has_a) with_need<true>(grads, f);
+  else with_need<false>(grads & ~kGradA, f);
 }
 
 template <class T>
 void backward(const T* x, const T* g, T* dx, int64_t n, Units<T> u,
               unsigned grads, T* dm, T* db, T* da) {
-  if (u.a) {
-    backward_dispatch<T, true>(grads, x, g, dx, n, u, dm, db, da);
-  } else {
-    backward_dispatch<T, false>(grads & ~kGradA, x, g, dx, n, u, dm, db, da);
-  }
+  constexpr int L = kLanes<T>;
+  if (grads & kGradX) std::memset(dx, 0, n * sizeof(T));
+  with_need(u.a != nullptr, grads, [&]<bool HasA, Need need>() {
+    backward_impl<T, HasA, need, Per::kAll>(x, g, dx, n / L, n % L, u, dm, db, da);
+  });
+}
+
+// x, g and dx of a column span as the column kernels read them: copied, or
+// (16-bit S) widened on the way in and narrowed on the way out.
+template <class T, class S, Format F>
+RELU_EXT_INLINE void stage_in(const S* in, T* out, int64_t n) {
+  if constexpr (std::is_same_v<S, T>) std::memcpy(out, in, n * sizeof(T)); else widen<F>(in, out, n);
+}
+template <class T, class S, Format F>
+RELU_EXT_INLINE void stage_out(const T* in, S* out, int64_t n) {
+  if constexpr (std::is_same_v<S, T>) std::memcpy(out, in, n * sizeof(T)); else narrow<F>(in, out, n);
+}
+
+// The column form over a span of rows, a cache line of columns (a panel) at
+// a time: the panel's rows staged into buffers contiguous per block of
+// columns (zero past the row's end: x = g = 0 with zero units adds nothing),
+// each block's units over its rows, dx written back.
+template <class T, class S = T, Format F = Format::kBF16>
+void backward_columns_impl(const S* x, const S* g, S* dx, int64_t rows, int64_t width,
+                           ColumnUnits<T> cu, unsigned grads, T* dm, T* db, T* da) {
+  constexpr int L = kLanes<T>;
+  constexpr int64_t panel = 64 / sizeof(T), buffer = kColumnSpanRows * panel;
+  const bool need_x = grads & kGradX;
+  const int64_t k_count = cu.count;
+  alignas(64) T xs[buffer], gs[buffer], dxs[buffer];
+  with_need(cu.a != nullptr, grads, [&]<bool HasA, Need need>() {
+    for (int64_t p0 = 0; p0 < width; p0 += panel) {
+      const int64_t cols = std::min<int64_t>(panel, width - p0);
+      const int64_t blocks = (cols + L - 1) / L;
+      if (cols < blocks * L) {
+        std::fill_n(xs, blocks * rows * L, T(0));
+        std::fill_n(gs, blocks * rows * L, T(0));
+      }
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < blocks; ++j) {
+          const int64_t at = r * width + p0 + j * L, len = std::min<int64_t>(L, cols - j * L);
+          stage_in<T, S, F>(x + at, xs + (j * rows + r) * L, len);
+          stage_in<T, S, F>(g + at, gs + (j * rows + r) * L, len);
+        }
+      if (need.x) std::fill_n(dxs, blocks * rows * L, T(0));
+      for (int64_t j = 0; j < blocks; ++j) {
+        const int64_t block = p0 / L + j, at = j * rows * L;
+        backward_impl<T, HasA, need, Per::kColumn>(
+            xs + at, gs + at, dxs + at, rows, 0, column_block(cu, block),
+            column_block(dm, k_count, block), column_block(db, k_count, block),
+            column_block(da, k_count, block));
+      }
+      if (need.x)
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < blocks; ++j) {
+            const int64_t at = r * width + p0 + j * L, len = std::min<int64_t>(L, cols - j * L);
+            stage_out<T, S, F>(dxs + (j * rows + r) * L, dx + at, len);
+          }
+    }
+  });
+}
+
+template <class T>
+void backward_columns(const T* x, const T* g, T* dx, int64_t rows, int64_t width,
+                      ColumnUnits<T> u, unsigned grads, T* dm, T* db, T* da) {
+  backward_columns_impl<T>(x, g, dx, rows, width, u, grads, dm, db, da);
 }
 
 // Without vector float16 conversions (the baseline), inputs are widened a
@@ -389,10 +533,35 @@ void sum_half(const Bits16* x, Bits16* y, int64_t n, Units<float> u) {
   }
 }
 
+// The column form of sum_half; the baseline's float16 widens a band of rows
+// (one tile high) at a time.
+template <Format F, Term term>
+void sum_half_columns(const Bits16* x, Bits16* y, int64_t rows, int64_t width,
+                      ColumnUnits<float> u) {
+  if constexpr (F == Format::kBF16 || kVectorF16) {
+    forward_columns_impl<float, term, Bits16, F>(x, y, rows, width, u);
+  } else {
+    std::vector<float> xs(kTileVecs * width), ys(kTileVecs * width);
+    for (int64_t r = 0; r < rows; r += kTileVecs) {
+      const int64_t band = std::min<int64_t>(kTileVecs, rows - r);
+      widen<F>(x + r * width, xs.data(), band * width);
+      forward_columns_impl<float, term>(xs.data(), ys.data(), band, width, u);
+      narrow<F>(ys.data(), y + r * width, band * width);
+    }
+  }
+}
+
 template <Format F>
 void forward_half(const Bits16* x, Bits16* y, int64_t n, Units<float> u) {
   if (u.a) sum_half<F, Term::kWeightedRelu>(x, y, n, u);
   else sum_half<F, Term::kRelu>(x, y, n, u);
+}
+
+template <Format F>
+void forward_half_columns(const Bits16* x, Bits16* y, int64_t rows, int64_t width,
+                          ColumnUnits<float> u) {
+  if (u.a) sum_half_columns<F, Term::kWeightedRelu>(x, y, rows, width, u);
+  else sum_half_columns<F, Term::kRelu>(x, y, rows, width, u);
 }
 
 // The backward of one span (n <= kBackwardSpan<float>, as for float32):
@@ -413,15 +582,35 @@ void backward_half(const Bits16* x, const Bits16* g, Bits16* dx, int64_t n, Unit
   }
 }
 
+// The column form stages its spans anyway: 16-bit ones are widened as they
+// are staged, and the sums are the float32 kernel's, in its order.
 template <Format F>
-constexpr HalfKernels half_kernels{forward_half<F>, sum_half<F, Term::kStep>,
-                                   backward_half<F>, widen<F>, narrow<F>};
+void backward_half_columns(const Bits16* x, const Bits16* g, Bits16* dx, int64_t rows,
+                           int64_t width, ColumnUnits<float> u, unsigned grads, float* dm,
+                           float* db, float* da) {
+  backward_columns_impl<float, Bits16, F>(x, g, dx, rows, width, u, grads, dm, db, da);
+}
+
+template <Format F>
+constexpr HalfKernels half_kernels{forward_half<F>,
+                                   sum_half<F, Term::kStep>,
+                                   backward_half<F>,
+                                   forward_half_columns<F>,
+                                   sum_half_columns<F, Term::kStep>,
+                                   backward_half_columns<F>,
+                                   widen<F>,
+                                   narrow<F>};
+
+template <class T>
+constexpr TypedKernels<T> typed_kernels{forward<T>,         step<T>,
+                                        backward<T>,        forward_columns<T>,
+                                        step_columns<T>,    backward_columns<T>};
 
 // This instruction set's kernels; the isa/*.cpp file that included this
 // header hands it out once the target pragma is popped.
-constexpr KernelTable kTable{RELU_EXT_ISA_NAME, forward<float>, forward<double>,
-                             backward<float>, backward<double>, step<float>, step<double>,
-                             half_kernels<Format::kF16>, half_kernels<Format::kBF16>};
+constexpr KernelTable kTable{RELU_EXT_ISA_NAME,           RELU_EXT_VEC_BYTES,
+                             typed_kernels<float>,        typed_kernels<double>,
+                             half_kernels<Format::kF16>,  half_kernels<Format::kBF16>};
 
 }  // namespace
 }  // namespace relu_ext::cpu::RELU_EXT_CPU_ISA

@@ -16,23 +16,20 @@
 namespace relu_ext::cpu {
 
 // Storage<scalar_t>: S, the element type the kernels take; A, the compute
-// (accumulation) type; and the table's kernels for them.
+// (accumulation) type; and of(table), the table's kernels for them (the same
+// members, forward, step, backward and their column forms, for every type).
 template <class T>
 struct Storage {
   using S = T;
   using A = T;
-  static ForwardFn<T> forward(const KernelTable& t) { return t.forward<T>(); }
-  static ForwardFn<T> step(const KernelTable& t) { return t.step<T>(); }
-  static BackwardFn<T> backward(const KernelTable& t) { return t.backward<T>(); }
+  static const TypedKernels<T>& of(const KernelTable& t) { return t.typed<T>(); }
 };
 
 template <const HalfKernels KernelTable::*kFormat>
 struct Storage16 {
   using S = Bits16;
   using A = float;
-  static auto forward(const KernelTable& t) { return (t.*kFormat).forward; }
-  static auto step(const KernelTable& t) { return (t.*kFormat).step; }
-  static auto backward(const KernelTable& t) { return (t.*kFormat).backward; }
+  static const HalfKernels& of(const KernelTable& t) { return t.*kFormat; }
   static auto widen(const KernelTable& t) { return (t.*kFormat).widen; }
   static auto narrow(const KernelTable& t) { return (t.*kFormat).narrow; }
 };
