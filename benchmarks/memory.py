@@ -54,34 +54,47 @@ def _status_bytes(field):
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def _measure(impl, phase, n, k, device, dtype, threads):
-    torch.set_num_threads(threads)
-    fixed_threshold = _fix_mmap_threshold() if device == "cpu" else None
-    case = make_case(impl, phase, n, k, device, dtype)
-    case.step()
-    synchronize(device)
+def _peak_above(step, device):
+    """(peak bytes above the level before the call, that level): step() once
+    more after its setup and warm-up."""
     if device == "cpu":
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
         baseline = _status_bytes("VmRSS")
-        case.step()
+        step()
         peak = _status_bytes("VmHWM")
     else:
         baseline = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
-        case.step()
+        step()
         synchronize(device)
         peak = torch.cuda.max_memory_allocated(device)
+    return max(peak - baseline, 0), baseline
+
+
+def _measure_step(make_step, args, device, threads):
+    """The memory of make_step(*args)(), a step set up and warmed up in this
+    process."""
+    torch.set_num_threads(threads)
+    fixed_threshold = _fix_mmap_threshold() if device == "cpu" else None
+    step = make_step(*args)
+    step()
+    synchronize(device)
+    extra, baseline = _peak_above(step, device)
     return {
-        "peak_extra_bytes": max(peak - baseline, 0),
+        "peak_extra_bytes": extra,
         "baseline_bytes": baseline,
         "malloc_mmap_threshold_fixed": fixed_threshold,
     }
 
 
+def _case_step(impl, phase, n, k, device, dtype):
+    return make_case(impl, phase, n, k, device, dtype).step
+
+
 def _child(connection, *args):
     try:
-        connection.send(("ok", _measure(*args)))
+        connection.send(("ok", _measure_step(*args)))
     except BaseException as error:  # reported to the parent, which records it
         connection.send(("error", f"{type(error).__name__}: {error}"))
     finally:
@@ -101,9 +114,14 @@ class MemoryProbe:
     def measure(self, impl, phase, n, k, device, dtype, threads):
         """The case's peak memory above its setup, as a dict, or raises
         RuntimeError with the child's error or exit status."""
+        return self.measure_step(_case_step, (impl, phase, n, k, device, dtype), device, threads)
+
+    def measure_step(self, make_step, args, device, threads):
+        """The same for the step that make_step(*args) sets up and returns;
+        make_step must be importable by name (a module-level function)."""
         receiver, sender = self._context.Pipe(duplex=False)
         process = self._context.Process(
-            target=_child, args=(sender, impl, phase, n, k, device, dtype, threads)
+            target=_child, args=(sender, make_step, args, device, threads)
         )
         process.start()
         sender.close()

@@ -112,3 +112,20 @@ def test_half_precision_script_writes_its_section(tmp_path):
         for phase in ("forward", "forward + backward"):
             assert f"| {alg} | {phase} | 4 |" in text
     assert "Peak memory above the inputs" in text
+
+
+def test_per_channel_script_writes_its_section(tmp_path):
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Results\n")
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "per_channel.py"
+    out = subprocess.run([sys.executable, str(script), "--quick", "--rounds", "1",
+                          "--min-run-time", "0.01", "--results-md", str(results)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    text = results.read_text()
+    assert "<!-- section per_channel: written by benchmarks/per_channel.py" in text
+    for shape in ("MLP: x (64, 32), dim=-1", "CNN: x (2, 8, 6, 6), dim=1"):
+        assert shape in text
+    for impl in ("relu_ext", "torch.compile", "eager", "nn.ReLU", "nn.PReLU"):
+        assert text.count(f"| {impl} | ") == 2
+    assert "| relu_ext | " in text and "1.00× |" in text
