@@ -28,7 +28,7 @@ class ReLUSum(nn.Module):
             without them every a_k is 1 and the sum is convex.
         bias: learn an output bias ``c`` added to the sum (off by default, so
             existing models and their state_dicts are unchanged); ``fit_curve``
-            turns it on.
+            turns it on. One per channel, shape (C,), with ``channels``.
         input_range: where the breakpoints ``t_k = -b_k/m_k`` start, drawn
             uniformly from this interval. The default (-3, 3) covers standardized
             inputs; pass your data's range otherwise.
@@ -94,7 +94,7 @@ class ReLUSum(nn.Module):
         else:
             self.register_parameter("a", None)
         if bias:
-            self.bias = nn.Parameter(torch.empty((), **factory))
+            self.bias = nn.Parameter(torch.empty(() if channels is None else (channels,), **factory))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -143,7 +143,13 @@ class ReLUSum(nn.Module):
 
     def forward(self, x):
         y = relu_sum(x, self.m, self.b, self.a, dim=self.dim, algorithm=self.algorithm)
-        return y if self.bias is None else y + self.bias
+        if self.bias is None:
+            return y
+        if self.channels is None:
+            return y + self.bias
+        # (C,) along dim: relu_sum has checked that dim is in range.
+        after = x.dim() - 1 - (self.dim % x.dim())
+        return y + self.bias.view((-1,) + (1,) * after)
 
     def to_piecewise(self):
         """The function as pwlf users read it: a :class:`~relu_ext.piecewise.Piecewise`

@@ -532,3 +532,21 @@ def test_per_channel_under_autocast():
     torch.testing.assert_close(y.float(), model(x), rtol=1.6e-2, atol=1.6e-2)
     y.float().sum().backward()
     assert model[1].m.grad.dtype == torch.float32 and model[1].m.grad.shape == (6, 4)
+
+
+@pytest.mark.parametrize("shape, dim", [((4, 3), 1), ((2, 5, 3), -1), ((2, 3, 4, 5), 1),
+                                        ((2, 4, 3, 5), -2)], ids=str)
+def test_module_bias_is_per_channel(shape, dim):
+    channels = shape[dim]
+    module = relu_ext.ReLUSum(4, channels=channels, dim=dim, bias=True)
+    assert module.bias.shape == (channels,)
+    with torch.no_grad():
+        module.bias.copy_(torch.arange(channels, dtype=torch.float32))
+    x = torch.randn(shape)
+    y = module(x)
+    want = relu_ext.relu_sum(x, module.m, module.b, module.a, dim=dim)
+    want = want + torch.arange(channels, dtype=torch.float32).view(
+        [-1 if d == dim % x.dim() else 1 for d in range(x.dim())])
+    torch.testing.assert_close(y, want)
+    y.sum().backward()
+    assert module.bias.grad.shape == (channels,)
