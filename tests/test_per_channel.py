@@ -273,12 +273,16 @@ def test_bitwise_deterministic_across_runs_and_threads(shape, dim):
         assert torch.equal(p, q) and torch.equal(p, r)
 
 
-def test_nan_and_inf_as_the_reference():
-    x, m, b, a = make_inputs((2, 3, 8), 1, 4, dtype=torch.float64)
-    x[0, 0, :3] = torch.tensor([float("nan"), float("inf"), -float("inf")])
+# Channel runs (inner 8) and columns (the channels innermost).
+@pytest.mark.parametrize("shape, dim", [((2, 3, 8), 1), ((8, 3), -1)], ids=str)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
+def test_nan_and_inf_as_the_reference(shape, dim, dtype):
+    x, m, b, a = make_inputs(shape, dim, 4, dtype=dtype)
+    xc = x.movedim(dim, -1)
+    xc[0, 0], xc[1, 0], xc[-1, 1] = float("nan"), float("inf"), -float("inf")
     m[1, 2] = float("inf")
     b[2, 0] = float("nan")
-    check_against_reference(x, m, b, a, 1, torch.float64)
+    check_against_reference(x, m, b, a, dim, dtype)
 
 
 # ------------------------------------------------------------------ bad arguments
