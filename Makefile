@@ -88,7 +88,7 @@ ASAN_VENV ?= .venv-asan
 ASAN_LIB = $(shell $(CXX) -print-file-name=libasan.so) $(shell $(CXX) -print-file-name=libstdc++.so.6)
 ASAN_TESTS ?= tests/test_relu_sum.py tests/test_step_sum.py tests/test_breakpoints.py \
 	tests/test_bad_inputs.py tests/test_semantics.py tests/test_hinge_lstsq.py \
-	tests/test_fit_curve.py
+	tests/test_fit_curve.py tests/test_per_channel.py
 test-asan:
 	RELU_EXT_CUDA=0 RELU_EXT_SANITIZE=address,undefined $(MAKE) install VENV=$(ASAN_VENV)
 	LD_PRELOAD="$(ASAN_LIB)" ASAN_OPTIONS="detect_leaks=0 abort_on_error=0 exitcode=67" \
