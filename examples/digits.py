@@ -80,8 +80,11 @@ def train(model, x, y, *, epochs, batch_size, lr, seed):
 
 
 @torch.no_grad()
-def accuracy(model, x, y):
-    return (model(x).argmax(1) == y).float().mean().item()
+def evaluate(model, x, y):
+    """(cross-entropy, accuracy) on the whole of x."""
+    logits = model(x)
+    return (nn.functional.cross_entropy(logits, y).item(),
+            (logits.argmax(1) == y).float().mean().item())
 
 
 def run(data, *, epochs, seeds, batch_size, lr):
@@ -90,13 +93,14 @@ def run(data, *, epochs, seeds, batch_size, lr):
     x_train, y_train, x_test, y_test = data
     results, relusum_model = {}, None
     for name, activation in VARIANTS.items():
-        accuracies, times = [], []
+        accuracies, train_losses, times = [], [], []
         for seed in seeds:
             torch.manual_seed(seed)
             model = make_mlp(activation)
             times.append(train(model, x_train, y_train, epochs=epochs, batch_size=batch_size,
                                lr=lr, seed=seed))
-            accuracies.append(accuracy(model.eval(), x_test, y_test))
+            train_losses.append(evaluate(model, x_train, y_train)[0])
+            accuracies.append(evaluate(model, x_test, y_test)[1])
             if relusum_model is None and isinstance(model[1], relu_ext.ReLUSum):
                 relusum_model = model
             print(f"  {name:26} seed {seed}: test accuracy {accuracies[-1]:.4f}, "
@@ -104,19 +108,21 @@ def run(data, *, epochs, seeds, batch_size, lr):
         results[name] = {
             "parameters": sum(p.numel() for p in model.parameters()),
             "test_accuracy": accuracies,
+            "final_train_loss": train_losses,
             "train_seconds": times,
         }
     return results, relusum_model
 
 
 def table_markdown(results):
-    rows = ["| activation | parameters | test accuracy (mean ± std) | training time per run |",
-            "|---|---|---|---|"]
+    rows = ["| activation | parameters | test accuracy (mean ± std) | final training loss (mean) "
+            "| training time per run (mean) |", "|---|---|---|---|---|"]
     for name, r in results.items():
         acc = r["test_accuracy"]
         std = statistics.stdev(acc) if len(acc) > 1 else 0.0
         rows.append(f"| {name} | {r['parameters']:,} | {100 * statistics.mean(acc):.2f}% "
-                    f"± {100 * std:.2f} | {statistics.mean(r['train_seconds']):.2f} s |")
+                    f"± {100 * std:.2f} | {statistics.mean(r['final_train_loss']):.2e} "
+                    f"| {statistics.mean(r['train_seconds']):.2f} s |")
     return "\n".join(rows)
 
 
@@ -125,9 +131,10 @@ def plot_activations(model, x_train, path, per_layer=4):
     """The learned functions of a few channels of each ReLUSum layer, over the
     range of that channel's training inputs (drawn faintly underneath).
 
-    Channels are picked by how far they moved from ReLU: the most changed one
-    and those at the 75th, 50th and 25th percentile, so the panels show the
-    typical channel as well as the extreme."""
+    Channels are ranked by how far they moved from ReLU (the largest
+    |f(x) - relu(x)| over their inputs), and the panels show the largest and
+    those at the 75th, 50th and 25th percentile: the typical channel as well
+    as the extreme."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -146,7 +153,7 @@ def plot_activations(model, x_train, path, per_layer=4):
         change = torch.stack([(f - g.relu()).abs().max() for f, g in zip(curves, grids)])
         ranked = change.argsort(descending=True).tolist()
         picks = [ranked[round(q * (len(ranked) - 1))] for q in (0, 0.25, 0.5, 0.75)][:per_layer]
-        for ax, c, label in zip(row, picks, ("most changed", "75th pct", "median", "25th pct")):
+        for ax, c, label in zip(row, picks, ("largest change", "75th pct", "median", "25th pct")):
             ax.hist(inputs[:, c], bins=40, density=True, color="0.85",
                     range=(low[c].item(), high[c].item()))
             curve = ax.twinx()
@@ -156,8 +163,9 @@ def plot_activations(model, x_train, path, per_layer=4):
             ax.set_title(f"layer {layers.index(i) + 1}, channel {c} ({label})", fontsize=9)
         row[0].set_ylabel("inputs (histogram)", fontsize=8)
     curve.legend(loc="upper left", fontsize=8)
-    fig.suptitle("ReLUSum(8, channels=128) after training on digits: learned activation "
-                 "(red) vs ReLU (dashed)", fontsize=10)
+    fig.suptitle("ReLUSum(8, channels=128) trained on digits (seed 0): the learned activation "
+                 "(red), ReLU (dashed)\nand the channel's training inputs (grey); channels ranked "
+                 "by their largest change from ReLU", fontsize=9)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -231,7 +239,7 @@ def main(argv=None):
             f"{info['date']}: {args.seeds} seeds, {args.epochs} epochs of Adam (lr {args.lr:g}, batch "
             f"{args.batch_size}) on {split[0]:,} training images, accuracy on the "
             f"{split[1]:,} test images; {info['cpu']}, {info['logical_cpus']} logical CPUs, "
-            f"{info['torch_threads']} torch threads (load average {info['load_average']:.1f} "
+            f"torch threads: {info['torch_threads']} (load average {info['load_average']:.1f} "
             f"at the start), torch {info['torch']}, relu_ext {info['relu_ext']} "
             f"({info['cpu_isa']} kernels).",
             "",
