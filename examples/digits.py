@@ -52,9 +52,9 @@ def load_data(split_seed=0, test_size=0.25):
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=test_size, stratify=y, random_state=split_seed)
     scaler = StandardScaler().fit(x_train)
-    as_x = lambda a: torch.tensor(scaler.transform(a), dtype=torch.float32)  # noqa: E731
-    as_y = lambda a: torch.tensor(a, dtype=torch.long)  # noqa: E731
-    return as_x(x_train), as_y(y_train), as_x(x_test), as_y(y_test)
+    x_train, x_test = (torch.tensor(scaler.transform(a), dtype=torch.float32)
+                       for a in (x_train, x_test))
+    return x_train, torch.tensor(y_train), x_test, torch.tensor(y_test)
 
 
 def make_mlp(activation):
@@ -236,8 +236,8 @@ def main(argv=None):
     if args.results_md:
         split = len(data[0]), len(data[2])
         write_section(args.results_md, "\n".join([
-            f"{info['date']}: {args.seeds} seeds, {args.epochs} epochs of Adam (lr {args.lr:g}, batch "
-            f"{args.batch_size}) on {split[0]:,} training images, accuracy on the "
+            f"{info['date']}: {args.seeds} seeds, {args.epochs} epochs of Adam (lr {args.lr:g}, "
+            f"batch {args.batch_size}) on {split[0]:,} training images, accuracy on the "
             f"{split[1]:,} test images; {info['cpu']}, {info['logical_cpus']} logical CPUs, "
             f"torch threads: {info['torch_threads']} (load average {info['load_average']:.1f} "
             f"at the start), torch {info['torch']}, relu_ext {info['relu_ext']} "
