@@ -472,7 +472,7 @@ def check_per_channel(emu, shape, k, dtype, param_dtype, with_a, mask=(True,) * 
                          ids=lambda v: str(v).removeprefix("torch.") if not isinstance(v, bool)
                          else ("a" if v else "no_a"))
 @pytest.mark.parametrize("k", PER_CHANNEL_UNITS)
-@pytest.mark.parametrize("shape", PER_CHANNEL_SHAPES, ids=str)
+@pytest.mark.parametrize("shape", PER_CHANNEL_SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_per_channel(emu, shape, k, dtype, param_dtype, with_a):
     check_per_channel(emu, shape, k, dtype, param_dtype, with_a)
 

@@ -99,7 +99,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   const int64_t channel = block_channel<kPerChannel>(layout);
   const DeviceUnits<A> u = channel_units<kPerChannel>(all_units, channel);
-  const int64_t n = layout.positions;
+  const int64_t n = layout.positions;  // inputs of the block's channel
   const int64_t first = block_slice<kPerChannel>(layout) * (kThreads * kItems) + threadIdx.x;
   using Walk = ChannelWalk<kThreads, kPerChannel>;
   A xv[kItems], gv[kItems], sum[kItems];
@@ -196,7 +196,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int64_t channel = block_channel(layout), slot = block_slice(layout);
   const int64_t slots = slices_per_channel(layout);
   const DeviceUnits<A> u = channel_units(all_units, channel);
-  const int64_t n = layout.positions;
+  const int64_t n = layout.positions;  // inputs of the block's channel
   const int64_t row_len = layout.channels * u.count;  // C·K
   const global_ptr<A> out = partial + slot * Rows::count * row_len + channel * u.count;
 
