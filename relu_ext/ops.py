@@ -24,13 +24,11 @@ from .algorithm import choose_algorithm
 _ops = torch.ops.relu_ext
 
 
-def _check_kernels_exist(op, x, m):
-    """Per-channel (2-D) units have CPU dense kernels only so far; the real
-    kernels refuse the rest with these words (csrc/checks.h)."""
+def _check_kernels_exist(op, m):
+    """Per-channel (2-D) units have dense kernels only so far (CPU and CUDA);
+    the breakpoint kernels refuse them with these words (csrc/checks.h)."""
     if op.startswith("relu_sum_breakpoints"):
         check_shared_units(op, m, 'by algorithm="breakpoints"', 'use algorithm="dense" or "auto"')
-    elif x.device.type == "cuda":
-        check_shared_units(op, m, "on CUDA tensors", "compute per-channel units on CPU tensors")
 
 
 def _register_fakes(name):
@@ -41,13 +39,13 @@ def _register_fakes(name):
     @torch.library.register_fake(f"relu_ext::{name}")
     def _fake(x, m, b, a):
         check_relu_sum_args(name, x, m, b, a)
-        _check_kernels_exist(name, x, m)
+        _check_kernels_exist(name, m)
         return x.new_empty(x.shape)
 
     @torch.library.register_fake(f"relu_ext::{backward_name}")
     def _backward_fake(grad, x, m, b, a, output_mask):
         check_relu_sum_args(backward_name, x, m, b, a)
-        _check_kernels_exist(backward_name, x, m)
+        _check_kernels_exist(backward_name, m)
         check_grad(backward_name, grad, x)
         need_x, need_m, need_b, need_a = output_mask
         return (
@@ -65,7 +63,6 @@ _register_fakes("relu_sum_breakpoints")
 @torch.library.register_fake("relu_ext::step_sum")
 def _step_sum_fake(x, m, b, w):
     check_relu_sum_args("step_sum", x, m, b, w, a_name="w")
-    _check_kernels_exist("step_sum", x, m)
     return x.new_empty(x.shape)
 
 
@@ -120,9 +117,9 @@ def relu_sum(x, m, b, a=None, *, dim=1, algorithm="auto"):
         a: output weights, shaped like m, or None for a_k = 1.
         dim: the channel dim of x for 2-D units, as nn.PReLU's: 1 for
             (N, C, ...), negative counts from the end (-1 for (B, T, C));
-            ignored for 1-D units. Per-channel units run on the CPU with the
-            dense algorithm only so far (CUDA tensors or
-            ``algorithm="breakpoints"`` raise a ValueError saying so).
+            ignored for 1-D units. Per-channel units run with the dense
+            algorithm only so far (``algorithm="breakpoints"`` raises a
+            ValueError saying so).
 
         m, b and a share one dtype: x's, or float32 when x is float16 or
         bfloat16 (mixed precision, as under ``torch.autocast``: the units stay

@@ -12,7 +12,11 @@ against them, so that every boundary the GPU meets is met here:
     reduction warp holds a partial sum, the first 9 lanes two), and in the
     grid-limit tests 514 chunks on the 512 blocks (two blocks take a second
     chunk through the grid-stride loop, the last one partial);
-  - the order tests check the documented summation order bit for bit.
+  - the order tests check the documented summation order bit for bit;
+  - per-channel (C, K) units, x (outer, C, inner): every block works on one
+    channel (csrc/cuda/channel_layout.h), so the shapes vary how a channel's
+    inputs lie in x (channels innermost, runs longer and shorter than a
+    block's step) and how many blocks and backward slots a channel gets.
 """
 
 import re
@@ -23,6 +27,7 @@ import pytest
 import torch
 
 import relu_ext
+import test_per_channel as per_channel
 from conftest import reference_step_sum
 from cuda_emu import emulated_ops
 
@@ -77,9 +82,10 @@ def make_inputs(n, k, dtype, with_a, seed=0):
 
 
 def reference_grads(x, m, b, a, grad):
-    """(y, dx, dm, db, da) of relu_ext.reference in float64 autograd."""
+    """(y, dx, dm, db, da) of relu_ext.reference in float64 autograd; for
+    (C, K) units, x is (outer, C, inner) as the ops take it."""
     leaves = [t.detach().double().requires_grad_() if t is not None else None for t in (x, m, b, a)]
-    y = relu_ext.reference.relu_sum(*leaves)
+    y = relu_ext.reference.relu_sum(*leaves, dim=1)
     wanted = [t for t in leaves if t is not None]
     grads = torch.autograd.grad(y, wanted, grad.double(), allow_unused=True)
     grads = [g if g is not None else torch.zeros_like(t) for g, t in zip(grads, wanted)]
@@ -405,12 +411,132 @@ def test_the_emulated_ops_are_the_cuda_sources():
     assert re.search(r'#include "\.\./\.\./csrc/cuda/relu_sum_cuda\.cu"', wrapper)
 
 
-@pytest.mark.parametrize("op", ["relu_sum", "relu_sum_backward"])
-def test_per_channel_units_are_refused_not_misread(emu, op):
-    # The CUDA kernels read one set of units; a (C, K) m would be taken for
-    # C·K shared units. Until they have a per-channel form, they say so.
-    x, m = torch.randn(2, 3, 5), torch.randn(3, 4)
-    args = (x, m, m, None) if op == "relu_sum" else (x, x, m, m, None, [True] * 4)
-    with pytest.raises(ValueError, match=re.escape(
-            f"{op}(): per-channel (2-D) m of shape [3, 4] is not supported on CUDA tensors yet")):
-        getattr(emu, op)(*args)
+# ------------------------------------------------ per-channel (C, K) units
+# x is (outer, C, inner) and every block works on one channel, walking its
+# positions o·inner + i (csrc/cuda/channel_layout.h); the shapes are chosen
+# against that walk and the launch shapes.
+PER_CHANNEL_SHAPES = [
+    (3, 1, 700),     # one channel: the shared path (x contiguous), two blocks
+    (300, 5, 1),     # channels innermost: every step of a walk crosses runs
+    (2, 3, THREADS + 1),  # NCHW-like: a step stays in its run or wraps by one
+    (3, 4, 100),     # runs shorter than a step (two runs and 56 inputs)
+    (1, 2, BLOCK + 52),   # two blocks per channel, the second partial
+    (0, 3, 4), (2, 3, 0), (2, 0, 3),  # no inputs (and no channels)
+]
+PER_CHANNEL_UNITS = [0, 7, TILE + 44]  # none, one partial tile, two tiles and a tail
+# (x dtype, units' dtype, output weights): every dtype, and 16-bit x with
+# float32 units (mixed precision).
+PER_CHANNEL_DTYPES = [
+    (torch.float32, torch.float32, True), (torch.float32, torch.float32, False),
+    (torch.float64, torch.float64, True), (torch.float16, torch.float16, True),
+    (torch.bfloat16, torch.bfloat16, False), (torch.float16, torch.float32, True),
+    (torch.bfloat16, torch.float32, True),
+]
+
+
+def per_channel_inputs(shape, k, dtype, param_dtype, with_a, seed=0):
+    x, m, b, a = per_channel.make_inputs(shape, 1, k, dtype=dtype, param_dtype=param_dtype,
+                                         out_weights=with_a, seed=seed)
+    grad = per_channel.make_inputs(shape, 1, 0, dtype=dtype, seed=seed + 1)[0]
+    return x, m, b, a, grad
+
+
+def check_per_channel(emu, shape, k, dtype, param_dtype, with_a, mask=(True,) * 4):
+    """relu_sum, its gradients (those in mask) and step_sum on the emulated
+    kernels against the float64 reference, and against the CPU op."""
+    x, m, b, a, grad = per_channel_inputs(shape, k, dtype, param_dtype, with_a)
+    y_ref, *grads_ref = reference_grads(x, m, b, a, grad)
+    y = emu.relu_sum(x, m, b, a)
+    assert_close(y, y_ref, dtype, "y vs reference")
+    assert_close(y, torch.ops.relu_ext.relu_sum(x, m, b, a).double(), dtype, "y vs CPU op")
+
+    got = emu.relu_sum_backward(grad, x, m, b, a, list(mask))
+    cpu = torch.ops.relu_ext.relu_sum_backward(grad, x, m, b, a, list(mask))
+    for name, wanted, g, c, e, param in zip(GRADS, mask, got, cpu, grads_ref, (x, m, b, a)):
+        if not wanted or e is None:  # not asked for, or da without a
+            assert g is None, f"d{name} was not asked for, but was computed"
+            continue
+        assert g.shape == param.shape, f"d{name}: shape {g.shape}, expected {param.shape}"
+        assert_close(g, e, param.dtype, f"d{name} vs reference")
+        assert_close(g, c.double(), param.dtype, f"d{name} vs CPU op")
+
+    w = m.flip(-1)  # step_sum's weights: any (C, K) values
+    # Channels last, where (C, K) units broadcast.
+    expected = reference_step_sum(x.movedim(1, -1), m, b, w).movedim(-1, 1)
+    step = emu.step_sum(x, m, b, w)
+    assert_close(step, expected, dtype, "step_sum vs reference")
+    assert_close(step, torch.ops.relu_ext.step_sum(x, m, b, w).double(), dtype, "step_sum vs CPU op")
+
+
+@pytest.mark.parametrize("dtype,param_dtype,with_a", PER_CHANNEL_DTYPES,
+                         ids=lambda v: str(v).removeprefix("torch.") if not isinstance(v, bool)
+                         else ("a" if v else "no_a"))
+@pytest.mark.parametrize("k", PER_CHANNEL_UNITS)
+@pytest.mark.parametrize("shape", PER_CHANNEL_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_per_channel(emu, shape, k, dtype, param_dtype, with_a):
+    check_per_channel(emu, shape, k, dtype, param_dtype, with_a)
+
+
+@pytest.mark.parametrize("mask", MASKS[1:], ids=lambda m: "".join(g for g, w in zip(GRADS, m) if w))
+def test_per_channel_output_mask(emu, mask):
+    # Three chunks a channel: three block slots, summed by the reduction.
+    check_per_channel(emu, (2, 3, 1500), 7, torch.float32, torch.float32, True, mask)
+
+
+def test_per_channel_units_beyond_shared_memory(emu):
+    # C·K = 12,480 units: m alone is 49,920 bytes in float32, more than a
+    # block's 48 KiB of static shared memory; and more channels than backward
+    # blocks (one slot each). Each block stages its own channel's 24 units.
+    check_per_channel(emu, (2, 520, 1), 24, torch.float32, torch.float32, True)
+
+
+@pytest.mark.emu_large
+def test_per_channel_backward_slots_loop_over_chunks(emu):
+    # 257 channels have one slot each (kMaxBlocks // 257 = 1) and two chunks
+    # each, the second of a single input: every slot loops once.
+    check_per_channel(emu, (1, MAX_BLOCKS // 2 + 1, CHUNK + 1), 3, torch.float32,
+                      torch.float32, True)
+
+
+def test_per_channel_bitwise_deterministic(emu):
+    x, m, b, a, grad = per_channel_inputs((4, 3, 2100), 7, torch.float32, torch.float32, True)
+    first = [emu.relu_sum(x, m, b, a), *emu.relu_sum_backward(grad, x, m, b, a, [True] * 4)]
+    second = [emu.relu_sum(x, m, b, a), *emu.relu_sum_backward(grad, x, m, b, a, [True] * 4)]
+    for g1, g2 in zip(first, second):
+        assert torch.equal(g1, g2)
+
+
+def test_one_channel_is_the_shared_kernel_bit_for_bit(emu):
+    # (C, K) units with C = 1 take the shared units' path: same bits.
+    x, m, b, a, grad = per_channel_inputs((3, 1, 1400), 19, torch.float32, torch.float32, True)
+    shared = (x.flatten(), m[0], b[0], a[0])
+    assert torch.equal(emu.relu_sum(x, m, b, a).flatten(), emu.relu_sum(*shared))
+    got = emu.relu_sum_backward(grad, x, m, b, a, [True] * 4)
+    want = emu.relu_sum_backward(grad.flatten(), *shared, [True] * 4)
+    for g, w in zip(got, want):
+        assert torch.equal(g.flatten(), w.flatten())
+
+
+def test_per_channel_parameter_grads_sum_each_channel_in_the_documented_order(emu):
+    # check_parameter_sum_order's terms for each channel, with a channel's
+    # inputs spread over x in runs of 300: its three chunks and their slots
+    # sum as the shared units' would (kernel_order_sum), channel by channel.
+    # A wrong channel's inputs or units change values; another order, bits.
+    channels, inner, outer = 3, 300, 11
+    gen = torch.Generator().manual_seed(9)
+    n = outer * inner
+    g = ((torch.rand(outer, channels, inner, generator=gen, dtype=torch.float64) * 2 - 1)
+         * 2.0 ** torch.randint(-8, 8, (outer, channels, 1), generator=gen)).float()
+    x = torch.randn(outer, channels, inner, generator=gen, dtype=torch.float64).float()
+    thresholds = torch.linspace(-1.5, 1.5, 7, dtype=torch.float64).float()
+    m = torch.cat([torch.zeros(1), torch.ones(7)]).repeat(channels, 1)
+    b = torch.cat([torch.ones(1), -thresholds]).repeat(channels, 1)
+    b[:, 1:] += torch.arange(channels)[:, None] * 0.25  # each channel its own units
+    _, _, db, da = emu.relu_sum_backward(g, x, m, b, torch.ones_like(m), [False, False, True, True])
+    for c in range(channels):
+        gn, xn = g[:, c].flatten().numpy(), x[:, c].flatten().numpy()
+        masks = [np.ones(n, dtype=bool)] + [xn > -v for v in b[c, 1:].numpy()]
+        expected = torch.tensor([float(kernel_order_sum(np.where(mask, gn, np.float32(0))))
+                                 for mask in masks])
+        assert torch.equal(db[c], expected), (c, db[c], expected)
+        assert torch.equal(da[c, 0], expected[0])

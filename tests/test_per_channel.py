@@ -1,8 +1,9 @@
 """Per-channel units (issue 10, DESIGN.md §3): m, b, a of shape (C, K), one
-function per channel along x's `dim`, on the CPU dense kernels. Against the
-float64 reference (relu_ext.reference.relu_sum with 2-D parameters), over
-shapes, dims, layouts and dtypes; gradcheck, determinism, bad arguments,
-opcheck, torch.compile, vmap, and the module as a drop-in nn.ReLU."""
+function per channel along x's `dim`, on the CPU dense kernels (the CUDA
+ones: test_cuda_emulator.py). Against the float64 reference
+(relu_ext.reference.relu_sum with 2-D parameters), over shapes, dims, layouts
+and dtypes; gradcheck, determinism, bad arguments, opcheck, torch.compile,
+vmap, and the module as a drop-in nn.ReLU."""
 
 import re
 
@@ -377,22 +378,18 @@ def test_auto_takes_the_dense_kernels_for_per_channel_units():
     assert torch.equal(relu_ext.relu_sum(x, m, b, a), ops.relu_sum(x, m, b, a))
 
 
-def test_fake_kernel_refuses_cuda_per_channel_units():
-    # The CUDA kernels have no per-channel form yet: under torch.compile the
-    # fake kernel says so, as the CUDA launcher does (checks.h).
-    with FakeTensorMode() as mode:
-        x = mode.from_tensor(torch.empty(2, 3, 4, device="meta"))
-        m = mode.from_tensor(torch.empty(3, 2, device="meta"))
-    from relu_ext.ops import _check_kernels_exist
-
-    class OnCuda:
-        device = torch.device("cuda")
-
-    with pytest.raises(ValueError, match=re.escape(
-            "relu_sum(): per-channel (2-D) m of shape [3, 2] is not supported on CUDA tensors "
-            "yet; compute per-channel units on CPU tensors")):
-        _check_kernels_exist("relu_sum", OnCuda(), m)
-    _check_kernels_exist("relu_sum", x, m)  # CPU (meta here): fine
+def test_fake_kernels_take_cuda_per_channel_units():
+    # The CUDA kernels take (C, K) units too (their emulator tests:
+    # test_cuda_emulator.py): under torch.compile the fake kernels give
+    # x's and m's shapes on CUDA tensors as on CPU ones, no GPU needed.
+    with FakeTensorMode():
+        x = torch.empty(2, 3, 4, device="cuda")
+        m = torch.empty(3, 2, device="cuda")
+        assert ops.relu_sum(x, m, m, m).shape == x.shape
+        assert ops.step_sum(x, m, m, m).shape == x.shape
+        grads = ops.relu_sum_backward(x, x, m, m, m, [True] * 4)
+        assert [g.shape for g in grads] == [x.shape, m.shape, m.shape, m.shape]
+        assert all(g.device.type == "cuda" for g in grads)
 
 
 @pytest.mark.parametrize("channels", [0, -2, 2.0, True])

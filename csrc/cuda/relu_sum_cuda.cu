@@ -3,7 +3,10 @@
 // The kernels are in relu_sum_kernels.cuh. Headers are kept to ATen core and
 // c10 (no torch/extension.h, no ATen/cuda/CUDAContext.h): nvcc then compiles
 // this file in a fraction of the time.
+#include <algorithm>
 #include <array>
+#include <cstdint>
+#include <limits>
 #include <optional>
 #include <tuple>
 
@@ -21,28 +24,60 @@
 namespace relu_ext::cuda {
 namespace {
 
-// The kernels read one set of units for all of x: per-channel (2-D) units
-// are not launched here yet (issue 10).
-constexpr const char* kNotPerChannel = "on CUDA tensors";
-constexpr const char* kUseCpu = "compute per-channel units on CPU tensors";
-
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// x (contiguous) as the kernels walk it (channel_layout.h): per-channel x is
+// (outer, C, inner) (checks.h); shared units are one channel of all of x.
+ChannelLayout layout_of(const at::Tensor& x, const at::Tensor& m) {
+  if (m.dim() == 2) return {m.size(0), x.size(2), x.size(0) * x.size(2)};
+  return {1, x.numel(), x.numel()};
+}
+
+// The units as the kernels take them: all C·K parameters, count K per channel.
+template <class A>
+Units<A> kernel_units(const at::Tensor& m, const at::Tensor& b,
+                      const std::optional<at::Tensor>& a) {
+  Units<A> u = units_of<A>(m, b, a);
+  u.count = m.size(-1);
+  return u;
+}
+
+// `slices` blocks for each of the layout's channels (channel_layout.h).
+dim3 channel_grid(const ChannelLayout& layout, int64_t slices) {
+  const int64_t blocks = slices * layout.channels;
+  TORCH_CHECK(blocks <= std::numeric_limits<int32_t>::max(), "relu_ext: ", blocks,
+              " CUDA blocks (", layout.channels, " channels of ", layout.positions,
+              " inputs) are more than a grid holds");
+  return dim3(static_cast<unsigned>(blocks));
+}
+
+// One channel (shared units, or C = 1) takes the kernel compiled without
+// channel arithmetic, whose registers would cost the shared case occupancy.
+template <class T, bool HasA, Pass P>
+void launch_per_input_kernel(dim3 grid, const T* x, const T* grad, T* out,
+                             const ChannelLayout& layout, Units<acc_t<T>> u) {
+  const int shared_bytes = per_input_shared_bytes<acc_t<T>>(kTileK, HasA);
+  if (layout.channels == 1) {
+    constexpr auto kernel = per_input_kernel<T, HasA, P, false, kThreads, kItems, kTileK>;
+    RELU_EXT_LAUNCH(kernel, grid, dim3(kThreads), shared_bytes, current_stream(), x, grad, out,
+                    layout, u);
+  } else {
+    constexpr auto kernel = per_input_kernel<T, HasA, P, true, kThreads, kItems, kTileK>;
+    RELU_EXT_LAUNCH(kernel, grid, dim3(kThreads), shared_bytes, current_stream(), x, grad, out,
+                    layout, u);
+  }
+}
+
 template <class T, Pass P>
-void launch_per_input(const T* x, const T* grad, T* out, int64_t n, Units<acc_t<T>> u) {
-  if (n == 0) return;
-  const dim3 grid(static_cast<unsigned>(ceil_div(n, kThreads * kItems)));
+void launch_per_input(const T* x, const T* grad, T* out, const ChannelLayout& layout,
+                      Units<acc_t<T>> u) {
+  if (layout.positions == 0 || layout.channels == 0) return;
+  const dim3 grid = channel_grid(layout, ceil_div(layout.positions, kThreads * kItems));
   // step_sum always has weights, even when K = 0 leaves their pointer null.
   if (P == Pass::kStep || u.a) {
-    constexpr auto kernel = per_input_kernel<T, true, P, kThreads, kItems, kTileK>;
-    RELU_EXT_LAUNCH(kernel, grid, dim3(kThreads),
-                    per_input_shared_bytes<acc_t<T>>(kTileK, true), current_stream(),
-                    x, grad, out, n, u);
+    launch_per_input_kernel<T, true, P>(grid, x, grad, out, layout, u);
   } else if constexpr (P != Pass::kStep) {
-    constexpr auto kernel = per_input_kernel<T, false, P, kThreads, kItems, kTileK>;
-    RELU_EXT_LAUNCH(kernel, grid, dim3(kThreads),
-                    per_input_shared_bytes<acc_t<T>>(kTileK, false), current_stream(),
-                    x, grad, out, n, u);
+    launch_per_input_kernel<T, false, P>(grid, x, grad, out, layout, u);
   }
 }
 
@@ -53,7 +88,6 @@ at::Tensor sum_over_units(const char* op, const at::Tensor& x_in, const at::Tens
                           const at::Tensor& b_in, const std::optional<at::Tensor>& a_in,
                           const char* a_name) {
   check_relu_sum_args(op, x_in, m_in, b_in, a_in, a_name);
-  check_shared_units(op, m_in, kNotPerChannel, kUseCpu);
   const DeviceGuard guard(x_in.device());
   const auto acc = compute_dtype(x_in.scalar_type());
   const auto x = x_in.contiguous();
@@ -63,8 +97,8 @@ at::Tensor sum_over_units(const char* op, const at::Tensor& x_in, const at::Tens
   auto y = at::empty(x.sizes(), x.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "sum_over_units_cuda", [&] {
     launch_per_input<scalar_t, P>(x.const_data_ptr<scalar_t>(), nullptr,
-                                  y.mutable_data_ptr<scalar_t>(), x.numel(),
-                                  units_of<acc_t<scalar_t>>(m, b, a));
+                                  y.mutable_data_ptr<scalar_t>(), layout_of(x, m),
+                                  kernel_units<acc_t<scalar_t>>(m, b, a));
   });
   return y;
 }
@@ -80,40 +114,51 @@ at::Tensor step_sum_cuda(const at::Tensor& x, const at::Tensor& m, const at::Ten
 }
 
 // dm, db, da for the gradients in kGrads: per-block partial sums, then their
-// sum over blocks. Returns [one row per gradient, K] in the accumulation
-// dtype; n > 0 and K > 0.
+// sum over each channel's block slots. Returns [one row per gradient, C·K] in
+// the accumulation dtype; N > 0 and K > 0.
 template <class T, bool HasA, unsigned kGrads>
-at::Tensor param_grads(const T* x, const T* grad, int64_t n, Units<acc_t<T>> u,
-                       const at::TensorOptions& acc_options) {
+at::Tensor param_grads(const T* x, const T* grad, const ChannelLayout& layout,
+                       Units<acc_t<T>> u, const at::TensorOptions& acc_options) {
   using A = acc_t<T>;
   constexpr int rows = GradRows<param_need(kGrads)>::count;
-  // Fixed by n alone (never by the device), so every sum has one order.
-  const int64_t blocks = std::min<int64_t>(ceil_div(n, kChunk), kMaxBlocks);
-  at::Tensor partial = at::empty({blocks, rows, u.count}, acc_options);
-  at::Tensor total = at::empty({rows, u.count}, acc_options);
+  // Slots per channel: the channels share kMaxBlocks, but each has at least
+  // one slot and every slot at least one chunk. Fixed by the shapes alone
+  // (never by the device), so every sum has one order. The partial sums then
+  // take at most max(kMaxBlocks, C)·rows·K values.
+  const int64_t slots = std::min<int64_t>(
+      ceil_div(layout.positions, kChunk),
+      std::max<int64_t>(kMaxBlocks / layout.channels, 1));
+  const int64_t row_len = layout.channels * u.count;
+  at::Tensor partial = at::empty({slots, rows, row_len}, acc_options);
   A* const partial_ptr = partial.mutable_data_ptr<A>();
-  A* const total_ptr = total.mutable_data_ptr<A>();
   constexpr auto grads_kernel = param_grad_kernel<T, HasA, kGrads, kThreads, kChunk>;
-  RELU_EXT_LAUNCH(grads_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0,
-                  current_stream(), x, grad, n, u, partial_ptr);
-  const int64_t cols = rows * u.count;
+  RELU_EXT_LAUNCH(grads_kernel, channel_grid(layout, slots), dim3(kThreads), 0,
+                  current_stream(), x, grad, layout, u, partial_ptr);
+  // One slot per channel (its inputs fit one chunk, or C > kMaxBlocks / 2):
+  // its row is the sum, bit for bit what the reduction would give (that adds
+  // zeros, and a sum started from +0 is never -0).
+  if (slots == 1) return partial[0];
+  at::Tensor total = at::empty({rows, row_len}, acc_options);
+  A* const total_ptr = total.mutable_data_ptr<A>();
+  const int64_t cols = rows * row_len;
   const dim3 reduce_grid(static_cast<unsigned>(ceil_div(cols, kReduceWarps)));
   constexpr auto reduce_kernel = reduce_blocks_kernel<A, kReduceWarps>;
   RELU_EXT_LAUNCH(reduce_kernel, reduce_grid, dim3(32, kReduceWarps), 0, current_stream(),
-                  partial_ptr, blocks, cols, total_ptr);
+                  partial_ptr, slots, cols, total_ptr);
   return total;
 }
 
 // Turns the runtime choice (output weights or not, which of dm, db, da) into
 // one compile-time variant: a gradient nobody asked for costs nothing.
 template <class T, bool HasA, unsigned Bits = 1>
-at::Tensor param_grads_dispatch(unsigned bits, const T* x, const T* grad, int64_t n,
-                                Units<acc_t<T>> u, const at::TensorOptions& acc_options) {
+at::Tensor param_grads_dispatch(unsigned bits, const T* x, const T* grad,
+                                const ChannelLayout& layout, Units<acc_t<T>> u,
+                                const at::TensorOptions& acc_options) {
   if constexpr (Bits < 8) {
     if constexpr (HasA || !(Bits & kGradA)) {  // no da without output weights
-      if (bits == Bits) return param_grads<T, HasA, Bits>(x, grad, n, u, acc_options);
+      if (bits == Bits) return param_grads<T, HasA, Bits>(x, grad, layout, u, acc_options);
     }
-    return param_grads_dispatch<T, HasA, Bits + 1>(bits, x, grad, n, u, acc_options);
+    return param_grads_dispatch<T, HasA, Bits + 1>(bits, x, grad, layout, u, acc_options);
   } else {
     TORCH_INTERNAL_ASSERT(false, "relu_sum_backward: no kernel for gradient set ", bits);
   }
@@ -127,7 +172,6 @@ Grads relu_sum_backward_cuda(const at::Tensor& grad_in, const at::Tensor& x_in,
                              const std::optional<at::Tensor>& a_in,
                              std::array<bool, 4> output_mask) {
   check_relu_sum_args("relu_sum_backward", x_in, m_in, b_in, a_in);
-  check_shared_units("relu_sum_backward", m_in, kNotPerChannel, kUseCpu);
   check_grad("relu_sum_backward", grad_in, x_in);
   const DeviceGuard guard(x_in.device());
   const auto dtype = x_in.scalar_type();
@@ -144,28 +188,32 @@ Grads relu_sum_backward_cuda(const at::Tensor& grad_in, const at::Tensor& x_in,
 
   std::optional<at::Tensor> dx, dm, db, da;
   if (need_x) dx = at::empty(x.sizes(), x.options());
-  at::Tensor sums;  // [rows, K]: dm, db, da as far as asked for
+  const ChannelLayout layout = layout_of(x, m);
+  at::Tensor sums;  // [rows, C·K]: dm, db, da as far as asked for
   if (param_bits && (n == 0 || units == 0)) {
     sums = at::zeros({__builtin_popcount(param_bits), units}, x.options().dtype(acc));
   }
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, "relu_sum_backward_cuda", [&] {
-    const auto u = units_of<acc_t<scalar_t>>(m, b, a);
+    const auto u = kernel_units<acc_t<scalar_t>>(m, b, a);
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     const scalar_t* gp = g.const_data_ptr<scalar_t>();
     if (need_x)
-      launch_per_input<scalar_t, Pass::kGradX>(xp, gp, dx->mutable_data_ptr<scalar_t>(), n, u);
+      launch_per_input<scalar_t, Pass::kGradX>(xp, gp, dx->mutable_data_ptr<scalar_t>(), layout,
+                                               u);
     if (param_bits && !sums.defined()) {
       const auto options = x.options().dtype(acc);
-      sums = u.a ? param_grads_dispatch<scalar_t, true>(param_bits, xp, gp, n, u, options)
-                 : param_grads_dispatch<scalar_t, false>(param_bits, xp, gp, n, u, options);
+      sums = u.a ? param_grads_dispatch<scalar_t, true>(param_bits, xp, gp, layout, u, options)
+                 : param_grads_dispatch<scalar_t, false>(param_bits, xp, gp, layout, u, options);
     }
   });
-  // dm, db, da in the units' dtype: float32 for a 16-bit x with float32 units.
+  // dm, db, da in the units' dtype (float32 for a 16-bit x with float32
+  // units) and shape.
   const auto param_dtype = m_in.scalar_type();
   int64_t row = 0;
-  if (need_m) dm = sums[row++].to(param_dtype);
-  if (need_b) db = sums[row++].to(param_dtype);
-  if (need_a) da = sums[row++].to(param_dtype);
+  const auto grad_of_units = [&] { return sums[row++].view(m_in.sizes()).to(param_dtype); };
+  if (need_m) dm = grad_of_units();
+  if (need_b) db = grad_of_units();
+  if (need_a) da = grad_of_units();
   return {dx, dm, db, da};
 }
 

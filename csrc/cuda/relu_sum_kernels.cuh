@@ -9,22 +9,29 @@
 //
 // Three kernels:
 //   per_input_kernel      y (forward) or dx: each thread owns kItems inputs in
-//                         registers and sums over all units, which are staged
-//                         through shared memory tile by tile.
-//   param_grad_kernel     dm, db, da: each block stages chunks of (x, grad) in
-//                         shared memory, each thread owns units and sums over
-//                         the chunk's inputs in input order; one partial sum
-//                         per block and unit, written to a [blocks, G, K]
+//                         registers and sums over all units of their channel,
+//                         which are staged through shared memory tile by tile.
+//   param_grad_kernel     dm, db, da: each block stages chunks of one
+//                         channel's (x, grad) in shared memory, each thread
+//                         owns units of that channel and sums over the
+//                         chunk's inputs in input order; one partial sum per
+//                         block slot and unit, written to a [slots, G, C·K]
 //                         buffer (G = number of gradients asked for).
-//   reduce_blocks_kernel  sums that buffer over blocks: one warp per column,
+//   reduce_blocks_kernel  sums that buffer over slots: one warp per column,
 //                         a fixed-shape shuffle tree.
+// With per-channel (C, K) units every block works on one channel
+// (channel_layout.h), so it stages K units, not C·K, whatever C is; shared
+// units are the case C = 1.
 // Every sum is taken in an order fixed by the shapes alone, so results are
 // bitwise reproducible; there are no atomics.
 //
 // __launch_bounds__(threads, 1): with the block size alone, ptxas 13.0 capped
 // these kernels at 64 registers and spilled the float64 variants; asking for
 // just one resident block lets it keep every value in registers (at most 124
-// on sm_80 and sm_90), which still leaves room for two blocks per SM.
+// on sm_80 and sm_90), which still leaves room for two blocks per SM. The
+// per-channel per_input_kernel takes more (the float64 dx one 138 on sm_80,
+// 140 on sm_90: one block per SM), hence its own instantiation
+// (channel_layout.h).
 #pragma once
 
 #include <cstdint>
@@ -34,6 +41,7 @@
 
 #include "../relu_sum_math.h"
 #include "../units.h"
+#include "channel_layout.h"
 #include "device_api.h"
 
 namespace relu_ext::cuda {
@@ -70,29 +78,38 @@ enum class Pass { kForward, kGradX, kStep };
 // Forward (y), dx or step_sum; all are sums over units per input, so they share the
 // tiling: registers hold a thread's kItems inputs and their sums, shared
 // memory holds kTileK units at a time (read by every thread: a broadcast, no
-// bank conflicts). The thread's inputs are kThreads apart, so each load and
-// store of a warp is coalesced. With kItems independent sums per unit the
-// FMA pipeline stays full, which is what puts this loop near the FMA peak.
-template <class T, bool HasA, Pass P, int kThreads, int kItems, int kTileK>
+// bank conflicts). The block's inputs are kThreads·kItems consecutive
+// positions of its channel, a thread's kThreads apart, so each load and store
+// of a warp is coalesced (within a run of `inner` inputs per channel). With
+// kItems independent sums per unit the FMA pipeline stays full, which is what
+// puts this loop near the FMA peak. kPerChannel = false: one channel (shared
+// units, or C = 1), compiled without the channel arithmetic.
+template <class T, bool HasA, Pass P, bool kPerChannel, int kThreads, int kItems, int kTileK>
 __global__ void __launch_bounds__(kThreads, 1)
     per_input_kernel(global_ptr<const T> RELU_EXT_RESTRICT x,
                      global_ptr<const T> RELU_EXT_RESTRICT grad,
-                     global_ptr<T> RELU_EXT_RESTRICT out, int64_t n, DeviceUnits<acc_t<T>> u) {
+                     global_ptr<T> RELU_EXT_RESTRICT out,
+                     const RELU_EXT_GRID_CONSTANT ChannelLayout layout,
+                     DeviceUnits<acc_t<T>> all_units) {
   using A = acc_t<T>;
   RELU_EXT_DYNAMIC_SHARED(A, tile);  // kTileK m's, then b's, then a's
   A* const tile_m = tile;
   A* const tile_b = tile + kTileK;
   A* const tile_a = tile + 2 * kTileK;
 
-  const int64_t first =
-      static_cast<int64_t>(blockIdx.x) * (kThreads * kItems) + threadIdx.x;
+  const int64_t channel = block_channel<kPerChannel>(layout);
+  const DeviceUnits<A> u = channel_units<kPerChannel>(all_units, channel);
+  const int64_t n = layout.positions;  // inputs of the block's channel
+  const int64_t first = block_slice<kPerChannel>(layout) * (kThreads * kItems) + threadIdx.x;
+  using Walk = ChannelWalk<kThreads, kPerChannel>;
   A xv[kItems], gv[kItems], sum[kItems];
+  Walk walk(layout, channel, first);
 #pragma unroll
-  for (int r = 0; r < kItems; ++r) {
+  for (int r = 0; r < kItems; ++r, walk.next()) {
     const int64_t i = first + static_cast<int64_t>(r) * kThreads;
     // Inputs past the end compute on zeros and are never stored.
-    xv[r] = i < n ? load_acc(x, i) : A(0);
-    if constexpr (P == Pass::kGradX) gv[r] = i < n ? load_acc(grad, i) : A(0);
+    xv[r] = i < n ? load_acc(x, walk.index()) : A(0);
+    if constexpr (P == Pass::kGradX) gv[r] = i < n ? load_acc(grad, walk.index()) : A(0);
     sum[r] = A(0);
   }
 
@@ -123,10 +140,13 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   }
 
+  // Walked again rather than kept: the walk's state would hold registers
+  // through the sums.
+  walk = Walk(layout, channel, first);
 #pragma unroll
-  for (int r = 0; r < kItems; ++r) {
+  for (int r = 0; r < kItems; ++r, walk.next()) {
     const int64_t i = first + static_cast<int64_t>(r) * kThreads;
-    if (i < n) out[i] = static_cast<T>(sum[r]);
+    if (i < n) out[walk.index()] = static_cast<T>(sum[r]);
   }
 }
 
@@ -154,32 +174,41 @@ struct GradRows {
   static constexpr int count = a + (need.a ? 1 : 0);
 };
 
-// dm, db, da (those in kGrads): block blockIdx.x takes the
-// chunks blockIdx.x, blockIdx.x + gridDim.x, ... of kChunk inputs, and each of
+// dm, db, da (those in kGrads): a channel's inputs are shared out among S
+// block slots (S = gridDim.x / C); slot s takes the chunks s, s + S, ... of
+// kChunk positions of its channel (block_channel, block_slice), and each of
 // its threads sums, for units threadIdx.x, threadIdx.x + kThreads, ..., over
 // the chunk's inputs in order, then over its chunks in order. The result is
-// the block's row partial[blockIdx.x][GradRows][K], written by that block
-// alone. The launcher gives every block at least one chunk.
+// the slot's row partial[s][GradRows][channel·K, (channel + 1)·K), written by
+// that block alone. The launcher gives every slot at least one chunk.
 template <class T, bool HasA, unsigned kGrads, int kThreads, int kChunk>
 __global__ void __launch_bounds__(kThreads, 1)
     param_grad_kernel(global_ptr<const T> RELU_EXT_RESTRICT x,
-                      global_ptr<const T> RELU_EXT_RESTRICT grad, int64_t n,
-                      DeviceUnits<acc_t<T>> u, global_ptr<acc_t<T>> RELU_EXT_RESTRICT partial) {
+                      global_ptr<const T> RELU_EXT_RESTRICT grad,
+                      const RELU_EXT_GRID_CONSTANT ChannelLayout layout,
+                      DeviceUnits<acc_t<T>> all_units,
+                      global_ptr<acc_t<T>> RELU_EXT_RESTRICT partial) {
   using A = acc_t<T>;
   constexpr Need need = param_need(kGrads);
   using Rows = GradRows<need>;
   __shared__ A chunk_x[kChunk];
   __shared__ A chunk_g[kChunk];
-  const global_ptr<A> out = partial + static_cast<int64_t>(blockIdx.x) * Rows::count * u.count;
+  const int64_t channel = block_channel(layout), slot = block_slice(layout);
+  const int64_t slots = slices_per_channel(layout);
+  const DeviceUnits<A> u = channel_units(all_units, channel);
+  const int64_t n = layout.positions;  // inputs of the block's channel
+  const int64_t row_len = layout.channels * u.count;  // C·K
+  const global_ptr<A> out = partial + slot * Rows::count * row_len + channel * u.count;
 
   bool first_chunk = true;
-  for (int64_t c = blockIdx.x; c * kChunk < n; c += gridDim.x) {
+  for (int64_t c = slot; c * kChunk < n; c += slots) {
     const int64_t begin = c * kChunk;
     const int len = static_cast<int>(n - begin < kChunk ? n - begin : kChunk);
     __syncthreads();  // every thread is done with the previous chunk
-    for (int i = threadIdx.x; i < len; i += kThreads) {
-      chunk_x[i] = load_acc(x, begin + i);
-      chunk_g[i] = load_acc(grad, begin + i);
+    ChannelWalk<kThreads> walk(layout, channel, begin + threadIdx.x);
+    for (int i = threadIdx.x; i < len; i += kThreads, walk.next()) {
+      chunk_x[i] = load_acc(x, walk.index());
+      chunk_g[i] = load_acc(grad, walk.index());
     }
     __syncthreads();  // the chunk is complete before anyone reads it
     for (int64_t k = threadIdx.x; k < u.count; k += kThreads) {
@@ -190,13 +219,13 @@ __global__ void __launch_bounds__(kThreads, 1)
         accumulate_backward<HasA, need>(chunk_x[i], chunk_g[i], m, b, a, unused,
                                         dm, db, da);
       if (first_chunk) {
-        if constexpr (need.m) out[Rows::m * u.count + k] = dm;
-        if constexpr (need.b) out[Rows::b * u.count + k] = db;
-        if constexpr (need.a) out[Rows::a * u.count + k] = da;
+        if constexpr (need.m) out[Rows::m * row_len + k] = dm;
+        if constexpr (need.b) out[Rows::b * row_len + k] = db;
+        if constexpr (need.a) out[Rows::a * row_len + k] = da;
       } else {
-        if constexpr (need.m) out[Rows::m * u.count + k] += dm;
-        if constexpr (need.b) out[Rows::b * u.count + k] += db;
-        if constexpr (need.a) out[Rows::a * u.count + k] += da;
+        if constexpr (need.m) out[Rows::m * row_len + k] += dm;
+        if constexpr (need.b) out[Rows::b * row_len + k] += db;
+        if constexpr (need.a) out[Rows::a * row_len + k] += da;
       }
     }
     first_chunk = false;
