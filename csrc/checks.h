@@ -25,10 +25,9 @@ void check_relu_sum_args(const char* op, const at::Tensor& x, const at::Tensor& 
                          const at::Tensor& b, const std::optional<at::Tensor>& a,
                          const char* a_name = "a");
 
-// For the kernels that have no per-channel form yet (CUDA, the breakpoint
-// algorithm): a ValueError for a 2-D m, saying what is unsupported
-// (e.g. "by algorithm=\"breakpoints\"") and what to do `instead`, rather
-// than computing something wrong.
+// For the kernels that have no per-channel form yet (CUDA): a ValueError for
+// a 2-D m, saying what is unsupported (e.g. "on CUDA tensors") and what to
+// do `instead`, rather than computing something wrong.
 void check_shared_units(const char* op, const at::Tensor& m, const char* unsupported,
                         const char* instead);
 

@@ -296,21 +296,6 @@ def test_dim_out_of_range_is_torchs_index_error(dim):
     assert str(ours.value) == str(torchs.value)
 
 
-@pytest.mark.parametrize("call", ["public", "op", "fake"])
-def test_breakpoints_refuse_per_channel_units(call):
-    x, m, b, a = make_inputs((2, 3, 5), 1, 4)
-    message = ('per-channel (2-D) m of shape [3, 4] is not supported by '
-               'algorithm="breakpoints" yet; use algorithm="dense" or "auto"')
-    with pytest.raises(ValueError, match=re.escape(message)):
-        if call == "public":
-            relu_ext.relu_sum(x, m, b, a, algorithm="breakpoints")
-        elif call == "op":
-            ops.relu_sum_breakpoints(x, m, b, a)
-        else:
-            with FakeTensorMode(allow_non_fake_inputs=True):
-                ops.relu_sum_breakpoints(x, m, b, a)
-
-
 def test_auto_takes_the_dense_kernels_for_per_channel_units():
     # Sizes at which shared units would go to the breakpoint kernels.
     x, m, b, a = make_inputs((1, 2, 3000), 1, 4096)
