@@ -18,6 +18,7 @@
 #include <limits>
 #include <optional>
 #include <tuple>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -133,6 +134,37 @@ void check_unit_count(const char* op, const at::Tensor& m) {
 // intervals are located together (IntervalIndex::locate) before use.
 constexpr int64_t kGrain = 4096, kBlock = 256;
 
+// kArrays blocks of S where blocks that are not contiguous are gathered
+// (channel_layout.h); allocated per task, and not at all for one channel,
+// whose blocks are all read in place.
+template <class S, int kArrays>
+class Staging {
+ public:
+  explicit Staging(const ChannelLayout& layout)
+      : data_(layout.channels > 1 ? kArrays * kBlock : 0) {}
+  S* operator[](int i) { return data_.empty() ? nullptr : data_.data() + i * kBlock; }
+
+ private:
+  std::vector<S> data_;
+};
+
+// The forward for a block of one channel's inputs: y = slope·x + intercept
+// of x's interval. Whether every x was finite.
+template <class A>
+bool evaluate_block(const ChannelTable<A>& channel, const A* xp, A* yp, int64_t len,
+                    int64_t* interval) {
+  channel.index.locate(xp, len, interval);
+  const double* line = channel.table.line.data();
+  bool finite = true;
+  for (int64_t j = 0; j < len; ++j) {
+    const A xn = xp[j];
+    const int64_t i = interval[j];
+    finite &= (xn - xn == A(0));
+    yp[j] = static_cast<A>(line[2 * i] * static_cast<double>(xn) + line[2 * i + 1]);
+  }
+  return finite;
+}
+
 at::Tensor relu_sum_breakpoints_cpu(const at::Tensor& x_in, const at::Tensor& m,
                                     const at::Tensor& b, const std::optional<at::Tensor>& a) {
   check_relu_sum_args("relu_sum_breakpoints", x_in, m, b, a);
@@ -156,25 +188,29 @@ at::Tensor relu_sum_breakpoints_cpu(const at::Tensor& x_in, const at::Tensor& m,
     at::parallel_for(0, x.numel(), kGrain, [&](int64_t begin, int64_t end) {
       bool finite = true;
       int64_t interval[kBlock];
-      S x_stage[kBlock], y_stage[kBlock];
       A x_buf[kConverted<scalar_t> ? kBlock : 1], y_buf[kConverted<scalar_t> ? kBlock : 1];
-      layout.for_each_block(begin, end, kBlock, [&](const Block& block) {
-        const int64_t len = block.size;
-        const A* xp = block_in_compute_type<scalar_t>(layout.read(xs, block, x_stage), x_buf, len);
-        S* yd = layout.write_to(ys, block, y_stage);
-        A* yp = block_out_compute_type<scalar_t>(yd, y_buf);
-        const auto& channel = tables[block.channel];
-        channel.index.locate(xp, len, interval);
-        const double* line = channel.table.line.data();
-        for (int64_t j = 0; j < len; ++j) {
-          const A xn = xp[j];
-          const int64_t i = interval[j];
-          finite &= (xn - xn == A(0));
-          yp[j] = static_cast<A>(line[2 * i] * static_cast<double>(xn) + line[2 * i + 1]);
+      if (layout.channels == 1) {
+        // Shared units: blocks in place, in memory order. (Through the
+        // general walk below, the shared float64 forward measured 3-7% slower.)
+        for (int64_t p = begin; p < end; p += kBlock) {
+          const int64_t len = std::min(kBlock, end - p);
+          const A* xp = block_in_compute_type<scalar_t>(xs + p, x_buf, len);
+          A* yp = block_out_compute_type<scalar_t>(ys + p, y_buf);
+          finite &= evaluate_block(tables[0], xp, yp, len, interval);
+          narrow_block<scalar_t>(y_buf, ys + p, len);
         }
-        narrow_block<scalar_t>(y_buf, yd, len);
-        layout.finish_write(yd, ys, block);
-      });
+      } else {
+        Staging<S, 2> stage(layout);
+        layout.for_each_block(begin, end, kBlock, [&](const Block& block) {
+          const int64_t len = block.size;
+          const A* xp = block_in_compute_type<scalar_t>(layout.read(xs, block, stage[0]), x_buf, len);
+          S* yd = layout.write_to(ys, block, stage[1]);
+          A* yp = block_out_compute_type<scalar_t>(yd, y_buf);
+          finite &= evaluate_block(tables[block.channel], xp, yp, len, interval);
+          narrow_block<scalar_t>(y_buf, yd, len);
+          layout.finish_write(yd, ys, block);
+        });
+      }
       if (!finite) x_finite.store(false, std::memory_order_relaxed);
     });
   });
@@ -239,14 +275,14 @@ Grads relu_sum_breakpoints_backward_cpu(const at::Tensor& grad_in, const at::Ten
     const auto pass = [&](int64_t begin, int64_t end, double* acc) {
       bool finite = true;
       int64_t interval[kBlock];
-      S x_stage[kBlock], g_stage[kBlock], dx_stage[kBlock];
       constexpr int64_t kBuf = kConverted<scalar_t> ? kBlock : 1;
       A x_buf[kBuf], g_buf[kBuf], dx_buf[kBuf];
+      Staging<S, 3> stage(layout);
       layout.for_each_block(begin, end, kBlock, [&](const Block& block) {
         const int64_t len = block.size;
-        const A* xp = block_in_compute_type<scalar_t>(layout.read(xs, block, x_stage), x_buf, len);
-        const A* gp = block_in_compute_type<scalar_t>(layout.read(gs, block, g_stage), g_buf, len);
-        S* dxd = dxs ? layout.write_to(dxs, block, dx_stage) : nullptr;
+        const A* xp = block_in_compute_type<scalar_t>(layout.read(xs, block, stage[0]), x_buf, len);
+        const A* gp = block_in_compute_type<scalar_t>(layout.read(gs, block, stage[1]), g_buf, len);
+        S* dxd = dxs ? layout.write_to(dxs, block, stage[2]) : nullptr;
         A* dxp = dxd ? block_out_compute_type<scalar_t>(dxd, dx_buf) : nullptr;
         const auto& channel = tables[block.channel];
         channel.index.locate(xp, len, interval);
