@@ -104,12 +104,6 @@ void check_relu_sum_args(const char* op, const at::Tensor& x, const at::Tensor& 
   }
 }
 
-void check_shared_units(const char* op, const at::Tensor& m, const char* unsupported,
-                        const char* instead) {
-  TORCH_CHECK_VALUE(m.dim() != 2, op, "(): per-channel (2-D) m of shape ", shape_str(m.sizes()),
-                    " is not supported ", unsupported, " yet; ", instead);
-}
-
 void check_grad(const char* op, const at::Tensor& grad, const at::Tensor& x) {
   check_like_x(op, "grad", grad, x);
   TORCH_CHECK_VALUE(grad.sizes() == x.sizes(), op, "(): grad must have the shape of x (",

@@ -25,13 +25,6 @@ void check_relu_sum_args(const char* op, const at::Tensor& x, const at::Tensor& 
                          const at::Tensor& b, const std::optional<at::Tensor>& a,
                          const char* a_name = "a");
 
-// For the kernels that have no per-channel form yet (the breakpoint
-// algorithm's): a ValueError for a 2-D m, saying what is unsupported
-// (e.g. "by algorithm=\"breakpoints\"") and what to do `instead`, rather
-// than computing something wrong.
-void check_shared_units(const char* op, const at::Tensor& m, const char* unsupported,
-                        const char* instead);
-
 // The incoming gradient of relu_sum_backward: x's dtype, shape and device.
 void check_grad(const char* op, const at::Tensor& grad, const at::Tensor& x);
 

@@ -133,16 +133,6 @@ def channel_dim(op, x, m, dim):
     return index
 
 
-def check_shared_units(op, m, unsupported, instead):
-    """What csrc/checks.cpp's check_shared_units says for the kernels that have
-    no per-channel form yet."""
-    if m.dim() == 2:
-        raise ValueError(
-            f"{op}(): per-channel (2-D) m of shape {_shape(m)} is not supported "
-            f"{unsupported} yet; {instead}"
-        )
-
-
 def check_grad(op, grad, x):
     _check_like_x(op, "grad", grad, x)
     if grad.shape != x.shape:

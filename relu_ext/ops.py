@@ -17,18 +17,10 @@ from . import _extension  # noqa: F401  (registers the operators)
 from . import _onnx
 from . import _vmap  # noqa: F401  (registers the batching rules)
 from ._channels import to_channels
-from ._validation import (channel_dim, check_grad, check_relu_sum_args, check_shared_units,
-                          check_tensors)
+from ._validation import channel_dim, check_grad, check_relu_sum_args, check_tensors
 from .algorithm import choose_algorithm
 
 _ops = torch.ops.relu_ext
-
-
-def _check_kernels_exist(op, m):
-    """Per-channel (2-D) units have dense kernels only so far (CPU and CUDA);
-    the breakpoint kernels refuse them with these words (csrc/checks.h)."""
-    if op.startswith("relu_sum_breakpoints"):
-        check_shared_units(op, m, 'by algorithm="breakpoints"', 'use algorithm="dense" or "auto"')
 
 
 def _register_fakes(name):
@@ -39,13 +31,11 @@ def _register_fakes(name):
     @torch.library.register_fake(f"relu_ext::{name}")
     def _fake(x, m, b, a):
         check_relu_sum_args(name, x, m, b, a)
-        _check_kernels_exist(name, m)
         return x.new_empty(x.shape)
 
     @torch.library.register_fake(f"relu_ext::{backward_name}")
     def _backward_fake(grad, x, m, b, a, output_mask):
         check_relu_sum_args(backward_name, x, m, b, a)
-        _check_kernels_exist(backward_name, m)
         check_grad(backward_name, grad, x)
         need_x, need_m, need_b, need_a = output_mask
         return (
@@ -117,9 +107,7 @@ def relu_sum(x, m, b, a=None, *, dim=1, algorithm="auto"):
         a: output weights, shaped like m, or None for a_k = 1.
         dim: the channel dim of x for 2-D units, as nn.PReLU's: 1 for
             (N, C, ...), negative counts from the end (-1 for (B, T, C));
-            ignored for 1-D units. Per-channel units run with the dense
-            algorithm only so far (``algorithm="breakpoints"`` raises a
-            ValueError saying so).
+            ignored for 1-D units.
 
         m, b and a share one dtype: x's, or float32 when x is float16 or
         bfloat16 (mixed precision, as under ``torch.autocast``: the units stay
@@ -127,8 +115,9 @@ def relu_sum(x, m, b, a=None, *, dim=1, algorithm="auto"):
         float64 x with float32 units, raises a TypeError naming both dtypes.
         algorithm: ``"dense"`` evaluates every unit at every input (O(N·K));
             ``"breakpoints"`` sorts the units' breakpoints and looks each input
-            up (O((N + K)·log K), CPU only); ``"auto"`` (default) picks the
-            faster one from the sizes alone (see relu_ext/algorithm.py). The
+            up (O((N + K)·log K), CPU only; per channel, a table for each:
+            O(N·log K + C·K·log K)); ``"auto"`` (default) picks the faster
+            one from the sizes alone (see relu_ext/algorithm.py). The
             two agree to rounding, except that a float64 input within half
             an ulp of a breakpoint ``-b/m`` may be put on the other side of
             the kink (docs/breakpoints.md).
@@ -156,25 +145,20 @@ def relu_sum(x, m, b, a=None, *, dim=1, algorithm="auto"):
     if is_exporting() and torch.onnx.is_in_onnx_export():
         return _onnx.relu_sum(x, m, b, a, algorithm, dim)
     if m.dim() == 2:
-        return _per_channel(x, m, b, a, dim, algorithm)
+        # (C, K) units: x viewed as the ops' (outer, C, inner)
+        # (relu_ext/_channels.py), and the result viewed back.
+        x3, back = to_channels(x, channel_dim("relu_sum", x, m, dim))
+        return back(_run(x3, m, b, a, algorithm))
+    return _run(x, m, b, a, algorithm)
+
+
+def _run(x, m, b, a, algorithm):
+    """The op of ``algorithm`` on x as the ops take it."""
     if algorithm == "auto":  # the choice made in C++ (csrc/algorithm.h)
         return _auto(x, m, b, a)
     if choose_algorithm(algorithm, x, m) == "breakpoints":  # also checks the name
         return _breakpoints(x, m, b, a)
     return _dense(x, m, b, a)
-
-
-def _per_channel(x, m, b, a, dim, algorithm):
-    """relu_sum with (C, K) units: x viewed as the op's (outer, C, inner)
-    (relu_ext/_channels.py), the op, and the result viewed back."""
-    d = channel_dim("relu_sum", x, m, dim)
-    if algorithm == "breakpoints":
-        check_shared_units("relu_sum", m, 'by algorithm="breakpoints"',
-                           'use algorithm="dense" or "auto"')
-    elif algorithm != "auto":
-        choose_algorithm(algorithm, x, m)  # checks the name
-    x3, back = to_channels(x, d)
-    return back(_auto(x3, m, b, a) if algorithm == "auto" else _dense(x3, m, b, a))
 
 
 _auto = _ops.relu_sum_auto.default

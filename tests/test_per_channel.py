@@ -1,9 +1,11 @@
 """Per-channel units (issue 10, DESIGN.md §3): m, b, a of shape (C, K), one
-function per channel along x's `dim`, on the CPU dense kernels (the CUDA
-ones: test_cuda_emulator.py). Against the float64 reference
+function per channel along x's `dim`, on the CPU dense and breakpoint
+kernels (the CUDA ones: test_cuda_emulator.py). Against the float64 reference
 (relu_ext.reference.relu_sum with 2-D parameters), over shapes, dims, layouts
 and dtypes; gradcheck, determinism, bad arguments, opcheck, torch.compile,
-vmap, and the module as a drop-in nn.ReLU."""
+vmap, and the module as a drop-in nn.ReLU. What only the breakpoint
+algorithm needs (its tables per channel, auto's choice) is in
+test_breakpoints_per_channel.py."""
 
 import re
 
@@ -13,7 +15,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 import relu_ext
-from conftest import assert_close_to_reference
+from conftest import TOLERANCE, assert_close_to_reference
 
 ops = torch.ops.relu_ext
 
@@ -76,6 +78,13 @@ def reference_forward_and_grads(x, m, b, a, grad_out, dim):
     for grad, magnitude in zip(grads, terms):
         if grad is not None:
             grad.magnitude = magnitude
+    # The breakpoint algorithm forms y and da as sum(a m)·x + sum(a b), which
+    # cancels where m·x + b does: its float64 rounding is relative to these
+    # (docs/breakpoints.md, "Accuracy").
+    uncancelled = md.abs() * xd.abs()[..., None] + bd.abs()
+    y.uncancelled = like_x((ad * uncancelled).sum(-1))
+    if grads[3] is not None:
+        grads[3].uncancelled = over_inputs(g * uncancelled)
     return y, grads
 
 
@@ -88,10 +97,14 @@ def run_fused(x, m, b, a, grad_out, dim, **kwargs):
     return y, grads + [None] * (4 - len(grads))
 
 
-def check_against_reference(x, m, b, a, dim, dtype):
+def check_against_reference(x, m, b, a, dim, dtype, algorithm="auto"):
     grad_out = make_inputs(x.shape, 0, 0, dtype=dtype, seed=1)[0] if x.dim() else x
-    y, grads = run_fused(x, m, b, a, grad_out, dim)
+    y, grads = run_fused(x, m, b, a, grad_out, dim, algorithm=algorithm)
     y_ref, grads_ref = reference_forward_and_grads(x, m, b, a, grad_out, dim)
+    if algorithm == "breakpoints":  # 1e-15 of the uncancelled terms, whatever the dtype
+        for want, of in ((y_ref, x), (grads_ref[3], a)):
+            if want is not None:
+                want.magnitude = want.magnitude + 1e-15 / TOLERANCE[of.dtype] * want.uncancelled
     assert y.shape == x.shape
     assert_close_to_reference(y, y_ref, dtype)
     for got, want, param in zip(grads, grads_ref, (x, m, b, a)):
@@ -111,18 +124,24 @@ SHAPES = [
 ]
 
 
+# The two algorithms with per-channel kernels ("auto" is one of them).
+ALGORITHMS = ["dense", "breakpoints"]
+
+
 @pytest.mark.parametrize("shape, dim", SHAPES, ids=str)
 @pytest.mark.parametrize("units", [0, 1, 5, 17])
 @pytest.mark.parametrize("out_weights", [True, False], ids=["a", "no_a"])
-def test_matches_reference(shape, dim, units, out_weights, dtype):
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_matches_reference(shape, dim, units, out_weights, algorithm, dtype):
     x, m, b, a = make_inputs(shape, dim, units, dtype=dtype, out_weights=out_weights)
-    check_against_reference(x, m, b, a, dim, dtype)
+    check_against_reference(x, m, b, a, dim, dtype, algorithm)
 
 
 @pytest.mark.parametrize("x_dtype", [torch.float16, torch.bfloat16])
-def test_16bit_x_with_float32_units(x_dtype):
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_16bit_x_with_float32_units(x_dtype, algorithm):
     x, m, b, a = make_inputs((3, 4, 37), 1, 6, dtype=x_dtype, param_dtype=torch.float32)
-    check_against_reference(x, m, b, a, 1, x_dtype)
+    check_against_reference(x, m, b, a, 1, x_dtype, algorithm)
 
 
 ISAS = relu_ext.build_info()["cpu_isas"]
@@ -200,13 +219,14 @@ LAYOUTS = {
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=str)
-def test_any_strides(layout, dtype):
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_any_strides(layout, algorithm, dtype):
     make, base_shape, dim = LAYOUTS[layout]
     base = make_inputs(base_shape, 0, 0, dtype=dtype)[0]
     x = make(base)
     assert not x.is_contiguous()
     _, m, b, a = make_inputs(x.shape, dim, 6, dtype=dtype, seed=2)
-    y = check_against_reference(x, m, b, a, dim, dtype)
+    y = check_against_reference(x, m, b, a, dim, dtype, algorithm)
     if layout != "stepped" and layout != "expanded":  # dense: y in x's layout
         assert y.stride() == x.stride()
 
@@ -226,48 +246,59 @@ def test_channels_last_takes_a_view_not_a_copy():
 
 @pytest.mark.parametrize("shape, dim", [((2, 3, 4), 1), ((3, 2, 3), -1), ((4, 3), 1)], ids=str)
 @pytest.mark.parametrize("out_weights", [True, False], ids=["a", "no_a"])
-def test_gradcheck_and_gradgradcheck(shape, dim, out_weights):
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_gradcheck_and_gradgradcheck(shape, dim, out_weights, algorithm):
     x, m, b, a = make_inputs(shape, dim, 4, dtype=torch.float64, out_weights=out_weights)
     leaves = tuple(t.requires_grad_() for t in (x, m, b, a) if t is not None)
 
     def fn(*t):
-        return relu_ext.relu_sum(*t[:3], t[3] if out_weights else None, dim=dim)
+        return relu_ext.relu_sum(*t[:3], t[3] if out_weights else None, dim=dim,
+                                 algorithm=algorithm)
 
     assert torch.autograd.gradcheck(fn, leaves, check_forward_ad=True)
     assert torch.autograd.gradgradcheck(fn, leaves)
 
 
-def test_vmap_over_inputs_and_over_units():
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_vmap_over_inputs_and_over_units(algorithm):
     x, m, b, a = make_inputs((5, 2, 3, 4), 2, 6)
-    batched = torch.vmap(lambda x: relu_ext.relu_sum(x, m, b, a, dim=1))(x)
-    assert torch.equal(batched, torch.stack([relu_ext.relu_sum(t, m, b, a) for t in x]))
+
+    def f(x, m=m):
+        return relu_ext.relu_sum(x, m, b, a, dim=1, algorithm=algorithm)
+
+    assert torch.equal(torch.vmap(f)(x), torch.stack([f(t) for t in x]))
     ms = torch.stack([m, m * 2])
-    per_units = torch.vmap(lambda m: relu_ext.relu_sum(x[0], m, b, a))(ms)
-    assert torch.equal(per_units, torch.stack([relu_ext.relu_sum(x[0], t, b, a) for t in ms]))
+    per_units = torch.vmap(lambda m: f(x[0], m))(ms)
+    assert torch.equal(per_units, torch.stack([f(x[0], t) for t in ms]))
     # Per-sample input gradients: the backward's dx-only rule.
-    grads = torch.vmap(torch.func.grad(lambda x: relu_ext.relu_sum(x, m, b, a).sum()))(x)
+    grads = torch.vmap(torch.func.grad(lambda x: f(x).sum()))(x)
     for g, t in zip(grads, x):
         t = t.clone().requires_grad_()
-        assert torch.equal(g, torch.autograd.grad(relu_ext.relu_sum(t, m, b, a).sum(), t)[0])
+        assert torch.equal(g, torch.autograd.grad(f(t).sum(), t)[0])
 
 
-def all_grads(x, m, b, a, dim):
+def all_grads(x, m, b, a, dim, algorithm="dense"):
     leaves = [t.detach().clone().requires_grad_() for t in (x, m, b, a)]
-    y = relu_ext.relu_sum(*leaves, dim=dim)
+    y = relu_ext.relu_sum(*leaves, dim=dim, algorithm=algorithm)
     return [y, *torch.autograd.grad(y, leaves, torch.ones_like(y))]
 
 
-@pytest.mark.parametrize("shape, dim", [((8, 16, 3000), 1), ((3000, 16), -1), ((900, 12, 4), 1)],
-                         ids=str)
-def test_bitwise_deterministic_across_runs_and_threads(shape, dim):
+# The breakpoint sums are chunked per 16,384 inputs of a channel: (2, 3, 40000)
+# has 4 chunks per channel, (100000, 4) with channels innermost 6; the dense
+# column kernels' rows come in 128-row spans and chunks of them.
+@pytest.mark.parametrize("shape, dim, algorithm", [
+    ((8, 16, 3000), 1, "dense"), ((3000, 16), -1, "dense"), ((900, 12, 4), 1, "dense"),
+    ((2, 3, 40000), 1, "breakpoints"), ((100000, 4), -1, "breakpoints"),
+], ids=str)
+def test_bitwise_deterministic_across_runs_and_threads(shape, dim, algorithm):
     x, m, b, a = make_inputs(shape, dim, 8)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        first = all_grads(x, m, b, a, dim)
-        again = all_grads(x, m, b, a, dim)
+        first = all_grads(x, m, b, a, dim, algorithm)
+        again = all_grads(x, m, b, a, dim, algorithm)
         torch.set_num_threads(1)
-        single = all_grads(x, m, b, a, dim)
+        single = all_grads(x, m, b, a, dim, algorithm)
     finally:
         torch.set_num_threads(threads)
     for p, q, r in zip(first, again, single):
@@ -277,13 +308,14 @@ def test_bitwise_deterministic_across_runs_and_threads(shape, dim):
 # Channel runs (inner 8) and columns (the channels innermost).
 @pytest.mark.parametrize("shape, dim", [((2, 3, 8), 1), ((8, 3), -1)], ids=str)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
-def test_nan_and_inf_as_the_reference(shape, dim, dtype):
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_nan_and_inf_as_the_reference(shape, dim, dtype, algorithm):
     x, m, b, a = make_inputs(shape, dim, 4, dtype=dtype)
     xc = x.movedim(dim, -1)
     xc[0, 0], xc[1, 0], xc[-1, 1] = float("nan"), float("inf"), -float("inf")
     m[1, 2] = float("inf")
     b[2, 0] = float("nan")
-    check_against_reference(x, m, b, a, dim, dtype)
+    check_against_reference(x, m, b, a, dim, dtype, algorithm)
 
 
 # ------------------------------------------------------------------ bad arguments
@@ -353,29 +385,6 @@ def test_dim_out_of_range_is_torchs_index_error(dim):
     with pytest.raises(IndexError) as torchs:
         x.size(dim)
     assert str(ours.value) == str(torchs.value)
-
-
-@pytest.mark.parametrize("call", ["public", "op", "fake"])
-def test_breakpoints_refuse_per_channel_units(call):
-    x, m, b, a = make_inputs((2, 3, 5), 1, 4)
-    message = ('per-channel (2-D) m of shape [3, 4] is not supported by '
-               'algorithm="breakpoints" yet; use algorithm="dense" or "auto"')
-    with pytest.raises(ValueError, match=re.escape(message)):
-        if call == "public":
-            relu_ext.relu_sum(x, m, b, a, algorithm="breakpoints")
-        elif call == "op":
-            ops.relu_sum_breakpoints(x, m, b, a)
-        else:
-            with FakeTensorMode(allow_non_fake_inputs=True):
-                ops.relu_sum_breakpoints(x, m, b, a)
-
-
-def test_auto_takes_the_dense_kernels_for_per_channel_units():
-    # Sizes at which shared units would go to the breakpoint kernels.
-    x, m, b, a = make_inputs((1, 2, 3000), 1, 4096)
-    assert relu_ext._C.auto_uses_breakpoints(x.flatten(), m[0])
-    assert not relu_ext._C.auto_uses_breakpoints(x, m)
-    assert torch.equal(relu_ext.relu_sum(x, m, b, a), ops.relu_sum(x, m, b, a))
 
 
 def test_fake_kernels_take_cuda_per_channel_units():

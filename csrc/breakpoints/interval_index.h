@@ -37,6 +37,7 @@ class IntervalIndex {
   explicit IntervalIndex(const std::vector<T>& events) {
     build(events, heavy_tailed(events) ? kPieces : 1);
   }
+  IntervalIndex() = default;  // holds nothing: a place to assign a built one to
 
   // idx[j] = i(x[j]) for j < n; for NaN, some valid index (the callers
   // discard the result). kBatch inputs are searched in lockstep, so that

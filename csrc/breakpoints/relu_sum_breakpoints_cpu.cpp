@@ -1,8 +1,9 @@
 // CPU kernels of relu_sum_breakpoints and its backward: the N-level passes of
 // the breakpoint algorithm (breakpoint_table.h has the K-level half and the
-// method). Each input costs one lookup (interval_index.h) instead of K units:
+// method). Each input costs one lookup (interval_index.h) in its channel's
+// table (channel_tables.h; shared units are one channel) instead of K units:
 //   forward   y  = slope[i]·x + intercept[i]
-//   backward  dx = g·slope[i];   g and g·x summed per interval i
+//   backward  dx = g·slope[i];   g and g·x summed per channel and interval i
 // These loops are hand-written because the ATen equivalents measured far too
 // slow on this project's busy 2-core machine (N = 262,144, K = 4,096): one
 // torch.searchsorted ~25 ms, one torch.sort of x ~30 ms, against ~8 ms for
@@ -17,6 +18,7 @@
 #include <limits>
 #include <optional>
 #include <tuple>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -27,7 +29,8 @@
 #include "../checks.h"
 #include "../cpu/storage.h"
 #include "breakpoint_table.h"
-#include "interval_index.h"
+#include "channel_layout.h"
+#include "channel_tables.h"
 
 namespace relu_ext::breakpoints {
 namespace {
@@ -120,11 +123,6 @@ void narrow_block(const A* buf, typename Storage<T>::S* out, int64_t n) {
   if constexpr (kConverted<T>) Storage<T>::narrow(cpu::kernels())(buf, out, n);
 }
 
-// One table of breakpoints for all of x: per-channel (2-D) units, a table
-// per channel, are not built yet (issue 10).
-constexpr const char* kNotPerChannel = "by algorithm=\"breakpoints\"";
-constexpr const char* kUseDense = "use algorithm=\"dense\" or \"auto\"";
-
 // IntervalIndex counts events in 32 bits.
 void check_unit_count(const char* op, const at::Tensor& m) {
   TORCH_CHECK_VALUE(m.numel() < std::numeric_limits<int32_t>::max(), op,
@@ -136,10 +134,40 @@ void check_unit_count(const char* op, const at::Tensor& m) {
 // intervals are located together (IntervalIndex::locate) before use.
 constexpr int64_t kGrain = 4096, kBlock = 256;
 
+// kArrays blocks of S where blocks that are not contiguous are gathered
+// (channel_layout.h); allocated per task, and not at all for one channel,
+// whose blocks are all read in place.
+template <class S, int kArrays>
+class Staging {
+ public:
+  explicit Staging(const ChannelLayout& layout)
+      : data_(layout.channels > 1 ? kArrays * kBlock : 0) {}
+  S* operator[](int i) { return data_.empty() ? nullptr : data_.data() + i * kBlock; }
+
+ private:
+  std::vector<S> data_;
+};
+
+// The forward for a block of one channel's inputs: y = slope·x + intercept
+// of x's interval. Whether every x was finite.
+template <class A>
+bool evaluate_block(const ChannelTable<A>& channel, const A* xp, A* yp, int64_t len,
+                    int64_t* interval) {
+  channel.index.locate(xp, len, interval);
+  const double* line = channel.table.line.data();
+  bool finite = true;
+  for (int64_t j = 0; j < len; ++j) {
+    const A xn = xp[j];
+    const int64_t i = interval[j];
+    finite &= (xn - xn == A(0));
+    yp[j] = static_cast<A>(line[2 * i] * static_cast<double>(xn) + line[2 * i + 1]);
+  }
+  return finite;
+}
+
 at::Tensor relu_sum_breakpoints_cpu(const at::Tensor& x_in, const at::Tensor& m,
                                     const at::Tensor& b, const std::optional<at::Tensor>& a) {
   check_relu_sum_args("relu_sum_breakpoints", x_in, m, b, a);
-  check_shared_units("relu_sum_breakpoints", m, kNotPerChannel, kUseDense);
   check_unit_count("relu_sum_breakpoints", m);
   // K = 0 and an empty x are the dense op's trivial cases.
   if (x_in.numel() == 0 || m.numel() == 0) return dense_relu_sum(x_in, m, b, a);
@@ -148,32 +176,40 @@ at::Tensor relu_sum_breakpoints_cpu(const at::Tensor& x_in, const at::Tensor& m,
   // x read in its own dtype: a 16-bit x is widened a block at a time.
   const auto x = x_in.contiguous();
   auto y = at::empty(x.sizes(), x.options());
+  const auto layout = ChannelLayout::of(x, m);
   std::atomic<bool> x_finite{true};
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relu_sum_breakpoints_cpu", [&] {
     using A = typename Storage<scalar_t>::A;
     using S = typename Storage<scalar_t>::S;
-    const auto table = make_breakpoint_table<A>(params->view());
-    const IntervalIndex<A> index(table.events);
-    const double* line = table.line.data();
+    const auto tables = make_channel_tables<A>(params->view(), layout.channels);
     const S* xs = cpu::data_of<scalar_t>(x);
     S* ys = cpu::mutable_data_of<scalar_t>(y);
     at::parallel_for(0, x.numel(), kGrain, [&](int64_t begin, int64_t end) {
       bool finite = true;
       int64_t interval[kBlock];
       A x_buf[kConverted<scalar_t> ? kBlock : 1], y_buf[kConverted<scalar_t> ? kBlock : 1];
-      for (int64_t block = begin; block < end; block += kBlock) {
-        const int64_t len = std::min(kBlock, end - block);
-        const A* xp = block_in_compute_type<scalar_t>(xs + block, x_buf, len);
-        A* yp = block_out_compute_type<scalar_t>(ys + block, y_buf);
-        index.locate(xp, len, interval);
-        for (int64_t j = 0; j < len; ++j) {
-          const A xn = xp[j];
-          const int64_t i = interval[j];
-          finite &= (xn - xn == A(0));
-          yp[j] = static_cast<A>(line[2 * i] * static_cast<double>(xn) + line[2 * i + 1]);
+      if (layout.channels == 1) {
+        // Shared units: blocks in place, in memory order. (Through the
+        // general walk below, the shared float64 forward measured 3-7% slower.)
+        for (int64_t p = begin; p < end; p += kBlock) {
+          const int64_t len = std::min(kBlock, end - p);
+          const A* xp = block_in_compute_type<scalar_t>(xs + p, x_buf, len);
+          A* yp = block_out_compute_type<scalar_t>(ys + p, y_buf);
+          finite &= evaluate_block(tables[0], xp, yp, len, interval);
+          narrow_block<scalar_t>(y_buf, ys + p, len);
         }
-        narrow_block<scalar_t>(y_buf, ys + block, len);
+      } else {
+        Staging<S, 2> stage(layout);
+        layout.for_each_block(begin, end, kBlock, [&](const Block& block) {
+          const int64_t len = block.size;
+          const A* xp = block_in_compute_type<scalar_t>(layout.read(xs, block, stage[0]), x_buf, len);
+          S* yd = layout.write_to(ys, block, stage[1]);
+          A* yp = block_out_compute_type<scalar_t>(yd, y_buf);
+          finite &= evaluate_block(tables[block.channel], xp, yp, len, interval);
+          narrow_block<scalar_t>(y_buf, yd, len);
+          layout.finish_write(yd, ys, block);
+        });
       }
       if (!finite) x_finite.store(false, std::memory_order_relaxed);
     });
@@ -182,11 +218,12 @@ at::Tensor relu_sum_breakpoints_cpu(const at::Tensor& x_in, const at::Tensor& m,
   return y;
 }
 
-// The per-interval sums are taken per chunk of inputs, then added in chunk
-// order: chunk boundaries depend on N and K only, never on the thread count,
-// so the result is bitwise reproducible. Each chunk holds at least
-// 2·(K + 1) inputs, so its accumulators are no bigger than its inputs and
-// adding them up (serially) costs at most half a pass over the inputs.
+// The per-interval sums are taken per chunk of a channel's inputs, then
+// added in chunk order: chunk boundaries depend on E (N / C) and K only,
+// never on the thread count, so the result is bitwise reproducible. Each
+// chunk but a channel's only one holds at least 2·(K + 1) inputs, so its
+// accumulators are no bigger than its inputs and adding them up (serially
+// per channel) costs at most half a pass over the inputs.
 constexpr int64_t kMaxChunks = 16, kMinChunkInputs = 16384;
 
 int64_t chunk_count(int64_t n, int64_t k) {
@@ -198,7 +235,6 @@ Grads relu_sum_breakpoints_backward_cpu(const at::Tensor& grad_in, const at::Ten
                                         const std::optional<at::Tensor>& a,
                                         std::array<bool, 4> output_mask) {
   check_relu_sum_args("relu_sum_breakpoints_backward", x_in, m, b, a);
-  check_shared_units("relu_sum_breakpoints_backward", m, kNotPerChannel, kUseDense);
   check_grad("relu_sum_breakpoints_backward", grad_in, x_in);
   check_unit_count("relu_sum_breakpoints_backward", m);
   const auto dense = [&] { return dense_relu_sum_backward(grad_in, x_in, m, b, a, output_mask); };
@@ -206,7 +242,9 @@ Grads relu_sum_breakpoints_backward_cpu(const at::Tensor& grad_in, const at::Ten
   const auto params = finite_params(m, b, a);
   if (!params) return dense();
   const auto x = x_in.contiguous(), g = grad_in.contiguous();
-  const int64_t n = x.numel(), k = m.numel();
+  const auto layout = ChannelLayout::of(x, m);
+  // k: units per channel (K of (C, K) or of shared (K,) units).
+  const int64_t n = x.numel(), k = m.size(-1), channels = layout.channels;
   const bool need_x = output_mask[0], need_m = output_mask[1], need_b = output_mask[2],
              need_a = output_mask[3] && a.has_value();
   const bool need_sums = need_m || need_b || need_a;
@@ -215,36 +253,40 @@ Grads relu_sum_breakpoints_backward_cpu(const at::Tensor& grad_in, const at::Ten
   std::optional<at::Tensor> dx, dm, db, da;
   if (need_x) dx = at::empty(x.sizes(), x.options());
   const auto f64 = x.options().dtype(at::kDouble);
-  if (need_m) dm = at::empty({k}, f64);
-  if (need_b) db = at::empty({k}, f64);
-  if (need_a) da = at::empty({k}, f64);
-  const int64_t chunks = need_sums ? chunk_count(n, k) : 0;
-  // sums[c][i][0], sums[c][i][1]: chunk c's sums of g and of g·x over interval i.
-  auto sums = at::empty({chunks, k + 1, 2}, f64);
+  if (need_m) dm = at::empty(m.sizes(), f64);
+  if (need_b) db = at::empty(m.sizes(), f64);
+  if (need_a) da = at::empty(m.sizes(), f64);
+  const int64_t chunks = need_sums ? chunk_count(layout.per_channel, k) : 0;
+  // sums[c][q][i][0], sums[c][q][i][1]: chunk q of channel c's sums of g and
+  // of g·x over interval i of its table.
+  auto sums = at::empty({channels, chunks, k + 1, 2}, f64);
   std::atomic<bool> inputs_finite{true};
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relu_sum_breakpoints_backward_cpu", [&] {
     using A = typename Storage<scalar_t>::A;
     using S = typename Storage<scalar_t>::S;
-    const auto table = make_breakpoint_table<A>(params->view());
-    const IntervalIndex<A> index(table.events);
-    const double* line = table.line.data();
+    const auto tables = make_channel_tables<A>(params->view(), channels);
     const S* xs = cpu::data_of<scalar_t>(x);
     const S* gs = cpu::data_of<scalar_t>(g);
     S* dxs = need_x ? cpu::mutable_data_of<scalar_t>(*dx) : nullptr;
-    // Checks x and g finite in [begin, end), writes dx there and, when
-    // `acc` is given, adds g and g·x of interval i into acc[2i], acc[2i + 1].
+    // Checks x and g finite at the positions [begin, end) (channel order),
+    // writes dx there and, when `acc` is given (then [begin, end) lies in
+    // one channel), adds g and g·x of interval i into acc[2i], acc[2i + 1].
     const auto pass = [&](int64_t begin, int64_t end, double* acc) {
       bool finite = true;
       int64_t interval[kBlock];
       constexpr int64_t kBuf = kConverted<scalar_t> ? kBlock : 1;
       A x_buf[kBuf], g_buf[kBuf], dx_buf[kBuf];
-      for (int64_t block = begin; block < end; block += kBlock) {
-        const int64_t len = std::min(kBlock, end - block);
-        const A* xp = block_in_compute_type<scalar_t>(xs + block, x_buf, len);
-        const A* gp = block_in_compute_type<scalar_t>(gs + block, g_buf, len);
-        A* dxp = dxs ? block_out_compute_type<scalar_t>(dxs + block, dx_buf) : nullptr;
-        index.locate(xp, len, interval);
+      Staging<S, 3> stage(layout);
+      layout.for_each_block(begin, end, kBlock, [&](const Block& block) {
+        const int64_t len = block.size;
+        const A* xp = block_in_compute_type<scalar_t>(layout.read(xs, block, stage[0]), x_buf, len);
+        const A* gp = block_in_compute_type<scalar_t>(layout.read(gs, block, stage[1]), g_buf, len);
+        S* dxd = dxs ? layout.write_to(dxs, block, stage[2]) : nullptr;
+        A* dxp = dxd ? block_out_compute_type<scalar_t>(dxd, dx_buf) : nullptr;
+        const auto& channel = tables[block.channel];
+        channel.index.locate(xp, len, interval);
+        const double* line = channel.table.line.data();
         for (int64_t j = 0; j < len; ++j) {
           const A xj = xp[j], gj = gp[j];
           const int64_t i = interval[j];
@@ -255,8 +297,11 @@ Grads relu_sum_breakpoints_backward_cpu(const at::Tensor& grad_in, const at::Ten
             acc[2 * i + 1] += static_cast<double>(gj) * static_cast<double>(xj);
           }
         }
-        if (dxs) narrow_block<scalar_t>(dx_buf, dxs + block, len);
-      }
+        if (dxd) {
+          narrow_block<scalar_t>(dx_buf, dxd, len);
+          layout.finish_write(dxd, dxs, block);
+        }
+      });
       if (!finite) inputs_finite.store(false, std::memory_order_relaxed);
     };
     if (!need_sums) {
@@ -264,21 +309,31 @@ Grads relu_sum_breakpoints_backward_cpu(const at::Tensor& grad_in, const at::Ten
       return;
     }
     double* sp = sums.mutable_data_ptr<double>();
-    const int64_t stride = 2 * (k + 1), per_chunk = (n + chunks - 1) / chunks;
-    at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
-      for (int64_t c = c0; c < c1; ++c) {
-        std::fill(sp + c * stride, sp + (c + 1) * stride, 0.0);
-        pass(c * per_chunk, std::min(n, (c + 1) * per_chunk), sp + c * stride);
+    const int64_t e_count = layout.per_channel, per_chunk = (e_count + chunks - 1) / chunks;
+    const int64_t stride = 2 * (k + 1), channel_stride = chunks * stride;
+    // Work item w: chunk w % chunks of channel w / chunks.
+    at::parallel_for(0, channels * chunks, 1, [&](int64_t w0, int64_t w1) {
+      for (int64_t w = w0; w < w1; ++w) {
+        const int64_t c = w / chunks, q = w % chunks, first = c * e_count;
+        std::fill(sp + w * stride, sp + (w + 1) * stride, 0.0);
+        pass(first + q * per_chunk, first + std::min(e_count, (q + 1) * per_chunk),
+             sp + w * stride);
       }
     });
     if (!inputs_finite.load()) return;
-    // Chunk 0 plus chunk 1 plus ..., per interval, in that order.
-    for (int64_t c = 1; c < chunks; ++c)
-      for (int64_t i = 0; i < stride; ++i) sp[i] += sp[c * stride + i];
-    const auto out = [](std::optional<at::Tensor>& t) {
-      return t ? t->mutable_data_ptr<double>() : nullptr;
+    const auto out = [&](std::optional<at::Tensor>& t, int64_t c) {
+      return t ? t->mutable_data_ptr<double>() + c * k : nullptr;
     };
-    unit_gradients(table, sp, params->view(), out(dm), out(db), out(da));
+    at::parallel_for(0, channels, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        double* cs = sp + c * channel_stride;
+        // Chunk 0 plus chunk 1 plus ..., per interval, in that order.
+        for (int64_t q = 1; q < chunks; ++q)
+          for (int64_t i = 0; i < stride; ++i) cs[i] += cs[q * stride + i];
+        unit_gradients(tables[c].table, cs, channel_units(params->view(), c, k), out(dm, c),
+                       out(db, c), out(da, c));
+      }
+    });
   });
   if (!inputs_finite.load()) return dense();
   // dx in x's dtype, dm, db, da (float64 here) in the units'.
