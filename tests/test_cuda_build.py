@@ -16,10 +16,11 @@ from relu_ext import _build_meta
 
 CSRC = Path(__file__).resolve().parent.parent / "csrc"
 # Every kernel the launcher instantiates: per_input_kernel for 4 dtypes × with
-# or without a × (forward, dx), and with weights for step_sum, each for one
-# channel and for several; param_grad_kernel for 4 dtypes × the 7 sets of
-# (dm, db, da) with a and the 3 without; reduce_blocks_kernel for float and double.
-KERNELS_PER_ARCH = 2 * (4 * 2 * 2 + 4) + 4 * (7 + 3) + 2
+# or without a × (forward, dx), and with weights for step_sum, each for the
+# three walks (one channel, by channel, by columns); param_grad_kernel for 4
+# dtypes × the 7 sets of (dm, db, da) with a and the 3 without, by channel and
+# by columns; reduce_blocks_kernel for float and double.
+KERNELS_PER_ARCH = 3 * (4 * 2 * 2 + 4) + 2 * 4 * (7 + 3) + 2
 PTXAS_ARCHS = ("80", "90")
 
 ENTRY = re.compile(r"Compiling entry function '(\w+)' for 'sm_(\d+)'")

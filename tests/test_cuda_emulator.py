@@ -13,10 +13,12 @@ against them, so that every boundary the GPU meets is met here:
     grid-limit tests 514 chunks on the 512 blocks (two blocks take a second
     chunk through the grid-stride loop, the last one partial);
   - the order tests check the documented summation order bit for bit;
-  - per-channel (C, K) units, x (outer, C, inner): every block works on one
-    channel (csrc/cuda/channel_layout.h), so the shapes vary how a channel's
-    inputs lie in x (channels innermost, runs longer and shorter than a
-    block's step) and how many blocks and backward slots a channel gets.
+  - per-channel (C, K) units, x (outer, C, inner): with runs of 32 or more
+    every block works on one channel (csrc/cuda/channel_layout.h), so the
+    shapes vary how a channel's inputs lie in x (runs longer and shorter than
+    a block's step) and how many blocks and backward slots a channel gets;
+    shorter runs (channels innermost) go by columns, and their shapes cross
+    the 32-column tiles, the warps' rows and the tiles of units.
 """
 
 import re
@@ -417,7 +419,7 @@ def test_the_emulated_ops_are_the_cuda_sources():
 # against that walk and the launch shapes.
 PER_CHANNEL_SHAPES = [
     (3, 1, 700),     # one channel: the shared path (x contiguous), two blocks
-    (300, 5, 1),     # channels innermost: every step of a walk crosses runs
+    (300, 5, 1),     # channels innermost: by columns (short runs, see below)
     (2, 3, THREADS + 1),  # NCHW-like: a step stays in its run or wraps by one
     (3, 4, 100),     # runs shorter than a step (two runs and 56 inputs)
     (1, 2, BLOCK + 52),   # two blocks per channel, the second partial
@@ -485,8 +487,9 @@ def test_per_channel_output_mask(emu, mask):
 
 def test_per_channel_units_beyond_shared_memory(emu):
     # C·K = 12,480 units: m alone is 49,920 bytes in float32, more than a
-    # block's 48 KiB of static shared memory; and more channels than backward
-    # blocks (one slot each). Each block stages its own channel's 24 units.
+    # block's 48 KiB of static shared memory. Channels innermost: 17 column
+    # tiles of one backward slot each; each lane stages its own channel's 24
+    # units.
     check_per_channel(emu, (2, 520, 1), 24, torch.float32, torch.float32, True)
 
 
@@ -537,6 +540,194 @@ def test_per_channel_parameter_grads_sum_each_channel_in_the_documented_order(em
         gn, xn = g[:, c].flatten().numpy(), x[:, c].flatten().numpy()
         masks = [np.ones(n, dtype=bool)] + [xn > -v for v in b[c, 1:].numpy()]
         expected = torch.tensor([float(kernel_order_sum(np.where(mask, gn, np.float32(0))))
+                                 for mask in masks])
+        assert torch.equal(db[c], expected), (c, db[c], expected)
+        assert torch.equal(da[c, 0], expected[0])
+
+
+# ------------------------------------------------ per-channel units by columns
+# Short runs (inner < 32, C > 1) take the column walk (channel_layout.h): x is
+# outer rows of C·inner inputs, a block takes a tile of 32 columns (or, for
+# rows narrower than 32, a warp takes 32 // width whole rows) and its warps
+# take rows; each lane has its own column's channel. The shapes cross the
+# tile's and the warp's edges; K crosses the column tiles of units.
+COLUMN_TILE_K = SHAPES["kColumnTileK"]
+COLUMN_SHAPES = [
+    (300, 5, 1),    # channels innermost, C < 32: a warp takes 6 rows of 5 (30 lanes)
+    (70, 33, 1),    # two tiles, the second one column wide; two row slices
+    (131, 70, 1),   # tiles of 32, 32 and 6 channels; 3 row slices, 5 chunks of rows
+    (25, 70, 1),    # the same tiles, one slice and one chunk (one slot: no reduction)
+    (9, 3, 7),      # inner > 1: 21 columns, one row a warp, 11 lanes idle
+    (40, 12, 5),    # tiles cut through channels (32 = 6·5 + 2)
+    (5, 2, 31),     # the longest short run
+    (1, 40, 1),     # one row
+]
+# None, one partial tile, two tiles and a tail (K > the staged chunk).
+COLUMN_UNITS = [0, 7, 2 * COLUMN_TILE_K + 11]
+# The reduction of 3·70·75 columns costs the emulator 15 s and adds no case
+# to (25, 70, 1) with 75 units and (131, 70, 1) with 7.
+COLUMN_CASES = [(shape, k) for shape in COLUMN_SHAPES for k in COLUMN_UNITS
+                if (shape, k) != ((131, 70, 1), COLUMN_UNITS[-1])]
+
+
+def by_runs(t, shape):
+    """(outer, C, inner) x (or y, grad) as (1, C, outer·inner): the same
+    channels' inputs, in one run each, which the launcher walks by channel
+    when the run is at least 32 long."""
+    outer, channels, inner = shape
+    return t.permute(1, 0, 2).reshape(1, channels, outer * inner)
+
+
+def from_runs(t, shape):
+    outer, channels, inner = shape
+    return t.reshape(channels, outer, inner).permute(1, 0, 2)
+
+
+def check_columns_match_runs(emu, shape, x, m, b, a, grad):
+    """y, dx and step_sum by columns are bit for bit those of the walk by
+    channel: every input sums its channel's units in unit order with the same
+    arithmetic, whichever way the threads are laid over x."""
+    outer, channels, inner = shape
+    if outer * inner < 32 or x.numel() == 0:
+        return  # the transposed x would take the column walk too
+    y = emu.relu_sum(x, m, b, a)
+    assert torch.equal(y, from_runs(emu.relu_sum(by_runs(x, shape), m, b, a), shape))
+    dx = emu.relu_sum_backward(grad, x, m, b, a, [True, False, False, False])[0]
+    dx_runs = emu.relu_sum_backward(by_runs(grad, shape), by_runs(x, shape), m, b, a,
+                                    [True, False, False, False])[0]
+    assert torch.equal(dx, from_runs(dx_runs, shape))
+    w = m.flip(-1)
+    assert torch.equal(emu.step_sum(x, m, b, w),
+                       from_runs(emu.step_sum(by_runs(x, shape), m, b, w), shape))
+
+
+@pytest.mark.parametrize("shape,k", COLUMN_CASES,
+                         ids=["x".join(map(str, s)) + f"-{k}" for s, k in COLUMN_CASES])
+def test_per_channel_columns(emu, shape, k):
+    check_per_channel(emu, shape, k, torch.float32, torch.float32, True)
+    check_columns_match_runs(emu, shape, *per_channel_inputs(shape, k, torch.float32,
+                                                            torch.float32, True))
+
+
+@pytest.mark.parametrize("dtype,param_dtype,with_a", PER_CHANNEL_DTYPES,
+                         ids=lambda v: str(v).removeprefix("torch.") if not isinstance(v, bool)
+                         else ("a" if v else "no_a"))
+def test_per_channel_columns_dtypes(emu, dtype, param_dtype, with_a):
+    # Two tiles of units and a tail, 6 rows a warp, two chunks of rows.
+    shape, k = (300, 5, 1), 2 * COLUMN_TILE_K + 11
+    check_per_channel(emu, shape, k, dtype, param_dtype, with_a)
+    check_columns_match_runs(emu, shape, *per_channel_inputs(shape, k, dtype, param_dtype,
+                                                            with_a))
+
+
+@pytest.mark.parametrize("mask", MASKS[1:], ids=lambda m: "".join(g for g, w in zip(GRADS, m) if w))
+def test_per_channel_columns_output_mask(emu, mask):
+    # Two chunks of 192 rows (6 a warp): 2 slots × 6 rows a warp = 12 rows of
+    # partial sums per channel, summed by the reduction.
+    check_per_channel(emu, (300, 5, 1), 7, torch.float32, torch.float32, True, mask)
+
+
+def test_per_channel_columns_bitwise_deterministic(emu):
+    for shape in [(131, 70, 1), (300, 5, 1), (40, 12, 5)]:
+        x, m, b, a, grad = per_channel_inputs(shape, 7, torch.float32, torch.float32, True)
+        first = [emu.relu_sum(x, m, b, a), *emu.relu_sum_backward(grad, x, m, b, a, [True] * 4)]
+        second = [emu.relu_sum(x, m, b, a), *emu.relu_sum_backward(grad, x, m, b, a, [True] * 4)]
+        for g1, g2 in zip(first, second):
+            assert torch.equal(g1, g2)
+
+
+@pytest.mark.parametrize("shape", [(131, 70, 1), (40, 12, 5)], ids=lambda s: "x".join(map(str, s)))
+def test_per_channel_columns_match_the_cpu_bit_for_bit_on_exact_products(emu, shape):
+    # The emulated build has no FMA (the CPU build does), so general inputs
+    # round m·x + b differently. With m, a powers of two and x on a grid of
+    # 1/8, every product is exact and m·x + b rounds once either way: y and dx
+    # are then their terms' sums in unit order on both, and must agree bit
+    # for bit with the CPU op: its column kernels for (131, 70, 1), its runs
+    # for (40, 12, 5) (inner = 5 with 75 units on 40 rows: Layout::of in
+    # csrc/cpu/relu_sum_cpu.cpp).
+    gen = torch.Generator().manual_seed(11)
+    outer, channels, inner = shape
+    k = 2 * COLUMN_TILE_K + 11
+    pow2 = lambda *s: (2.0 ** torch.randint(-3, 4, s, generator=gen)  # noqa: E731
+                       * (torch.randint(0, 2, s, generator=gen) * 2 - 1)).float()
+    x = torch.randint(-64, 65, shape, generator=gen).float() / 8
+    grad = torch.randint(-64, 65, shape, generator=gen).float() / 8
+    m, a = pow2(channels, k), pow2(channels, k)
+    b = wide_range(channels * k, torch.float32, seed=12).reshape(channels, k) * pow2(channels, k)
+    assert torch.equal(emu.relu_sum(x, m, b, a), torch.ops.relu_ext.relu_sum(x, m, b, a))
+    mask = [True, False, False, False]
+    assert torch.equal(emu.relu_sum_backward(grad, x, m, b, a, mask)[0],
+                       torch.ops.relu_ext.relu_sum_backward(grad, x, m, b, a, mask)[0])
+
+
+@pytest.mark.emu_large
+def test_per_channel_columns_slots_loop_over_chunks(emu):
+    # 257 column tiles have one block slot each (kMaxBlocks // 257 = 1) and two
+    # chunks of 32 rows each, the second of a single row: every slot loops.
+    check_per_channel(emu, (CHUNK // 32 + 1, (MAX_BLOCKS // 2 + 1) * 2, 16), 3, torch.float32,
+                      torch.float32, True)
+
+
+def lanes_and_tree_sum(rows, zero):
+    """Σ rows as reduce_blocks_kernel takes it: lane l sums rows l, l + 32,
+    ... in order from zero, then the shuffle tree (offsets 16, 8, 4, 2, 1)."""
+    lanes = [in_order(np.array([zero, *rows[lane::32]], dtype=type(zero))) for lane in range(32)]
+    offset = 16
+    while offset:
+        lanes = [lanes[i] + (lanes[i + offset] if i + offset < 32 else lanes[i]) for i in range(32)]
+        offset //= 2
+    return lanes[0]
+
+
+def column_order_sum(terms, inner):
+    """Σ terms (outer, inner: one channel's) as param_grad_kernel by columns
+    and the reduction take it (docs/cuda.md): partial row (s·RW + r)·inner + i
+    sums, chunk by chunk of slot s (chunks s, s + S, ...), the rows
+    begin + r, begin + r + RW, ... of column i in order; then the rows are
+    summed as reduce_blocks_kernel sums slots. RW = 32 // min(width, 32)."""
+    outer, width = terms.shape[0], CHANNELS_IN_ORDER_TEST * inner
+    tile_width = min(width, 32)
+    rw, tiles = 32 // tile_width, -(-width // tile_width)
+    span = CHUNK // 32 * rw
+    chunks = -(-outer // span)
+    slots = min(chunks, max(MAX_BLOCKS // tiles, 1))
+    zero = terms.dtype.type(0)
+    rows = []
+    for s in range(slots):
+        for r in range(rw):
+            for i in range(inner):
+                chunk_sums = [in_order(terms[c * span + r:(c + 1) * span:rw, i])
+                              for c in range(s, chunks, slots)]
+                rows.append(in_order(np.array(chunk_sums, dtype=terms.dtype)))
+    return rows[0] if len(rows) == 1 else lanes_and_tree_sum(rows, zero)
+
+
+CHANNELS_IN_ORDER_TEST = 3
+
+
+@pytest.mark.parametrize("outer,inner", [(400, 1), (70, 4), (1000, 1)])
+def test_per_channel_columns_parameter_grads_sum_in_the_documented_order(emu, outer, inner):
+    # check_parameter_sum_order's terms by columns. (400, 3, 1): a warp
+    # takes 10 rows of 3, two chunks of 320 rows: 2·10 partial rows.
+    # (70, 3, 4): 12 columns, 2 rows a warp, two chunks of 64 rows: 2·2·4.
+    # (1000, 3, 1): four chunks on four slots, 40 partial rows (more than a
+    # warp's lanes). Each row gets its own power-of-two scale and g both
+    # signs, so any other order changes bits.
+    channels = CHANNELS_IN_ORDER_TEST
+    gen = torch.Generator().manual_seed(13)
+    shape = (outer, channels, inner)
+    g = ((torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1)
+         * 2.0 ** torch.randint(-8, 8, (outer, 1, 1), generator=gen)).float()
+    x = torch.randn(shape, generator=gen, dtype=torch.float64).float()
+    thresholds = torch.linspace(-1.5, 1.5, 7, dtype=torch.float64).float()
+    m = torch.cat([torch.zeros(1), torch.ones(7)]).repeat(channels, 1)
+    b = torch.cat([torch.ones(1), -thresholds]).repeat(channels, 1)
+    b[:, 1:] += torch.arange(channels)[:, None] * 0.25  # each channel its own units
+    _, _, db, da = emu.relu_sum_backward(g, x, m, b, torch.ones_like(m), [False, False, True, True])
+    for c in range(channels):
+        gn, xn = g[:, c].numpy(), x[:, c].numpy()
+        masks = [np.ones_like(xn, dtype=bool)] + [xn > -v for v in b[c, 1:].numpy()]
+        expected = torch.tensor([float(column_order_sum(np.where(mask, gn, np.float32(0)), inner))
                                  for mask in masks])
         assert torch.equal(db[c], expected), (c, db[c], expected)
         assert torch.equal(da[c, 0], expected[0])

@@ -1,15 +1,25 @@
 // Where the CUDA kernels find the inputs of one channel. Per-channel x is
-// (outer, C, inner) (checks.h); channel c's inputs are x[o, c, i], and the
-// kernels number them by position p = o·inner + i, in x's order. Every block
-// works on one channel, so it stages that channel's units alone and every
-// thread of it reads the same unit at a time, as with shared units.
+// (outer, C, inner) (checks.h); channel c's inputs are x[o, c, i]. The kernels
+// walk x one of three ways, chosen by the launcher and compiled in (Walk):
 //
-// Shared 1-D units are the case C = 1, where positions are indices. The
-// helpers below take that case without any channel arithmetic when told so
-// at compile time (kPerChannel = false: per_input_kernel is instantiated
-// both ways, as the arithmetic's registers would cost the shared case
-// occupancy), and otherwise on a branch that goes the same way in every
-// thread of the grid.
+//   kOneChannel  shared 1-D units, or C = 1: positions are indices, no channel
+//                arithmetic at all (its registers would cost the shared case
+//                occupancy).
+//   kRuns        long runs (inner >= 32): every block works on one channel and
+//                numbers its inputs by position p = o·inner + i, in x's order;
+//                it stages that channel's units alone and every thread of it
+//                reads the same unit at a time, as with shared units. A warp's
+//                32 consecutive positions lie in at most two runs: coalesced.
+//   kColumns     short runs (inner < 32: channels innermost, inner = 1, for an
+//                MLP's (B, C) or a transformer's (B, T, C)): x is `rows` = outer
+//                rows of `width` = C·inner inputs, and a warp's lanes run along
+//                a row, so its loads are consecutive inputs, each lane with its
+//                own column's channel (see ColumnLane). Walking such x by
+//                channel (kRuns) would put a warp's 32 loads C·inner apart.
+//
+// The helpers below take kOneChannel without any channel arithmetic when told
+// so at compile time (kPerChannel = false), and otherwise on a branch that goes
+// the same way in every thread of the grid.
 #pragma once
 
 #include <climits>
@@ -19,10 +29,21 @@
 
 namespace relu_ext::cuda {
 
+enum class Walk { kOneChannel, kRuns, kColumns };
+
+// Lanes of a warp: the column walk's tile width.
+constexpr int kWarpSize = 32;
+
 struct ChannelLayout {
   int64_t channels;   // C (1 for shared units)
   int64_t inner;      // consecutive inputs of one channel (all of x when C = 1)
   int64_t positions;  // inputs per channel: outer·inner (N when C = 1)
+  // Read by the column walk alone (zero otherwise):
+  int64_t rows;       // outer
+  int64_t width;      // inputs per row: C·inner
+  int32_t tile_width; // columns per tile: min(width, 32)
+  int32_t tile_rows;  // rows a warp takes at a time: 32 / tile_width
+  int32_t tiles;      // tiles per row: ceil(width / tile_width)
 };
 
 template <bool kPerChannel>
@@ -97,6 +118,47 @@ class ChannelWalk {
  private:
   int64_t index_, step_;
   int64_t rem_ = 0, step_rem_ = 0, inner_ = INT64_MAX, skip_ = 0;
+};
+
+// The column walk (Walk::kColumns). Block j takes column tile j % tiles (so
+// blocks running at the same time read neighbouring tiles of the same rows)
+// and its slice j / tiles of the rows. Lane l of a warp takes column
+// tile·TW + l % TW of the warp's row l / TW (TW = tile_width; a warp takes
+// tile_rows rows at a time, one when width >= 32): a warp's loads are then
+// tile_rows·TW consecutive inputs of x. Each lane's channel is its column's,
+// column / inner; lanes past tile_rows·TW or past the row's end are inactive.
+struct ColumnLane {
+  int64_t column;  // clamped into the row, so that an inactive lane's channel exists
+  int row;         // which of the warp's tile_rows rows
+  bool active;
+};
+__device__ __forceinline__ int64_t column_tile(const ChannelLayout& l) {
+  return blockIdx.x % static_cast<unsigned>(l.tiles);
+}
+__device__ __forceinline__ int64_t column_slice(const ChannelLayout& l) {
+  return blockIdx.x / static_cast<unsigned>(l.tiles);
+}
+__device__ __forceinline__ ColumnLane column_lane(const ChannelLayout& l) {
+  const int lane = static_cast<int>(threadIdx.x % kWarpSize);
+  const int64_t column = column_tile(l) * l.tile_width + lane % l.tile_width;
+  const bool active = lane < l.tile_rows * l.tile_width && column < l.width;
+  return {column < l.width ? column : l.width - 1, lane / l.tile_width, active};
+}
+
+// The indices in x of the lane's column (column_lane) in rows r, r + step,
+// r + 2·step, ... (step = kThreads / 32 · tile_rows: the block's warps take
+// consecutive row groups); ChannelWalk's interface, for per_input_kernel.
+template <int kThreads>
+class ColumnWalk {
+ public:
+  __device__ __forceinline__ ColumnWalk(const ChannelLayout& l, int64_t /*channel*/, int64_t row)
+      : index_(row * l.width + column_lane(l).column),
+        step_(static_cast<int64_t>(kThreads / kWarpSize) * l.tile_rows * l.width) {}
+  __device__ __forceinline__ int64_t index() const { return index_; }
+  __device__ __forceinline__ void next() { index_ += step_; }
+
+ private:
+  int64_t index_, step_;
 };
 
 }  // namespace relu_ext::cuda

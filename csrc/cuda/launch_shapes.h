@@ -10,6 +10,10 @@ namespace relu_ext::cuda {
 // holding kItems inputs in registers; units staged kTileK at a time through
 // shared memory.
 constexpr int kThreads = 256, kItems = 8, kTileK = 256;
+// per_input_kernel by columns (short runs): kColumnTileK units of each of a
+// warp's 32 lanes' channels per tile ([k][lane]: 32·kColumnTileK values each
+// of m, b, a: 12 KiB in float32, 24 KiB in float64).
+constexpr int kColumnTileK = 32;
 // param_grad_kernel (dm, db, da): kThreads threads per block, inputs staged
 // kChunk at a time; at most kMaxBlocks blocks (each a row of partial sums),
 // so the grid is fixed by n alone and every sum has one order.

@@ -29,8 +29,32 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // x (contiguous) as the kernels walk it (channel_layout.h): per-channel x is
 // (outer, C, inner) (checks.h); shared units are one channel of all of x.
 ChannelLayout layout_of(const at::Tensor& x, const at::Tensor& m) {
-  if (m.dim() == 2) return {m.size(0), x.size(2), x.size(0) * x.size(2)};
-  return {1, x.numel(), x.numel()};
+  if (m.dim() != 2) return {1, x.numel(), x.numel(), 0, 0, 0, 0, 0};
+  const int64_t channels = m.size(0), inner = x.size(2), rows = x.size(0);
+  const int64_t width = channels * inner;
+  const int64_t tile_width = std::min<int64_t>(std::max<int64_t>(width, 1), kWarpSize);
+  return {channels, inner, rows * inner, rows, width, static_cast<int32_t>(tile_width),
+          static_cast<int32_t>(kWarpSize / tile_width),
+          static_cast<int32_t>(std::min<int64_t>(ceil_div(width, tile_width),
+                                                 std::numeric_limits<int32_t>::max()))};
+}
+
+// Short runs take the column walk (channel_layout.h): with inner < 32 a warp
+// walking one channel would load from several runs C·inner apart, where by
+// columns its loads are consecutive inputs of a row. One channel keeps the
+// walk without channel arithmetic (its inputs are all of x, consecutive).
+bool by_columns(const ChannelLayout& layout) {
+  return layout.channels > 1 && layout.inner < kWarpSize;
+}
+
+// The column walk's grid: `slices` blocks for each of the layout's column tiles.
+dim3 column_grid(const ChannelLayout& layout, int64_t slices) {
+  const int64_t blocks = slices * layout.tiles;
+  TORCH_CHECK(layout.tiles < std::numeric_limits<int32_t>::max() &&
+                  blocks <= std::numeric_limits<int32_t>::max(),
+              "relu_ext: ", blocks, " CUDA blocks (", layout.channels, " channels of ",
+              layout.positions, " inputs) are more than a grid holds");
+  return dim3(static_cast<unsigned>(blocks));
 }
 
 // The units as the kernels take them: all C·K parameters, count K per channel.
@@ -52,17 +76,32 @@ dim3 channel_grid(const ChannelLayout& layout, int64_t slices) {
 }
 
 // One channel (shared units, or C = 1) takes the kernel compiled without
-// channel arithmetic, whose registers would cost the shared case occupancy.
+// channel arithmetic, whose registers would cost the shared case occupancy;
+// short runs the column walk, long ones the walk by channel.
 template <class T, bool HasA, Pass P>
-void launch_per_input_kernel(dim3 grid, const T* x, const T* grad, T* out,
-                             const ChannelLayout& layout, Units<acc_t<T>> u) {
-  const int shared_bytes = per_input_shared_bytes<acc_t<T>>(kTileK, HasA);
+void launch_per_input_kernel(const T* x, const T* grad, T* out, const ChannelLayout& layout,
+                             Units<acc_t<T>> u) {
+  using A = acc_t<T>;
+  if (by_columns(layout)) {
+    // A block takes kItems row groups of each of its warps (ColumnWalk).
+    const int64_t block_rows = int64_t{kItems} * (kThreads / kWarpSize) * layout.tile_rows;
+    const dim3 grid = column_grid(layout, ceil_div(layout.rows, block_rows));
+    constexpr auto kernel = per_input_kernel<T, HasA, P, Walk::kColumns, kThreads, kItems,
+                                             kColumnTileK>;
+    RELU_EXT_LAUNCH(kernel, grid, dim3(kThreads),
+                    per_input_shared_bytes<A>(kColumnTileK, kWarpSize, HasA), current_stream(),
+                    x, grad, out, layout, u);
+    return;
+  }
+  const dim3 grid = channel_grid(layout, ceil_div(layout.positions, kThreads * kItems));
+  const int shared_bytes = per_input_shared_bytes<A>(kTileK, 1, HasA);
   if (layout.channels == 1) {
-    constexpr auto kernel = per_input_kernel<T, HasA, P, false, kThreads, kItems, kTileK>;
+    constexpr auto kernel = per_input_kernel<T, HasA, P, Walk::kOneChannel, kThreads, kItems,
+                                             kTileK>;
     RELU_EXT_LAUNCH(kernel, grid, dim3(kThreads), shared_bytes, current_stream(), x, grad, out,
                     layout, u);
   } else {
-    constexpr auto kernel = per_input_kernel<T, HasA, P, true, kThreads, kItems, kTileK>;
+    constexpr auto kernel = per_input_kernel<T, HasA, P, Walk::kRuns, kThreads, kItems, kTileK>;
     RELU_EXT_LAUNCH(kernel, grid, dim3(kThreads), shared_bytes, current_stream(), x, grad, out,
                     layout, u);
   }
@@ -72,12 +111,11 @@ template <class T, Pass P>
 void launch_per_input(const T* x, const T* grad, T* out, const ChannelLayout& layout,
                       Units<acc_t<T>> u) {
   if (layout.positions == 0 || layout.channels == 0) return;
-  const dim3 grid = channel_grid(layout, ceil_div(layout.positions, kThreads * kItems));
   // step_sum always has weights, even when K = 0 leaves their pointer null.
   if (P == Pass::kStep || u.a) {
-    launch_per_input_kernel<T, true, P>(grid, x, grad, out, layout, u);
+    launch_per_input_kernel<T, true, P>(x, grad, out, layout, u);
   } else if constexpr (P != Pass::kStep) {
-    launch_per_input_kernel<T, false, P>(grid, x, grad, out, layout, u);
+    launch_per_input_kernel<T, false, P>(x, grad, out, layout, u);
   }
 }
 
@@ -121,21 +159,37 @@ at::Tensor param_grads(const T* x, const T* grad, const ChannelLayout& layout,
                        Units<acc_t<T>> u, const at::TensorOptions& acc_options) {
   using A = acc_t<T>;
   constexpr int rows = GradRows<param_need(kGrads)>::count;
-  // Slots per channel: the channels share kMaxBlocks, but each has at least
-  // one slot and every slot at least one chunk. Fixed by the shapes alone
-  // (never by the device), so every sum has one order. The partial sums then
-  // take at most max(kMaxBlocks, C)·rows·K values.
-  const int64_t slots = std::min<int64_t>(
-      ceil_div(layout.positions, kChunk),
-      std::max<int64_t>(kMaxBlocks / layout.channels, 1));
   const int64_t row_len = layout.channels * u.count;
-  at::Tensor partial = at::empty({slots, rows, row_len}, acc_options);
+  // Block slots per channel (runs) or per column tile (columns): they share
+  // kMaxBlocks, but each channel or tile has at least one slot and every slot
+  // at least one chunk. Fixed by the shapes alone (never by the device), so
+  // every sum has one order.
+  at::Tensor partial;
+  int64_t slots;
+  if (by_columns(layout)) {
+    // A chunk is kChunk / 32 row groups of tile_rows rows. Each block slot
+    // leaves tile_rows·inner rows of partial sums (param_grad_kernel), at most
+    // 32; so at most 32·max(kMaxBlocks, tiles)·rows·C·K / tiles values.
+    const int64_t block_slots = std::min<int64_t>(
+        ceil_div(layout.rows, int64_t{kChunk / kWarpSize} * layout.tile_rows),
+        std::max<int64_t>(kMaxBlocks / layout.tiles, 1));
+    slots = block_slots * layout.tile_rows * layout.inner;
+    partial = at::empty({slots, rows, row_len}, acc_options);
+    constexpr auto grads_kernel = param_grad_kernel<T, HasA, kGrads, true, kThreads, kChunk>;
+    RELU_EXT_LAUNCH(grads_kernel, column_grid(layout, block_slots), dim3(kThreads), 0,
+                    current_stream(), x, grad, layout, u, partial.mutable_data_ptr<A>());
+  } else {
+    // The partial sums take at most max(kMaxBlocks, C)·rows·K values.
+    slots = std::min<int64_t>(ceil_div(layout.positions, kChunk),
+                              std::max<int64_t>(kMaxBlocks / layout.channels, 1));
+    partial = at::empty({slots, rows, row_len}, acc_options);
+    constexpr auto grads_kernel = param_grad_kernel<T, HasA, kGrads, false, kThreads, kChunk>;
+    RELU_EXT_LAUNCH(grads_kernel, channel_grid(layout, slots), dim3(kThreads), 0,
+                    current_stream(), x, grad, layout, u, partial.mutable_data_ptr<A>());
+  }
   A* const partial_ptr = partial.mutable_data_ptr<A>();
-  constexpr auto grads_kernel = param_grad_kernel<T, HasA, kGrads, kThreads, kChunk>;
-  RELU_EXT_LAUNCH(grads_kernel, channel_grid(layout, slots), dim3(kThreads), 0,
-                  current_stream(), x, grad, layout, u, partial_ptr);
-  // One slot per channel (its inputs fit one chunk, or C > kMaxBlocks / 2):
-  // its row is the sum, bit for bit what the reduction would give (that adds
+  // One slot per channel (its inputs fit one chunk, or C > kMaxBlocks / 2;
+  // by columns: also inner = 1 and 32 or more channels): its row is the sum, bit for bit what the reduction would give (that adds
   // zeros, and a sum started from +0 is never -0).
   if (slots == 1) return partial[0];
   at::Tensor total = at::empty({rows, row_len}, acc_options);
