@@ -72,7 +72,7 @@ __device__ __forceinline__ int64_t slices_per_channel(const ChannelLayout& l) {
 }
 
 // Channel c's units, K = u.count of them, at c·K in the (C, K) arrays (CPU:
-// Runs::of_channel in relu_sum_cpu.cpp).
+// Layout::of_channel in relu_sum_cpu.cpp).
 template <bool kPerChannel = true, class T, class Ptr>
 __device__ __forceinline__ Units<T, Ptr> channel_units(const Units<T, Ptr>& u, int64_t c) {
   if constexpr (!kPerChannel) {
