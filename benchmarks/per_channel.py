@@ -9,9 +9,10 @@ random (a trained layer's, not the exactly-ReLU initialisation):
 
 For each: the forward, and forward + backward (the gradients of x and of the
 parameters, as a training step needs), medians of interleaved rounds in one
-process (benchmarks/timing.py), and the peak memory above the inputs of
-forward + backward in a fresh process (benchmarks/memory.py) as a multiple
-of x's size. The reference is relu_ext.reference.relu_sum(x, m, b, a, dim):
+process (benchmarks/timing.py) whose malloc keeps freed memory
+(timing.keep_freed_memory: no case pays page faults for its outputs), and
+the peak memory above the inputs of forward + backward in a fresh process
+(benchmarks/memory.py) as a multiple of x's size. The reference is relu_ext.reference.relu_sum(x, m, b, a, dim):
 x's channel dim moved last, (relu(x[..., None] * m + b) * a).sum(-1).
 
     python benchmarks/per_channel.py
@@ -31,7 +32,7 @@ import relu_ext  # noqa: E402
 import sections  # noqa: E402
 from machine import cpu_model  # noqa: E402
 from memory import MemoryProbe  # noqa: E402
-from timing import add_interleaved_options, interleaved_medians  # noqa: E402
+from timing import add_interleaved_options, interleaved_medians, keep_freed_memory  # noqa: E402
 
 # name: (x's shape, channel dim, K)
 SHAPES = {
@@ -103,7 +104,7 @@ def measure_memory(shapes, threads):
             for s in shapes for i in IMPLS}
 
 
-def report(shapes, times, memory, threads):
+def report(shapes, times, memory, threads, reused):
     lines = [
         "### Per-channel units as an activation: forward + backward against torch.compile",
         "",
@@ -113,7 +114,9 @@ def report(shapes, times, memory, threads):
         "`relu_ext.reference.relu_sum` (channel dim moved last, "
         "`(relu(x[..., None] * m + b) * a).sum(-1)`), eager and `torch.compile`d; nn.ReLU and "
         "nn.PReLU(C) for context (one parameter per channel, not K units). Medians of "
-        "interleaved rounds in one process; × is the row's time over relu_ext's. Memory: peak "
+        "interleaved rounds in one process"
+        + (" whose malloc reuses freed memory (no page faults on outputs)" if reused else "")
+        + "; × is the row's time over relu_ext's. Memory: peak "
         "above the inputs during forward + backward, in a fresh process, as a multiple of x's "
         "size.",
         "",
@@ -147,9 +150,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     shapes = QUICK_SHAPES if args.quick else SHAPES
+    reused = keep_freed_memory()
     times = measure_times(shapes, args.rounds, args.min_run_time, args.threads)
     memory = None if args.no_memory else measure_memory(shapes, args.threads)
-    text = report(shapes, times, memory, args.threads)
+    text = report(shapes, times, memory, args.threads, reused)
     print(text)
     if args.results_md:
         sections.write_section(args.results_md, "per_channel", text)
