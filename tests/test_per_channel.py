@@ -560,3 +560,29 @@ def test_module_bias_is_per_channel(shape, dim):
     torch.testing.assert_close(y, want)
     y.sum().backward()
     assert module.bias.grad.shape == (channels,)
+
+
+@pytest.mark.parametrize("shape, dim", [((5, 3), -1), ((2, 3, 4), 1)], ids=str)
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_torch_func_jvp_and_hessian_match_the_reference(shape, dim, algorithm):
+    # torch.func's forward mode (jvp, the tangent through the C++ autograd's
+    # relu_sum_jvp) and a Hessian (forward over reverse) of the per-channel op.
+    x, m, b, a = make_inputs(shape, dim, 4, dtype=torch.float64)
+    tangents = make_inputs(shape, dim, 4, dtype=torch.float64, seed=1)
+
+    def ours(*t):
+        return relu_ext.relu_sum(*t, dim=dim, algorithm=algorithm)
+
+    def reference(*t):
+        return relu_ext.reference.relu_sum(*t, dim=dim)
+
+    y, dy = torch.func.jvp(ours, (x, m, b, a), tangents)
+    y_ref, dy_ref = torch.func.jvp(reference, (x, m, b, a), tangents)
+    torch.testing.assert_close(y, y_ref)
+    torch.testing.assert_close(dy, dy_ref)
+
+    def loss(f):
+        return lambda a_: (f(x, m, b, a_) ** 2).sum()
+
+    torch.testing.assert_close(torch.func.hessian(loss(ours))(a),
+                               torch.func.hessian(loss(reference))(a))
