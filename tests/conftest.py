@@ -52,39 +52,54 @@ def reference_step_sum(x, m, b, w):
     return torch.where(pre <= 0, 0.0, w).sum(-1)
 
 
-def reference_forward_and_grads(x, m, b, a, grad_out):
-    """y and (dx, dm, db, da) of the pure-PyTorch reference, in float64.
+def reference_forward_and_grads(x, m, b, a, grad_out, dim=None):
+    """y and (dx, dm, db, da) of the pure-PyTorch reference, in float64. With
+    (C, K) units, x's elements along `dim` use row c (per-channel units).
 
     Each returned tensor carries `.magnitude`: the same sum taken over the
     absolute values of its terms, the scale that rounding errors grow with
-    (the sums themselves may cancel)."""
+    (the sums themselves may cancel). y and da also carry `.uncancelled`,
+    the same sums over |m|·|x| + |b| of every term: the scale of the
+    breakpoint algorithm's rounding (docs/breakpoints.md, "Accuracy")."""
+    per_channel = m.dim() == 2
     inputs = [t.detach().double().requires_grad_() for t in (x, m, b)]
     if a is not None:
         inputs.append(a.detach().double().requires_grad_())
-    y = relu_ext.reference.relu_sum(*inputs, *([] if a is not None else [None]))
+    y = relu_ext.reference.relu_sum(*inputs[:3], inputs[3] if a is not None else None,
+                                    **({"dim": dim} if per_channel else {}))
     grads = list(torch.autograd.grad(y, inputs, grad_out.double(), allow_unused=True))
     grads += [None] * (4 - len(grads))
 
-    xd, md, bd = (t.detach().double() for t in (x, m, b))
+    # Per-channel: x's channel dim last, where (C, K) units broadcast against
+    # it, and the sums over inputs over every other dim.
+    def channels_last(t):
+        return t.movedim(dim, -1) if per_channel else t
+
+    def like_x(t):
+        return t.movedim(-1, dim) if per_channel else t
+
+    xd = channels_last(x.detach().double())
+    md, bd = m.detach().double(), b.detach().double()
     ad = a.detach().double().abs() if a is not None else torch.ones_like(md)
-    g = grad_out.double().abs()[..., None]
+    g = channels_last(grad_out.double()).abs()[..., None]
     pre = xd[..., None] * md + bd
     active = ~(pre <= 0)
     # An active term's own rounding: that of m·x + b, which scales with
     # |m·x| + |b| where the two cancel (the kernels' fused multiply-add
     # rounds once, the reference twice).
     h = torch.where(active, (xd[..., None] * md).abs() + bd.abs(), 0.0)
+    inputs_dims = tuple(range(xd.dim() - 1 if per_channel else xd.dim()))
 
     def where_active(t):  # a blocked gradient contributes nothing to the scale
         return torch.where(active, t, 0.0)
 
     def over_inputs(t):  # sum over x's dimensions; a 0-dim x has none to sum
-        return t.sum(tuple(range(xd.dim()))) if xd.dim() else t
+        return t.sum(inputs_dims) if inputs_dims else t
 
     y = y.detach()
-    y.magnitude = (h * ad).sum(-1)
+    y.magnitude = like_x((h * ad).sum(-1))
     terms = [
-        where_active(g * ad * md.abs()).sum(-1),
+        like_x(where_active(g * ad * md.abs()).sum(-1)),
         over_inputs(where_active(g * ad * xd.abs()[..., None])),
         over_inputs(where_active(g * ad)),
         over_inputs(g * h),
@@ -92,6 +107,10 @@ def reference_forward_and_grads(x, m, b, a, grad_out):
     for grad, magnitude in zip(grads, terms):
         if grad is not None:
             grad.magnitude = magnitude
+    uncancelled = md.abs() * xd.abs()[..., None] + bd.abs()
+    y.uncancelled = like_x((ad * uncancelled).sum(-1))
+    if grads[3] is not None:
+        grads[3].uncancelled = over_inputs(g * uncancelled)
     return y, grads
 
 

@@ -15,7 +15,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 import relu_ext
-from conftest import TOLERANCE, assert_close_to_reference
+from conftest import TOLERANCE, assert_close_to_reference, reference_forward_and_grads
 
 ops = torch.ops.relu_ext
 
@@ -34,58 +34,6 @@ def make_inputs(shape, dim, units, *, dtype=torch.float32, param_dtype=None, out
     m, b = rand(channels, units, dt=pd), rand(channels, units, dt=pd)
     a = rand(channels, units, dt=pd) if out_weights else None
     return x, m, b, a
-
-
-def reference_forward_and_grads(x, m, b, a, grad_out, dim):
-    """y and (dx, dm, db, da) by the float64 reference, each with `.magnitude`,
-    the sum of its terms' absolute values (what rounding errors scale with),
-    as conftest.reference_forward_and_grads gives for shared units."""
-    inputs = [t.detach().double().requires_grad_() for t in (x, m, b)]
-    if a is not None:
-        inputs.append(a.detach().double().requires_grad_())
-    y = relu_ext.reference.relu_sum(*inputs[:3], inputs[3] if a is not None else None, dim=dim)
-    grads = list(torch.autograd.grad(y, inputs, grad_out.double(), allow_unused=True))
-    grads += [None] * (4 - len(grads))
-
-    # Channels last, where (C, K) broadcasts: (..., C, K) terms.
-    xd = x.detach().double().movedim(dim, -1)
-    md, bd = m.detach().double(), b.detach().double()
-    ad = a.detach().double().abs() if a is not None else torch.ones_like(md)
-    g = grad_out.double().movedim(dim, -1).abs()[..., None]
-    pre = xd[..., None] * md + bd
-    active = ~(pre <= 0)
-    # As conftest's: an active term's rounding scales with |m·x| + |b|.
-    h = torch.where(active, (xd[..., None] * md).abs() + bd.abs(), 0.0)
-    outer = tuple(range(xd.dim() - 1))  # every dim of x but the channels
-
-    def where_active(t):
-        return torch.where(active, t, 0.0)
-
-    def over_inputs(t):
-        return t.sum(outer) if outer else t
-
-    def like_x(t):
-        return t.movedim(-1, dim)
-
-    y = y.detach()
-    y.magnitude = like_x((h * ad).sum(-1))
-    terms = [
-        like_x(where_active(g * ad * md.abs()).sum(-1)),
-        over_inputs(where_active(g * ad * xd.abs()[..., None])),
-        over_inputs(where_active(g * ad)),
-        over_inputs(g * h),
-    ]
-    for grad, magnitude in zip(grads, terms):
-        if grad is not None:
-            grad.magnitude = magnitude
-    # The breakpoint algorithm forms y and da as sum(a m)·x + sum(a b), which
-    # cancels where m·x + b does: its float64 rounding is relative to these
-    # (docs/breakpoints.md, "Accuracy").
-    uncancelled = md.abs() * xd.abs()[..., None] + bd.abs()
-    y.uncancelled = like_x((ad * uncancelled).sum(-1))
-    if grads[3] is not None:
-        grads[3].uncancelled = over_inputs(g * uncancelled)
-    return y, grads
 
 
 def run_fused(x, m, b, a, grad_out, dim, **kwargs):
