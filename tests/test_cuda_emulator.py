@@ -527,19 +527,27 @@ def test_per_channel_parameter_grads_sum_each_channel_in_the_documented_order(em
     # A wrong channel's inputs or units change values; another order, bits.
     channels, inner, outer = 3, 300, 11
     gen = torch.Generator().manual_seed(9)
-    n = outer * inner
     g = ((torch.rand(outer, channels, inner, generator=gen, dtype=torch.float64) * 2 - 1)
          * 2.0 ** torch.randint(-8, 8, (outer, channels, 1), generator=gen)).float()
     x = torch.randn(outer, channels, inner, generator=gen, dtype=torch.float64).float()
+    check_per_channel_sum_order(emu, g, x, lambda terms: kernel_order_sum(terms.flatten()))
+
+
+def check_per_channel_sum_order(emu, g, x, order_sum):
+    """db and da of (outer, C, inner) x, channel by channel, bit for bit
+    order_sum(terms) of that channel's (outer, inner) terms: per-channel step
+    units (one constant, seven thresholds shifted by channel), so that each
+    sum is one of g's over a mask of x."""
+    channels = x.shape[1]
     thresholds = torch.linspace(-1.5, 1.5, 7, dtype=torch.float64).float()
     m = torch.cat([torch.zeros(1), torch.ones(7)]).repeat(channels, 1)
     b = torch.cat([torch.ones(1), -thresholds]).repeat(channels, 1)
     b[:, 1:] += torch.arange(channels)[:, None] * 0.25  # each channel its own units
     _, _, db, da = emu.relu_sum_backward(g, x, m, b, torch.ones_like(m), [False, False, True, True])
     for c in range(channels):
-        gn, xn = g[:, c].flatten().numpy(), x[:, c].flatten().numpy()
-        masks = [np.ones(n, dtype=bool)] + [xn > -v for v in b[c, 1:].numpy()]
-        expected = torch.tensor([float(kernel_order_sum(np.where(mask, gn, np.float32(0))))
+        gn, xn = g[:, c].numpy(), x[:, c].numpy()
+        masks = [np.ones_like(xn, dtype=bool)] + [xn > -v for v in b[c, 1:].numpy()]
+        expected = torch.tensor([float(order_sum(np.where(mask, gn, np.float32(0))))
                                  for mask in masks])
         assert torch.equal(db[c], expected), (c, db[c], expected)
         assert torch.equal(da[c, 0], expected[0])
@@ -719,15 +727,4 @@ def test_per_channel_columns_parameter_grads_sum_in_the_documented_order(emu, ou
     g = ((torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1)
          * 2.0 ** torch.randint(-8, 8, (outer, 1, 1), generator=gen)).float()
     x = torch.randn(shape, generator=gen, dtype=torch.float64).float()
-    thresholds = torch.linspace(-1.5, 1.5, 7, dtype=torch.float64).float()
-    m = torch.cat([torch.zeros(1), torch.ones(7)]).repeat(channels, 1)
-    b = torch.cat([torch.ones(1), -thresholds]).repeat(channels, 1)
-    b[:, 1:] += torch.arange(channels)[:, None] * 0.25  # each channel its own units
-    _, _, db, da = emu.relu_sum_backward(g, x, m, b, torch.ones_like(m), [False, False, True, True])
-    for c in range(channels):
-        gn, xn = g[:, c].numpy(), x[:, c].numpy()
-        masks = [np.ones_like(xn, dtype=bool)] + [xn > -v for v in b[c, 1:].numpy()]
-        expected = torch.tensor([float(column_order_sum(np.where(mask, gn, np.float32(0)), inner))
-                                 for mask in masks])
-        assert torch.equal(db[c], expected), (c, db[c], expected)
-        assert torch.equal(da[c, 0], expected[0])
+    check_per_channel_sum_order(emu, g, x, lambda terms: column_order_sum(terms, inner))
