@@ -44,7 +44,7 @@ test-cuda-emu: install
 INSTALL_VENV ?= .venv-install
 INSTALL_TORCH_SPEC ?= torch==2.13.0
 # It builds a copy of the sources (git's files, committed or not, less the
-# ignored ones): a build writes build/ and relu_ext/_build_meta.py where it
+# ignored ones): a build writes build/ and relu_ext/ops/_build_meta.py where it
 # runs, and this tree's must stay those of $(VENV)'s torch.
 test-install:
 	rm -rf $(INSTALL_VENV)
@@ -101,4 +101,4 @@ bench: install
 	$(PY) benchmarks/run.py --results-md benchmarks/RESULTS.md $(BENCH_ARGS)
 
 clean:
-	rm -rf build dist *.egg-info relu_ext/_build_meta.py $(INSTALL_VENV)
+	rm -rf build dist *.egg-info relu_ext/ops/_build_meta.py $(INSTALL_VENV)

@@ -1,4 +1,4 @@
-"""Builds relu_ext's C++ (and, where available, CUDA) extension relu_ext._C.
+"""Builds relu_ext's C++ (and, where available, CUDA) extension relu_ext.ops._C.
 
 Switches (environment variables):
   RELU_EXT_CUDA=0|1        build the CUDA kernels: 0 never, 1 always (fail if
@@ -120,7 +120,7 @@ def cuda_arch_list():
 def write_build_meta(with_cuda):
     # Read at import, before loading _C: a torch other than this one would
     # fail with an undefined symbol instead of a useful message.
-    (ROOT / "relu_ext" / "_build_meta.py").write_text(
+    (ROOT / "relu_ext" / "ops" / "_build_meta.py").write_text(
         "# Written by setup.py: the build this installed copy of relu_ext came from.\n"
         f"TORCH_VERSION = {torch.__version__!r}\n"
         f"WITH_CUDA = {with_cuda!r}\n"
@@ -162,7 +162,7 @@ def extension():
         cxx += flags + ["-O1", "-g"]
         link += flags
     kwargs = dict(
-        name="relu_ext._C",
+        name="relu_ext.ops._C",
         sources=sources,
         include_dirs=[str(CSRC)],
         extra_compile_args={"cxx": cxx},

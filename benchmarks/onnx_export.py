@@ -1,5 +1,5 @@
 """What the ONNX export of ReLUSum costs: onnxruntime running the exported
-graph (the reference in standard ONNX ops, relu_ext/_onnx.py) against the
+graph (the reference in standard ONNX ops, relu_ext/ops/_onnx.py) against the
 fused op and the eager reference, forward only, float32, CPU.
 
     python benchmarks/onnx_export.py                          # prints a table

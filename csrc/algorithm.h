@@ -13,7 +13,7 @@
 //     E·K > E·kPerInput + (K·kPerUnit + kPerTable) / kBuildThreads + kFixed / C:
 // when each channel's inputs are many compared to its K, enough to pay for
 // its table. The constants, and the timings they were fitted to, are in
-// relu_ext/algorithm.py's docstring.
+// relu_ext/ops/_algorithm.py's docstring.
 #pragma once
 
 #include <ATen/core/Tensor.h>

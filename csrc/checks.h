@@ -1,7 +1,7 @@
 // Argument checks shared by the CPU and CUDA launchers. They raise the Python
 // exception a user expects (TypeError for a dtype, ValueError for a shape or a
 // device) with a message naming the argument, what was expected and what was
-// given. relu_ext/_validation.py holds the same checks for the fake kernels;
+// given. relu_ext/ops/_validation.py holds the same checks for the fake kernels;
 // tests/test_bad_inputs.py holds both to the same messages.
 #pragma once
 

@@ -1,5 +1,5 @@
 // The operator schemas: the contract every backend implements
-// (cpu/relu_sum_cpu.cpp, cuda/relu_sum_cuda.cu) and that relu_ext/ops.py gives
+// (cpu/relu_sum_cpu.cpp, cuda/relu_sum_cuda.cu) and that relu_ext/ops/_relu_sum.py gives
 // fake kernels and autograd.
 #include <torch/library.h>
 

@@ -1,4 +1,4 @@
-// relu_ext._C: loading it registers the operators (library.cpp and the
+// relu_ext.ops._C: loading it registers the operators (library.cpp and the
 // backends' TORCH_LIBRARY_IMPL blocks); pybind11 adds what is not an operator:
 // the build's description, the CPU instruction-set switch and fit_curve's
 // solver (curve/).

@@ -5,24 +5,35 @@
 ``relu_sum`` is the differentiable op, ``ReLUSum`` the module,
 ``reference.relu_sum`` the pure-PyTorch definition, ``fit`` the lesson's SGD
 trainer, ``fit_curve`` the one-call curve fitter, and ``torch.ops.relu_ext``
-the registered custom operators behind
-them. Plots live in ``relu_ext.plot`` (imported on demand: it needs matplotlib).
+the registered custom operators behind them. Plots live in ``relu_ext.plot``
+(imported on demand: it needs matplotlib).
+
+The package is layered; each layer imports only from those below it
+(tests/test_layers.py holds the code to this):
+
+    relu_ext/             the public API (this file) and the front ends: the
+                          command line (cli.py, __main__.py), plots (plot.py),
+                          the lesson's data (data.py)
+    relu_ext/curve/       fit_curve, the curve fitter
+    relu_ext/train/       fit, the trainer, and its torchrun part (distributed)
+    relu_ext/nn/          ReLUSum, the module
+    relu_ext/ops/         relu_sum and the custom operators: the compiled
+                          extension, fake kernels, checks, vmap, ONNX, reference
 """
 
+import sys
+
 from ._version import __version__
-from . import reference
-from ._extension import _C
-from .module import ReLUSum
-from .ops import ReLUSumFunction, relu_sum
-from .train import History, fit
 from .curve import fit_curve
+from .nn import ReLUSum
+from .ops import ReLUSumFunction, _C, build_info, reference, relu_sum
+from .train import History, distributed, fit
 
-
-def build_info():
-    """How this copy was built: version, torch, backends, CUDA archs, CPU
-    instruction set in use and those available, intra-op threads."""
-    return dict(_C.build_info())
-
+# relu_ext.reference and relu_ext.distributed keep their public names, so that
+# ``import relu_ext.reference`` and ``from relu_ext.distributed import ...`` work
+# as before; each is defined once, in the layer it belongs to.
+sys.modules[__name__ + ".reference"] = reference
+sys.modules[__name__ + ".distributed"] = distributed
 
 __all__ = ["__version__", "build_info", "fit", "fit_curve", "History", "reference", "relu_sum",
            "ReLUSum", "ReLUSumFunction"]

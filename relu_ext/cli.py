@@ -19,9 +19,13 @@ import sys
 
 import torch
 
+from .curve import fit_curve
 from .data import TARGETS, DataError, load_csv, sample_target
-from .distributed import data_parallel, is_main_process, local_device
-from .train import LOSSES, SCHEDULES
+from .nn import ReLUSum
+from .ops import build_info
+from .plot import save_fit_plot  # loads matplotlib only when it draws
+from .train import LOSSES, SCHEDULES, fit
+from .train.distributed import data_parallel, is_main_process, local_device
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 1
@@ -128,9 +132,7 @@ def _say(*args, **kwargs):
 
 
 def run_info(args):
-    import relu_ext
-
-    for key, value in relu_ext.build_info().items():
+    for key, value in build_info().items():
         if isinstance(value, (list, tuple)):
             value = ", ".join(map(str, value)) or "none"
         elif isinstance(value, str) and "\n" in value:
@@ -140,8 +142,6 @@ def run_info(args):
 
 
 def run_fit(args):
-    import relu_ext
-
     _check_options(args)
     device = local_device(_device(args.device))
     torch.manual_seed(args.seed)
@@ -161,11 +161,10 @@ def run_fit(args):
     low, high = x.min().item(), x.max().item()
     if low == high:
         low, high = low - 1.0, high + 1.0
-    model = relu_ext.ReLUSum(args.units, out_weights=out_weights, input_range=(low, high),
-                             device=device)
+    model = ReLUSum(args.units, out_weights=out_weights, input_range=(low, high), device=device)
 
     try:
-        history = relu_ext.fit(
+        history = fit(
             model, x, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
             loss=args.loss, momentum=args.momentum, schedule=args.schedule, seed=args.seed,
             progress=not args.quiet, checkpoint=args.checkpoint,
@@ -193,8 +192,6 @@ _SGD_ONLY = {"--lr": ("lr", 0.1), "--batch-size": ("batch_size", None),
 
 
 def _run_fit_curve(args, x, y, target):
-    import relu_ext
-
     if args.out_weights is False:
         raise UsageError("--no-out-weights: fit_curve fits with output weights; the lesson's "
                          "plain sum needs --method sgd")
@@ -210,9 +207,8 @@ def _run_fit_curve(args, x, y, target):
         # computes on the CPU, so the group is gloo's whatever --device says.
         with data_parallel(torch.device("cpu")) as group:
             mine = group.share(len(x))
-            model, history = relu_ext.fit_curve(x[mine].reshape(-1), y[mine].reshape(-1),
-                                                args.units, loss=args.loss, seed=args.seed,
-                                                max_iter=args.epochs)
+            model, history = fit_curve(x[mine].reshape(-1), y[mine].reshape(-1), args.units,
+                                       loss=args.loss, seed=args.seed, max_iter=args.epochs)
     except ValueError as e:
         raise UsageError(str(e).removeprefix("fit_curve(): ")) from None
     if not is_main_process():
@@ -233,8 +229,6 @@ def _report(args, model, x, y, history, target, saved):
     if args.save:
         torch.save({**saved, "state_dict": model.state_dict()}, args.save)
         print(f"model saved to {args.save}")
-    from .plot import save_fit_plot  # matplotlib only when plotting
-
     if target is None:
         known = {"title": os.path.basename(args.data)}
     else:
@@ -270,7 +264,6 @@ def _check_options(args):
 
 
 def _device(spec):
-    import relu_ext
 
     try:
         device = torch.device(spec)
@@ -280,7 +273,7 @@ def _device(spec):
         return device
     if device.type != "cuda":
         raise UsageError(f"--device {spec}: relu_ext has kernels for cpu and cuda only")
-    if "cuda" not in relu_ext.build_info()["backends"]:
+    if "cuda" not in build_info()["backends"]:
         raise UsageError(
             f"--device {spec}: this build of relu_ext has no CUDA kernels; rebuild it with a "
             f"CUDA-enabled torch and nvcc: RELU_EXT_CUDA=1 pip install --no-build-isolation "

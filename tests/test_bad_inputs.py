@@ -1,7 +1,7 @@
 """Every bad input of DESIGN.md §3 gets a Python exception naming the argument,
 what was expected and what was given: from the public function, from the
 compiled op called directly (csrc/checks.cpp), and from the fake kernel that
-torch.compile runs (relu_ext/_validation.py). The three must agree."""
+torch.compile runs (relu_ext/ops/_validation.py). The three must agree."""
 
 import re
 

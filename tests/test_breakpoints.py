@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import relu_ext
 from conftest import DTYPES, OPCHECK_CASES, assert_close_to_reference, make_inputs, reference_forward_and_grads
-from relu_ext.algorithm import choose_algorithm
+from relu_ext.ops import choose_algorithm
 
 ops = torch.ops.relu_ext
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import relu_ext
-from relu_ext.algorithm import choose_algorithm
+from relu_ext.ops import choose_algorithm
 from test_breakpoints import exact_units
 from test_per_channel import check_against_reference, make_inputs
 
@@ -188,7 +188,7 @@ def auto_choice(channels, units, per_channel, inner=1):
     (1, 8, 262_144, "dense"),
     (16, 512, 16_384, "breakpoints"),    # many inputs per channel for its K
     (64, 4096, 4096, "breakpoints"),
-    (256, 512, 1024, "dense"),           # about even (relu_ext/algorithm.py): dense
+    (256, 512, 1024, "dense"),           # about even (relu_ext/ops/_algorithm.py): dense
     (16_384, 8, 16, "dense"),            # tables cost more than the dense pairs
     (4, 65_536, 100, "dense"),           # too few inputs to pay for sorting K
     (8, 64, 100_000, "dense"),           # too few units to beat the dense kernels

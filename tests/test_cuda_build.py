@@ -12,7 +12,7 @@ import torch
 from torch.utils import cpp_extension
 
 import relu_ext
-from relu_ext import _build_meta
+from relu_ext.ops import _build_meta
 
 CSRC = Path(__file__).resolve().parent.parent / "csrc"
 # Every kernel the launcher instantiates: per_input_kernel for 4 dtypes × with

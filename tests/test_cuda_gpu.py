@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import relu_ext
-from relu_ext import _build_meta
+from relu_ext.ops import _build_meta
 
 pytestmark = [
     pytest.mark.cuda,

@@ -312,7 +312,7 @@ def test_failed_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypatch):
         f.write(b"half a checkpoint")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(relu_ext.train.torch, "save", torn_save)
+    monkeypatch.setattr(relu_ext.train._fit.torch, "save", torn_save)
     with pytest.raises(OSError, match="No space left"):
         fit(make_model(), x, y, epochs=2, lr=0.05, seed=1, checkpoint=path, progress=False)
     assert path.read_bytes() == before

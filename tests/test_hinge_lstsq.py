@@ -8,8 +8,8 @@ from fractions import Fraction
 import pytest
 import torch
 
-from relu_ext._extension import _C
-from relu_ext.hinge_lstsq import HingeLeastSquares
+from relu_ext.ops import _C
+from relu_ext.curve._hinge_lstsq import HingeLeastSquares
 
 
 def exact(values, segment=None, segments=1):

@@ -1,5 +1,5 @@
 """torch.onnx.export(dynamo=True) of models with ReLUSum or relu_sum: a graph of
-standard ONNX ops (relu_ext/_onnx.py) that onnxruntime runs, at batch sizes
+standard ONNX ops (relu_ext/ops/_onnx.py) that onnxruntime runs, at batch sizes
 other than the example's, to the module's result."""
 
 import pytest
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import relu_ext
-from relu_ext.algorithm import choose_algorithm
+from relu_ext.ops import choose_algorithm
 
 ALGORITHMS = ["dense", "breakpoints", "auto"]
 

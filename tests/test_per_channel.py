@@ -180,7 +180,7 @@ def test_any_strides(layout, algorithm, dtype):
 
 
 def test_channels_last_takes_a_view_not_a_copy():
-    from relu_ext._channels import to_channels
+    from relu_ext.ops._channels import to_channels
 
     x = torch.randn(2, 3, 5, 6).to(memory_format=torch.channels_last)
     x3, back = to_channels(x, 1)

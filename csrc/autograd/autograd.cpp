@@ -7,7 +7,7 @@
 // microseconds a call, which is most of a training step at the lesson's size;
 // and torch::autograd::Function (the C++ custom-function API) is refused by
 // torch.func's transforms, while Nodes made like the generated ones work
-// under grad, vjp, jacrev, jvp, jacfwd and vmap (relu_ext/ops.py registers
+// under grad, vjp, jacrev, jvp, jacfwd and vmap (relu_ext/ops/_relu_sum.py registers
 // the batching rules).
 #include <array>
 #include <optional>

@@ -1,5 +1,5 @@
-// relu_ext._C.HingeLeastSquares: fit_curve's solver (hinge_lstsq.h, lbfgs.h)
-// for relu_ext/hinge_lstsq.py. Not an operator: it works on one fit's sorted
+// relu_ext.ops._C.HingeLeastSquares: fit_curve's solver (hinge_lstsq.h, lbfgs.h)
+// for relu_ext/curve/_hinge_lstsq.py. Not an operator: it works on one fit's sorted
 // points in float64 on the CPU, and calls back into Python only to all-reduce.
 #pragma once
 

@@ -18,7 +18,7 @@ from torch import nn
 
 import relu_ext
 import relu_ext.distributed
-import relu_ext.train
+import relu_ext.train._fit
 
 
 def make_data(points, seed=0):
@@ -66,8 +66,8 @@ def run(settings, out_dir=None):
         fail_by=fail.get("by"))
     checkpoint = os.path.join(out_dir, "run.pt") if settings.get("checkpoint") else None
     saves = []
-    save = relu_ext.train._save_checkpoint
-    relu_ext.train._save_checkpoint = lambda path, config, epoch, *a: (
+    save = relu_ext.train._fit._save_checkpoint
+    relu_ext.train._fit._save_checkpoint = lambda path, config, epoch, *a: (
         saves.append(epoch), save(path, config, epoch, *a))
     if settings.get("user_group"):
         dist.init_process_group("gloo")
@@ -83,7 +83,7 @@ def run(settings, out_dir=None):
             except FloatingPointError as e:
                 result["diverged"] = str(e)
     finally:
-        relu_ext.train._save_checkpoint = save
+        relu_ext.train._fit._save_checkpoint = save
         if settings.get("user_group"):
             dist.barrier()
             dist.destroy_process_group()

@@ -6,7 +6,7 @@ The forward and backward are fused C++/CUDA kernels (csrc/) that never hold
 the N×K hidden activations: the backward recomputes them from x, m, b, a,
 which is all autograd saves. Autograd itself is registered in C++
 (csrc/autograd/): reverse mode to any order, forward mode, and the torch.func
-transforms; the batching rules for vmap are in relu_ext/_vmap.py. This module
+transforms; the batching rules for vmap are in relu_ext/ops/_vmap.py. This module
 gives the ops their fake (meta) kernels, for torch.compile and torch.export.
 """
 
@@ -18,14 +18,14 @@ from . import _onnx
 from . import _vmap  # noqa: F401  (registers the batching rules)
 from ._channels import to_channels
 from ._validation import channel_dim, check_grad, check_relu_sum_args, check_tensors
-from .algorithm import choose_algorithm
+from ._algorithm import choose_algorithm
 
 _ops = torch.ops.relu_ext
 
 
 def _register_fakes(name):
     """Fake kernels for ``relu_ext::<name>`` and ``<name>_backward``: the
-    dense ops and the breakpoint ones (relu_ext/algorithm.py) share them."""
+    dense ops and the breakpoint ones (relu_ext/ops/_algorithm.py) share them."""
     backward_name = f"{name}_backward"
 
     @torch.library.register_fake(f"relu_ext::{name}")
@@ -117,7 +117,7 @@ def relu_sum(x, m, b, a=None, *, dim=1, algorithm="auto"):
             ``"breakpoints"`` sorts the units' breakpoints and looks each input
             up (O((N + K)·log K), CPU only; per channel, a table for each:
             O(N·log K + C·K·log K)); ``"auto"`` (default) picks the faster
-            one from the sizes alone (see relu_ext/algorithm.py). The
+            one from the sizes alone (see relu_ext/ops/_algorithm.py). The
             two agree to rounding, except that a float64 input within half
             an ulp of a breakpoint ``-b/m`` may be put on the other side of
             the kink (docs/breakpoints.md).
@@ -134,19 +134,19 @@ def relu_sum(x, m, b, a=None, *, dim=1, algorithm="auto"):
 
     Under ``torch.onnx.export`` (dynamo=True) it traces as the reference,
     :func:`relu_ext.reference.relu_sum`, in standard ONNX ops: the exported
-    graph holds the N×K hidden activations (relu_ext/_onnx.py).
+    graph holds the N×K hidden activations (relu_ext/ops/_onnx.py).
     """
     # The compiled ops check every argument themselves (csrc/checks.cpp), and
     # the fake kernels do under torch.compile, with the same messages; the
     # autograd around them is C++ too, so a small call costs a few µs.
     check_tensors("relu_sum", x, m, b, a)
-    # ONNX has no fused op: torch.onnx.export gets the reference (relu_ext/_onnx.py).
+    # ONNX has no fused op: torch.onnx.export gets the reference (relu_ext/ops/_onnx.py).
     # is_exporting() first, a flag read; is_in_onnx_export() costs µs per call.
     if is_exporting() and torch.onnx.is_in_onnx_export():
         return _onnx.relu_sum(x, m, b, a, algorithm, dim)
     if m.dim() == 2:
         # (C, K) units: x viewed as the ops' (outer, C, inner)
-        # (relu_ext/_channels.py), and the result viewed back.
+        # (relu_ext/ops/_channels.py), and the result viewed back.
         x3, back = to_channels(x, channel_dim("relu_sum", x, m, dim))
         return back(_run(x3, m, b, a, algorithm))
     return _run(x, m, b, a, algorithm)

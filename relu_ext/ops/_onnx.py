@@ -3,7 +3,7 @@
 ONNX has no relu_ext operators and onnxruntime none of the fused kernels, so
 while ``torch.onnx.export(..., dynamo=True)`` traces a model, ``relu_sum``
 (and with it ``ReLUSum``) traces the pure-PyTorch reference
-(relu_ext/reference.py) instead of the fused op. The exporter translates that
+(relu_ext/ops/reference.py) instead of the fused op. The exporter translates that
 into standard ONNX ops, with no translation table from the user:
 
     y = ReduceSum(Relu(Unsqueeze(x, -1) · m + b) · a, axis -1)
@@ -33,7 +33,7 @@ import torch
 from . import reference
 from ._channels import to_channels
 from ._validation import channel_dim, check_relu_sum_args
-from .algorithm import check_algorithm
+from ._algorithm import check_algorithm
 
 
 def relu_sum(x, m, b, a, algorithm, dim=1):

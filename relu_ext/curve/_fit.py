@@ -8,7 +8,7 @@ v = (y - mean)/std it is
     f(u) = c + α·u + Σ_{k<K} β_k·relu(u - t_k)
 
 For fixed breakpoints t the coefficients enter linearly, so they are solved
-exactly (hinge_lstsq.py: normal equations from sorted prefix sums); the
+exactly (_hinge_lstsq.py: normal equations from sorted prefix sums); the
 breakpoints are moved by L-BFGS (strong Wolfe line search) on that solved
 error, the variable-projection objective (csrc/curve/: the solve and L-BFGS
 compiled, microseconds a step). Breakpoints that leave the data or
@@ -26,13 +26,11 @@ import contextlib
 
 import torch
 
-from . import curve_data as data
-from .hinge_lstsq import HingeLeastSquares
-from .module import ReLUSum
-from .ops import relu_sum
-from .train import History
-
-LOSSES = ("mse", "mae")
+from ..nn import ReLUSum
+from ..ops import relu_sum
+from ..train import History
+from . import _data as data
+from ._hinge_lstsq import HingeLeastSquares
 
 
 def fit_curve(x, y, units, *, loss="mse", seed=0, restarts=4, max_iter=200, revive=3,
@@ -143,15 +141,7 @@ def _curvature_weighted(ls, points, hinges):
     mass = 0.75 * mass / mass.sum().clamp_min(1e-300) + 0.25 * width / width.sum()
     cumulative = torch.cat([mass.new_zeros(1), torch.cumsum(mass, 0)])
     targets = torch.arange(1, hinges + 1, dtype=torch.float64) / (hinges + 1)
-    return _interpolate(targets, cumulative, edges)
-
-
-def _interpolate(targets, cumulative, edges):
-    """Invert a piecewise-linear cumulative function given at ``edges``."""
-    i = torch.searchsorted(cumulative, targets).clamp(1, len(edges) - 1)
-    lo, hi = cumulative[i - 1], cumulative[i]
-    frac = ((targets - lo) / (hi - lo).clamp_min(1e-300)).clamp(0, 1)
-    return edges[i - 1] + frac * (edges[i] - edges[i - 1])
+    return data.interpolate(targets, cumulative, edges)
 
 
 def _optimise(ls, points, t, max_iter, revive):

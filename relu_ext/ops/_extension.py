@@ -1,4 +1,4 @@
-"""Loads relu_ext._C, which registers the operators torch.ops.relu_ext.*.
+"""Loads relu_ext.ops._C, which registers the operators torch.ops.relu_ext.*.
 
 A C++ extension only runs under the torch it was compiled against; under any
 other it fails with an undefined symbol, or worse. So the torch version of the
@@ -29,4 +29,11 @@ if torch.__version__ != _build_meta.TORCH_VERSION:
 
 from . import _C  # noqa: E402  (registers torch.ops.relu_ext)
 
-__all__ = ["_C"]
+
+def build_info():
+    """How this copy was built: version, torch, backends, CUDA archs, CPU
+    instruction set in use and those available, intra-op threads."""
+    return dict(_C.build_info())
+
+
+__all__ = ["_C", "build_info"]

@@ -12,14 +12,14 @@ order, or split across processes, the points come in.
 
 import torch
 
-from ._extension import _C
+from ..ops import _C
 
 
 class HingeLeastSquares:
     """The sorted points of one fit (float64, CPU) and their weights.
 
     ``reduce`` all-reduces exact sums' digits across processes (see
-    curve_data.all_reduce_digits); None for one process.
+    _data.all_reduce_digits); None for one process.
     """
 
     def __init__(self, u, v, weights=None, reduce=None):

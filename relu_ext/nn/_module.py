@@ -5,8 +5,8 @@ import math
 import torch
 from torch import nn
 
-from .algorithm import check_algorithm
-from .ops import relu_sum
+from ..ops import check_algorithm, relu_sum
+from ._piecewise import from_piecewise, to_piecewise
 
 
 class ReLUSum(nn.Module):
@@ -152,10 +152,8 @@ class ReLUSum(nn.Module):
         return y + self.bias.view((-1,) + (1,) * after)
 
     def to_piecewise(self):
-        """The function as pwlf users read it: a :class:`~relu_ext.piecewise.Piecewise`
+        """The function as pwlf users read it: a :class:`~relu_ext.nn.Piecewise`
         of sorted distinct breakpoints and each interval's slope and intercept."""
-        from .piecewise import to_piecewise
-
         if self.channels is not None:
             raise ValueError(
                 f"ReLUSum.to_piecewise(): converts one shared function, but this module "
@@ -167,10 +165,8 @@ class ReLUSum(nn.Module):
     def from_piecewise(cls, breakpoints, slopes, intercepts, **kwargs):
         """A module computing the continuous piecewise-linear function with these
         sorted breakpoints (K) and interval slopes and intercepts (K + 1 each);
-        see :func:`relu_ext.piecewise.from_piecewise`. ``kwargs`` go to the
+        see ``from_piecewise`` in relu_ext/nn/_piecewise.py. ``kwargs`` go to the
         constructor (dtype, device, algorithm)."""
-        from .piecewise import from_piecewise
-
         return from_piecewise(cls, breakpoints, slopes, intercepts, **kwargs)
 
     def extra_repr(self):

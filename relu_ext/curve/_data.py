@@ -9,7 +9,9 @@ would, and returns bitwise the same model.
 
 import torch
 
-from ._extension import _C
+from ..ops import _C
+
+LOSSES = ("mse", "mae")
 
 # Quantiles come from a histogram of this many bins, not from sorting: its
 # counts add up exactly across processes, so a split fit starts where a
@@ -19,8 +21,6 @@ QUANTILE_BINS = 8192
 
 def check(x, y, units, loss, restarts, max_iter, revive):
     """Validated 1-D x, y; raises naming the argument, expected and got."""
-    from .curve import LOSSES
-
     for name, value, minimum in (("units", units, 1), ("restarts", restarts, 1),
                                  ("max_iter", max_iter, 1), ("revive", revive, 0)):
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
@@ -90,9 +90,15 @@ class Points:
             self._cumulative = self._cumulative / self._cumulative[-1]
             self._edges = torch.linspace(self.u_min.item(), self.u_max.item(),
                                          QUANTILE_BINS + 1, dtype=torch.float64)
-        from .curve import _interpolate
+        return interpolate(probabilities, self._cumulative, self._edges)
 
-        return _interpolate(probabilities, self._cumulative, self._edges)
+
+def interpolate(targets, cumulative, edges):
+    """Invert a piecewise-linear cumulative function given at ``edges``."""
+    i = torch.searchsorted(cumulative, targets).clamp(1, len(edges) - 1)
+    lo, hi = cumulative[i - 1], cumulative[i]
+    frac = ((targets - lo) / (hi - lo).clamp_min(1e-300)).clamp(0, 1)
+    return edges[i - 1] + frac * (edges[i] - edges[i - 1])
 
 
 def _distributed():

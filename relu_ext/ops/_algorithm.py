@@ -85,7 +85,7 @@ def check_algorithm(algorithm, where="relu_sum"):
 
 def choose_algorithm(algorithm, x, m):
     """The algorithm the op runs for x and m as the ops take them (for (C, K)
-    units, x as (outer, C, inner): relu_ext/_channels.py): "dense" or
+    units, x as (outer, C, inner): relu_ext/ops/_channels.py): "dense" or
     "breakpoints"; for "auto", the one relu_ext::relu_sum_auto takes."""
     if algorithm == "auto":
         return "breakpoints" if _C.auto_uses_breakpoints(x, m) else "dense"

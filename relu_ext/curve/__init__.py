@@ -1,0 +1,14 @@
+"""The curve fitter: ``fit_curve()``, y ≈ f(x) by a continuous piecewise-linear
+function in one call (least squares over hinge features for fixed
+breakpoints, L-BFGS on the breakpoints, exact sums over the points), returned
+as a ``ReLUSum`` with a bias.
+
+The compiled solver it drives is in csrc/curve/, part of the extension the op
+layer loads. Imports: the op layer (``relu_ext.ops``), the module
+(``relu_ext.nn``), the trainers' ``History`` (``relu_ext.train``), and this
+package's own modules.
+"""
+
+from ._fit import fit_curve
+
+__all__ = ["fit_curve"]
