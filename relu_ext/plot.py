@@ -3,13 +3,11 @@
 Built on ``matplotlib.figure.Figure`` with the Agg canvas rather than pyplot,
 so it needs no display, leaves pyplot's global state and backend alone, and
 works the same in a script, a test or a notebook (which shows a returned
-Figure). Import this module explicitly: ``import relu_ext`` does not load
-matplotlib.
+Figure). matplotlib is an optional dependency, imported when a picture is
+drawn: neither ``import relu_ext`` nor ``import relu_ext.plot`` loads it.
 """
 
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 # 10 x 4 inches at 100 dpi: a 1000 x 400 pixel PNG.
 FIGSIZE = (10.0, 4.0)
@@ -28,6 +26,7 @@ def plot_fit(model, x, y, *, history=None, true_fn=None, true_label="true functi
     ``model`` is a ``ReLUSum``; ``x``, ``y`` the data it was fitted to;
     ``true_fn`` the noiseless function, drawn dashed when known.
     """
+    Figure, FigureCanvasAgg = _matplotlib()
     xs = x.detach().reshape(-1).cpu().double()
     ys = y.detach().reshape(-1).cpu().double()
     m, b = model.m.detach().cpu().double(), model.b.detach().cpu().double()
@@ -82,6 +81,17 @@ def plot_fit(model, x, y, *, history=None, true_fn=None, true_label="true functi
     if ax_loss is not None:
         _plot_history(ax_loss, history)
     return fig
+
+
+def _matplotlib():
+    """matplotlib's Figure and Agg canvas, or an ImportError saying how to get them."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise ImportError(f"relu_ext.plot needs matplotlib ({e}); install it with "
+                          f"pip install matplotlib") from None
+    return Figure, FigureCanvasAgg
 
 
 def _plot_history(ax, history):
