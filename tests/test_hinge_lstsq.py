@@ -9,7 +9,15 @@ import pytest
 import torch
 
 from relu_ext.ops import _C
-from relu_ext.curve._hinge_lstsq import HingeLeastSquares
+
+
+def HingeLeastSquares(u, v, weights=None):
+    """The compiled solver over the points (u, v) of these weights, sorted as it takes them."""
+    order = torch.argsort(u, stable=True)
+    u, v = u[order].contiguous(), v[order]
+    w = torch.ones_like(u) if weights is None else weights[order]
+    uw, vw = w * u, w * v
+    return _C.HingeLeastSquares(u, torch.stack([w, uw, uw * u, vw, uw * v, vw * v]), None)
 
 
 def exact(values, segment=None, segments=1):

@@ -9,9 +9,14 @@
 
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
 #include <torch/csrc/utils/pybind.h>
 
+#include <ATen/Parallel.h>
+
+#include "constrained_lstsq.h"
 #include "exact_sum.h"
+#include "fit.h"
 #include "hinge_lstsq.h"
 #include "lbfgs.h"
 
@@ -110,6 +115,42 @@ at::Tensor exact_round(const at::Tensor& digits_in) {
   return out;
 }
 
+// t as checked() requires, of the given shape (why: where it comes from),
+// and finite.
+at::Tensor checked_shape(const at::Tensor& t_in, const char* name, at::IntArrayRef shape,
+                         const char* why) {
+  auto t = checked(t_in, name, static_cast<int64_t>(shape.size()));
+  TORCH_CHECK_VALUE(t.sizes() == shape, name, " must have shape ", shape, " (", why,
+                    "), but got ", t.sizes());
+  const double* p = t.const_data_ptr<double>();
+  TORCH_CHECK_VALUE(std::all_of(p, p + t.numel(), [](double x) { return std::isfinite(x); }),
+                    name, " must be finite");
+  return t;
+}
+
+// constrained_lstsq(G, g, E, d, C, h) -> (feasible, z, nu, mu): the minimiser
+// of zᵀGz − 2gᵀz subject to E·z = d, C·z >= h (constrained_lstsq.h).
+std::tuple<bool, at::Tensor, at::Tensor, at::Tensor> constrained_lstsq(
+    const at::Tensor& G_in, const at::Tensor& g_in, const at::Tensor& E_in, const at::Tensor& d_in,
+    const at::Tensor& C_in, const at::Tensor& h_in) {
+  const int64_t n = checked(G_in, "G", 2).size(0);
+  const auto G = checked_shape(G_in, "G", {n, n}, "n×n");
+  TORCH_CHECK_VALUE(n >= 1, "G must be n×n with n >= 1, but got ", G.sizes());
+  const auto g = checked_shape(g_in, "g", {n}, "n, from G");
+  const int64_t equalities = checked(E_in, "E", 2).size(0);
+  const auto E = checked_shape(E_in, "E", {equalities, n}, "m_e×n, n from G");
+  const auto d = checked_shape(d_in, "d", {equalities}, "m_e, E's rows");
+  const int64_t inequalities = checked(C_in, "C", 2).size(0);
+  const auto C = checked_shape(C_in, "C", {inequalities, n}, "m_i×n, n from G");
+  const auto h = checked_shape(h_in, "h", {inequalities}, "m_i, C's rows");
+  const auto s = solve_constrained_lstsq({n, G.const_data_ptr<double>(), g.const_data_ptr<double>(),
+                                          equalities, E.const_data_ptr<double>(),
+                                          d.const_data_ptr<double>(), inequalities,
+                                          C.const_data_ptr<double>(), h.const_data_ptr<double>()});
+  return {s.feasible, to_tensor(s.z), to_tensor(s.nu), to_tensor(s.mu)};
+}
+
+
 class PyHingeLeastSquares {
  public:
   PyHingeLeastSquares(const at::Tensor& u, const at::Tensor& columns, py::object reduce)
@@ -136,24 +177,9 @@ class PyHingeLeastSquares {
   // every evaluation.
   std::pair<at::Tensor, std::vector<double>> minimize(const at::Tensor& t, int64_t max_iter) {
     auto x = to_vector(t);
-    const auto h = static_cast<int64_t>(x.size());
-    // The tolerances are absolute: the error is measured relative to where
-    // this run starts (the first evaluation), so that a fit already good to
-    // 1e-9 still gets refined.
-    double scale = 0;
     std::vector<double> trace;
-    const Objective error = [&](const std::vector<double>& at, std::vector<double>& grad) {
-      const auto& s = ls_.solve(at.data(), h);
-      trace.push_back(s.mse);
-      if (scale == 0) scale = std::isfinite(s.mse) ? std::max(s.mse, 1e-300) : 1.0;
-      for (int64_t k = 0; k < h; ++k) grad[k] = s.grad[k] / scale;
-      return s.mse / scale;
-    };
-    LbfgsOptions options;
-    options.max_iter = max_iter;
-    options.max_eval = max_iter + max_iter / 4;
-    minimize_lbfgs(error, x, options);
-    std::sort(x.begin(), x.end());
+    ProjectedError error(ls_, CurveOptions{}, {}, {});
+    minimize_breakpoints(error, x, max_iter, trace);
     return {to_tensor(x), std::move(trace)};
   }
 
@@ -175,6 +201,114 @@ class PyHingeLeastSquares {
   HingeLeastSquares ls_;
 };
 
+// A float64 (B, cols) tensor's row b, or null for an absent tensor.
+const double* row(const std::optional<at::Tensor>& t, int64_t b) {
+  return t ? t->const_data_ptr<double>() + b * t->size(1) : nullptr;
+}
+
+std::optional<at::Tensor> checked_rows(const std::optional<at::Tensor>& t, const char* name,
+                                       int64_t rows, int64_t cols = -1) {
+  if (!t) return std::nullopt;
+  auto c = checked(*t, name, 2);
+  TORCH_CHECK_VALUE(c.size(0) == rows && (cols < 0 || c.size(1) == cols), name, " must have ",
+                    rows, " rows", cols < 0 ? "" : " of the points' length", ", but got ",
+                    c.sizes());
+  return c;
+}
+
+// fit_curves(x, y, w, ...): fit_curve.h's fit of each row of x, y (B, N),
+// threads over the rows; see relu_ext/curve/_fit.py for the arguments. With
+// the collective's callbacks (B = 1), the points are this process's share and
+// the callbacks all-reduce int64 sums and float64 maxima in place.
+py::tuple fit_curves(const at::Tensor& x_in, const at::Tensor& y_in,
+                     const std::optional<at::Tensor>& w_in, int64_t units, bool absolute,
+                     uint64_t seed, int64_t restarts, int64_t max_iter, int64_t revive,
+                     int64_t mae_rounds, int64_t monotone, int64_t convex,
+                     const std::optional<at::Tensor>& breakpoints_in,
+                     const std::optional<at::Tensor>& through_x_in,
+                     const std::optional<at::Tensor>& through_y_in, py::object sum,
+                     py::object max) {
+  const auto x = checked(x_in, "x", 2), y = checked(y_in, "y", 2);
+  const int64_t curves = x.size(0), n = x.size(1), hinges = units - 1;
+  TORCH_CHECK_VALUE(y.sizes() == x.sizes(), "y must have x's shape ", x.sizes(), ", but got ",
+                    y.sizes());
+  TORCH_CHECK_VALUE(units >= 1, "units must be >= 1, but got ", units);
+  const auto w = checked_rows(w_in, "w", curves, n);
+  const auto breakpoints = checked_rows(breakpoints_in, "breakpoints", curves, hinges);
+  const auto through_x = checked_rows(through_x_in, "through_x", curves);
+  const auto through_y = checked_rows(through_y_in, "through_y", curves);
+  TORCH_CHECK_VALUE(through_x.has_value() == through_y.has_value() &&
+                        (!through_x || through_x->sizes() == through_y->sizes()),
+                    "through_x and through_y must be given together, of one shape");
+  Collective collective;
+  if (!sum.is_none()) {
+    TORCH_CHECK_VALUE(curves == 1, "a collective fit takes one curve, but got ", curves);
+    collective.sum = [sum](int64_t* values, int64_t count) {
+      auto t = at::empty({count}, at::kLong);
+      std::copy_n(values, count, t.mutable_data_ptr<int64_t>());
+      const auto r = checked(sum(t).cast<at::Tensor>(), "sum's result", 1, at::kLong);
+      TORCH_CHECK_VALUE(r.numel() == count, "sum must return ", count, " values");
+      std::copy_n(r.const_data_ptr<int64_t>(), count, values);
+    };
+    collective.max = [max](double* values, int64_t count) {
+      auto t = at::empty({count}, at::kDouble);
+      std::copy_n(values, count, t.mutable_data_ptr<double>());
+      const auto r = checked(max(t).cast<at::Tensor>(), "max's result", 1);
+      TORCH_CHECK_VALUE(r.numel() == count, "max must return ", count, " values");
+      std::copy_n(r.const_data_ptr<double>(), count, values);
+    };
+  }
+
+  std::vector<CurveFit> fits(curves);
+  const auto fit_one = [&](int64_t b) {
+    CurveOptions options;
+    options.hinges = hinges;
+    options.loss = absolute ? Loss::kAbsolute : Loss::kSquared;
+    options.seed = seed;
+    options.restarts = restarts;
+    options.max_iter = max_iter;
+    options.revive = revive;
+    options.mae_rounds = mae_rounds;
+    options.monotone = static_cast<int>(monotone);
+    options.convex = static_cast<int>(convex);
+    if (breakpoints) options.breakpoints.assign(row(breakpoints, b), row(breakpoints, b) + hinges);
+    if (through_x) {
+      const int64_t count = through_x->size(1);
+      options.through_x.assign(row(through_x, b), row(through_x, b) + count);
+      options.through_y.assign(row(through_y, b), row(through_y, b) + count);
+    }
+    fits[b] = fit_curve(row(x, b), row(y, b), row(w, b), n, options, collective);
+  };
+  if (collective.active()) {
+    fit_one(0);  // on this thread, which holds the GIL the callbacks need
+  } else {
+    py::gil_scoped_release no_gil;
+    // One curve per task: a curve costs milliseconds, far above a task's cost.
+    at::parallel_for(0, curves, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) fit_one(b);
+    });
+  }
+
+  auto status = at::empty({curves}, at::kLong), points = at::empty({curves}, at::kLong);
+  auto scale = at::empty({curves, 6}, at::kDouble);
+  auto t = at::zeros({curves, hinges}, at::kDouble), coef = at::zeros({curves, units + 1}, at::kDouble);
+  py::list traces;
+  for (int64_t b = 0; b < curves; ++b) {
+    const CurveFit& f = fits[b];
+    status.mutable_data_ptr<int64_t>()[b] = static_cast<int64_t>(f.status);
+    points.mutable_data_ptr<int64_t>()[b] = f.points;
+    double* s = scale.mutable_data_ptr<double>() + 6 * b;
+    s[0] = f.x_shift, s[1] = f.x_scale, s[2] = f.y_shift, s[3] = f.y_scale;
+    s[4] = f.u_min, s[5] = f.u_max;
+    if (f.status == FitStatus::kOk) {
+      std::copy(f.t.begin(), f.t.end(), t.mutable_data_ptr<double>() + b * hinges);
+      std::copy(f.coef.begin(), f.coef.end(), coef.mutable_data_ptr<double>() + b * (units + 1));
+    }
+    traces.append(to_tensor(f.trace));
+  }
+  return py::make_tuple(status, points, scale, t, coef, traces);
+}
+
 }  // namespace
 
 void bind(py::module_& m) {
@@ -188,8 +322,19 @@ void bind(py::module_& m) {
            "(5, H): S0, S1, S2, V0, V1 over the points right of each breakpoint.")
       .def("minimize", &PyHingeLeastSquares::minimize, py::arg("t"), py::arg("max_iter"),
            "L-BFGS from t: (sorted breakpoints, the error at every evaluation).");
+  m.def("fit_curves", &fit_curves, py::arg("x"), py::arg("y"), py::arg("w"), py::arg("units"),
+        py::arg("absolute"), py::arg("seed"), py::arg("restarts"), py::arg("max_iter"),
+        py::arg("revive"), py::arg("mae_rounds"), py::arg("monotone"), py::arg("convex"),
+        py::arg("breakpoints"), py::arg("through_x"), py::arg("through_y"), py::arg("sum"),
+        py::arg("max"),
+        "fit_curve's search for each row of x, y: (status, points, scale, t, coef, traces); "
+        "csrc/curve/fit.h.");
   m.def("exact_sums", &exact_sums, py::arg("values"), py::arg("segment"), py::arg("segments"),
         "(R, segments, digits): exact sums of each row's values per segment (csrc/curve/exact_sum.h).");
+  m.def("constrained_lstsq", &constrained_lstsq, py::arg("G"), py::arg("g"), py::arg("E"),
+        py::arg("d"), py::arg("C"), py::arg("h"),
+        "(feasible, z, nu, mu): min zᵀGz − 2gᵀz s.t. E·z = d, C·z >= h, float64 CPU; the "
+        "multipliers satisfy 2(Gz − g) = Eᵀnu + Cᵀmu, mu >= 0 (csrc/curve/constrained_lstsq.h).");
   m.def("exact_round", &exact_round, py::arg("digits"),
         "The exact sums held in digits (from exact_sums, possibly all-reduced), rounded to float64.");
 }

@@ -63,10 +63,29 @@ class HingeLeastSquares {
   // solution. The workspace is the object's: not for concurrent calls.
   const HingeSolution& solve(const double* t, int64_t h);
 
+  // The pieces of solve() for a caller that picks the coefficients itself
+  // (under constraints, fit.h): the normal equations gram·coef = rhs at t,
+  // (h + 2)² and h + 2 entries, valid until the next call...
+  void normal_equations(const double* t, int64_t h);
+  const std::vector<double>& gram() const { return gram_; }
+  const std::vector<double>& rhs() const { return rhs_; }
+  // ...the squared error Σ w·(v - Φ·coef)² of any coefficients at that t...
+  double sse(const double* coef) const;
+  // ...and its derivative in t_k at fixed coefficients, h entries.
+  void sse_gradient(const double* t, int64_t h, const double* coef, double* out) const;
+  // The points' total weight Σ w (over every process).
+  double weight() const { return totals_[0]; }
+
  private:
-  // Exact prefix sums are kept every kBlock points (a 2^20-point fit keeps
-  // 45 MB of them); a suffix adds up to kBlock - 1 points more.
+  // Exact suffix sums are kept from every block_-th point, and a suffix adds
+  // up to block_ - 1 points more: kBlock points (a 2^20-point fit keeps 45 MB
+  // of them), or for up to kSmall points, where the memory is small and a
+  // batch of curves pays for every addition, kSmallBlock.
   static constexpr int64_t kBlock = 64;
+  static constexpr int64_t kSmallBlock = 16;
+  static constexpr int64_t kSmall = 65536;
+  // Suffixes from block 0 to the one past the last point (zero).
+  int64_t block_count() const { return (n_ + block_ - 1) / block_ + 1; }
 
   // The exact sum of column p over the points i >= first.
   ExactSum suffix(int p, int64_t first) const;
@@ -76,9 +95,9 @@ class HingeLeastSquares {
   const double* u_;
   const double* columns_;
   int64_t n_;
+  int64_t block_;
   Reduce reduce_;
-  std::vector<ExactSum> blocks_;  // [p][b]: column p over the first b·kBlock points
-  std::vector<ExactSum> local_totals_;  // column p over this process's points
+  std::vector<ExactSum> blocks_;  // [p][b]: column p over the points from b·block_ on
   double totals_[kColumns];  // the columns' sums over every process's points
   HingeSolution solution_;
   std::vector<double> sums_, gram_, factor_, rhs_;

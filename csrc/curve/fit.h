@@ -1,0 +1,110 @@
+// fit_curve's search for one curve, from the raw points to the fitted
+// breakpoints and coefficients, in C++: standardising the points, the starts,
+// L-BFGS on the breakpoints (variable projection over hinge_lstsq.h's exact
+// least squares, or the constrained solve of constrained_lstsq.h when the
+// curve must be monotone, convex or pass through points), reviving
+// breakpoints that leave the data, and least absolute error by reweighting.
+//
+// Why all of it here: a fit is a few hundred evaluations of microseconds
+// each, and a Python step between them cost more than the evaluation; and a
+// batch of curves is fitted by threads, one curve each, which Python's GIL
+// would serialise. Every curve's fit depends on its own points and options
+// only, so a curve fitted in a batch is bitwise the curve fitted alone.
+//
+// The function fitted, in standardised coordinates u = (x - x_shift)/x_scale,
+// v = (y - y_shift)/y_scale, is f(u) = c + α·u + Σ_k β_k·relu(u - t_k).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "hinge_lstsq.h"
+
+namespace relu_ext::curve {
+
+// All-reductions over the processes that each hold a share of one curve's
+// points (torch.distributed); both empty for one process.
+struct Collective {
+  std::function<void(int64_t* values, int64_t count)> sum;  // in place
+  std::function<void(double* values, int64_t count)> max;   // in place
+  bool active() const { return static_cast<bool>(sum); }
+};
+
+enum class Loss { kSquared, kAbsolute };
+
+struct CurveOptions {
+  int64_t hinges = 0;  // breakpoints: units - 1
+  Loss loss = Loss::kSquared;
+  uint64_t seed = 0;
+  int64_t restarts = 4;    // starts tried, the best kept
+  int64_t max_iter = 200;  // L-BFGS iterations per run
+  int64_t revive = 3;      // rounds of moving dead breakpoints
+  int64_t mae_rounds = 12;
+  int monotone = 0;  // +1 non-decreasing, -1 non-increasing, 0 free
+  int convex = 0;    // +1 convex, -1 concave, 0 free
+  // Fixed breakpoints in x's units, strictly increasing (hinges of them), or
+  // empty for free ones.
+  std::vector<double> breakpoints;
+  // Points the function passes through, in x's and y's units.
+  std::vector<double> through_x, through_y;
+
+  bool shaped() const { return monotone != 0 || convex != 0; }
+  bool constrained() const { return shaped() || !through_x.empty(); }
+};
+
+enum class FitStatus : int64_t {
+  kOk = 0,
+  kTooFewPoints = 1,  // fewer points of positive weight than units
+  kConstantX = 2,     // x takes one value
+  kInfeasible = 3,    // no function of the family meets the constraints
+};
+
+struct CurveFit {
+  FitStatus status = FitStatus::kOk;
+  int64_t points = 0;  // of positive weight, over every process
+  // x = x_shift + x_scale·u and y = y_shift + y_scale·v.
+  double x_shift = 0, x_scale = 1, y_shift = 0, y_scale = 1;
+  double u_min = 0, u_max = 0;  // the range of u over the points
+  std::vector<double> t;     // sorted breakpoints, in u
+  std::vector<double> coef;  // c, α, β_1..β_H, in v
+  // The kept run's objective at every evaluation, in v's units (squared for
+  // the squared loss).
+  std::vector<double> trace;
+};
+
+// Fits the n points (x_i, y_i) of weight w_i (w null: all 1; points of weight
+// 0 are left out entirely). x and y must be finite where w > 0, w finite and
+// >= 0. With an active collective, each process passes its share of the
+// points and every process gets bitwise the same fit, that of one process
+// with all of them: every sum over points is exact (exact_sum.h).
+CurveFit fit_curve(const double* x, const double* y, const double* w, int64_t n,
+                   const CurveOptions& options, const Collective& collective);
+
+// The error at breakpoints t (any order) at the best coefficients meeting
+// the constraints, and its gradient in t: what L-BFGS minimises.
+class ProjectedError {
+ public:
+  // through_u, through_v: the points to pass through, standardised.
+  ProjectedError(HingeLeastSquares& ls, const CurveOptions& options, std::vector<double> through_u,
+            std::vector<double> through_v);
+  const HingeSolution& operator()(const double* t, int64_t h);
+
+ private:
+  const HingeSolution& constrained(const double* t, int64_t h);
+  void hold_shape(int64_t h);
+
+  HingeLeastSquares& ls_;
+  int monotone_, convex_;
+  std::vector<double> through_u_, through_v_;
+  HingeSolution solution_;
+  std::vector<double> equalities_, inequalities_, bounds_, slopes_;
+  std::vector<int64_t> order_;
+};
+
+// L-BFGS on the breakpoints from t, in place (sorted on return), appending
+// the error at every evaluation to trace.
+void minimize_breakpoints(ProjectedError& f, std::vector<double>& t, int64_t max_iter,
+                          std::vector<double>& trace);
+
+}  // namespace relu_ext::curve
