@@ -115,14 +115,15 @@ def test_mae_loss_fits_through_outliers():
 
 @pytest.mark.parametrize("x, y, message", [
     (torch.zeros(5), torch.zeros(6), "same length, but got 5 and 6"),
-    (torch.zeros(5, 1), torch.zeros(5), "x must be 1-D"),
-    (torch.zeros(5), torch.zeros(5, 2), "y must be 1-D"),
+    (torch.zeros(5, 1), torch.zeros(5), r"x and y must have the same shape, but got \[5, 1\] and \[5\]"),
+    (torch.zeros(5), torch.zeros(5, 2), r"x and y must have the same shape, but got \[5\] and \[5, 2\]"),
+    (torch.zeros(2, 3, 4), torch.zeros(2, 3, 4), r"x must be 1-D \(one curve of N points\) or 2-D"),
     (torch.tensor([0.0, 1.0, float("nan"), 3.0]), torch.zeros(4), r"x\[2\] is nan"),
     (torch.linspace(0, 1, 4), torch.tensor([0.0, float("inf"), 1.0, 2.0]), r"y\[1\] is inf"),
     (torch.linspace(0, 1, 3), torch.zeros(3), "at least as many points as units, but got 3"),
     (torch.ones(10), torch.zeros(10), "x must take at least two distinct values"),
-    (torch.arange(10), torch.zeros(10), "x must have a floating dtype"),
-    ([0.0, 1.0], torch.zeros(2), "x must be a torch.Tensor, but got list"),
+    (["a", "b"], torch.zeros(2), "x must be numbers .*, but got list of dtype <U1"),
+    (torch.zeros(3, dtype=torch.complex64), torch.zeros(3), "x must be real numbers"),
 ])
 def test_bad_data_is_named(x, y, message):
     with pytest.raises((ValueError, TypeError), match=message):

@@ -72,6 +72,43 @@ def test_split_points_give_the_one_process_fit_bitwise(loss, split, size, tmp_pa
     assert results[0]["final_loss"] == history.final_loss
 
 
+def batch():
+    """Curves of sizes that do not divide among the ranks evenly, weighted, with
+    padding."""
+    g = torch.Generator().manual_seed(2)
+    x, _ = torch.sort(torch.rand(5, 400, generator=g, dtype=torch.float64) * 4 - 2, 1)
+    y = torch.sin(3 * x + torch.arange(5.0, dtype=torch.float64)[:, None])
+    w = torch.rand(5, 400, generator=g, dtype=torch.float64)
+    w[3, 300:] = 0
+    return x, y, w
+
+
+def _batch_rank_main(rank, init_file, out):
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
+                            world_size=WORLD)
+    try:
+        x, y, w = batch()  # every rank passes every curve
+        model, history = relu_ext.fit_curve(x, y, 6, weights=w, loss="mae", restarts=2)
+        torch.save({"state": model.state_dict(), "final_loss": history.final_loss,
+                    "loss": history.loss}, f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_batch_is_split_by_curves_and_every_rank_gets_every_fit(tmp_path):
+    out = str(tmp_path / "model")
+    mp.start_processes(_batch_rank_main, args=(str(tmp_path / "init"), out), nprocs=WORLD,
+                       start_method="spawn")
+    x, y, w = batch()
+    single, history = relu_ext.fit_curve(x, y, 6, weights=w, loss="mae", restarts=2)
+    for rank in range(WORLD):
+        result = torch.load(f"{out}.{rank}", weights_only=True)
+        for key, value in single.state_dict().items():
+            assert torch.equal(result["state"][key], value), (rank, key)
+        assert torch.equal(result["final_loss"], history.final_loss)
+        assert result["loss"] == history.loss
+
+
 def test_a_group_that_cannot_reduce_cpu_tensors_is_refused(monkeypatch):
     # fit_curve sums on the CPU; an nccl-only group (no GPU here to make one)
     # would fail deep inside with "No backend type associated with device type cpu".

@@ -100,3 +100,12 @@ def test_bias_is_opt_in():
     from relu_ext import relu_sum
     torch.testing.assert_close(module(x), relu_sum(x, module.m, module.b, module.a) + 2.0)
     assert expected is None
+
+
+def test_from_piecewise_takes_arrays_and_integers_give_float64():
+    import numpy as np
+    import pandas as pd
+
+    module = ReLUSum.from_piecewise(np.array([1, 3]), pd.Series([1, -1, 2]), [0, 2, -7])
+    assert module.m.dtype == torch.float64
+    np.testing.assert_allclose(module.predict([0, 1, 2, 3, 4]), [0.0, 1.0, 0.0, -1.0, 1.0])

@@ -1,5 +1,6 @@
-"""fit_curve's data: argument checks, standardisation, quantiles, and the sums
-over points that go through torch.distributed when a process group is up.
+"""fit_curve's arguments, checked and put in the form the compiled search
+takes, and the sums over points that go through torch.distributed when a
+process group is up.
 
 Every sum over points is exact (csrc/curve/exact_sum.h): it does not depend
 on the order of the points, so with the points split across processes any
@@ -7,101 +8,192 @@ way, every process computes bitwise what one process with all the points
 would, and returns bitwise the same model.
 """
 
+from typing import NamedTuple, Optional
+
 import torch
 
 from ..ops import _C
 
 LOSSES = ("mse", "mae")
 
-# Quantiles come from a histogram of this many bins, not from sorting: its
-# counts add up exactly across processes, so a split fit starts where a
-# one-process fit does.
-QUANTILE_BINS = 8192
+
+class Problem(NamedTuple):
+    """The curves to fit as the compiled search takes them: float64 CPU
+    tensors of B rows (B = 1 for 1-D data)."""
+
+    x: torch.Tensor                  # (B, N)
+    y: torch.Tensor                  # (B, N)
+    weights: Optional[torch.Tensor]  # (B, N) or None (all 1)
+    breakpoints: Optional[torch.Tensor]  # (B, units - 1) or None (free)
+    through_x: Optional[torch.Tensor]    # (B, P) or None
+    through_y: Optional[torch.Tensor]
+    batched: bool                    # x was (B, N)
+    dtype: torch.dtype               # x's: the model's
+    device: torch.device
+    given_x: torch.Tensor            # x as given (as a tensor), to evaluate the model on
 
 
-def check(x, y, units, loss, restarts, max_iter, revive):
-    """Validated 1-D x, y; raises naming the argument, expected and got."""
+def check(x, y, units, *, weights, breakpoints, through, monotone, convex, loss, restarts,
+          max_iter, revive, mae_rounds):
+    """The Problem of fit_curve's arguments; raises naming the argument, what
+    was expected and what was given."""
     for name, value, minimum in (("units", units, 1), ("restarts", restarts, 1),
-                                 ("max_iter", max_iter, 1), ("revive", revive, 0)):
+                                 ("max_iter", max_iter, 1), ("revive", revive, 0),
+                                 ("mae_rounds", mae_rounds, 0)):
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             raise ValueError(f"fit_curve(): {name} must be an int >= {minimum}, but got "
                              f"{value!r}")
     if loss not in LOSSES:
         raise ValueError(f"fit_curve(): loss must be one of {', '.join(map(repr, LOSSES))}, "
                          f"but got {loss!r}")
-    for name, t in (("x", x), ("y", y)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"fit_curve(): {name} must be a torch.Tensor, but got "
-                            f"{type(t).__name__}")
-        if t.dim() != 1:
-            raise ValueError(f"fit_curve(): {name} must be 1-D (one value per point), but got "
-                             f"shape {list(t.shape)}")
-        if not t.is_floating_point():
-            raise TypeError(f"fit_curve(): {name} must have a floating dtype, but got {t.dtype}")
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"fit_curve(): x and y must have the same length, but got "
-                         f"{x.shape[0]} and {y.shape[0]}")
+    if monotone is not None and (isinstance(monotone, bool) or monotone not in (1, -1)):
+        raise ValueError(f"fit_curve(): monotone must be None, +1 (non-decreasing) or -1 "
+                         f"(non-increasing), but got {monotone!r}")
+    if convex is not None and not isinstance(convex, bool):
+        raise ValueError(f"fit_curve(): convex must be None, True (convex) or False (concave), "
+                         f"but got {convex!r}")
+    x, y = as_points("x", x), as_points("y", y)
+    if x.dim() not in (1, 2):
+        raise ValueError(f"fit_curve(): x must be 1-D (one curve of N points) or 2-D (B curves "
+                         f"of N points), but got shape {list(x.shape)}")
+    if x.shape != y.shape:
+        if x.dim() == y.dim() == 1:
+            raise ValueError(f"fit_curve(): x and y must have the same length, but got "
+                             f"{x.shape[0]} and {y.shape[0]}")
+        raise ValueError(f"fit_curve(): x and y must have the same shape, but got "
+                         f"{list(x.shape)} and {list(y.shape)}")
     if x.device != y.device:
         raise ValueError(f"fit_curve(): x and y must be on one device, but got {x.device} and "
                          f"{y.device}")
-    for name, t in (("x", x), ("y", y)):
-        bad = ~torch.isfinite(t)
+    batched = x.dim() == 2
+    curves, n = (x.shape if batched else (1, x.shape[0]))
+    if x.numel() == 0 and not (distributed() and not batched):
+        raise ValueError(f"fit_curve(): x and y are empty (shape {list(x.shape)}): there are no "
+                         f"points to fit")
+    x2 = x.detach().reshape(curves, n).double().cpu().contiguous()
+    y2 = y.detach().reshape(curves, n).double().cpu().contiguous()
+
+    w2 = None
+    if weights is not None:
+        w2 = _rows("weights", weights, curves, n, batched, "the points")
+        if (w2 < 0).any():
+            raise ValueError(f"fit_curve(): weights must be >= 0, but "
+                             f"{_where('weights', w2 < 0, batched)} is {_first(w2, w2 < 0)}")
+        empty = ~(w2 > 0).any(1)
+        # A process's share of one curve may be all zero: the compiled search
+        # counts the points of every process.
+        if empty.any() and (batched or not distributed()):
+            which = int(empty.nonzero()[0, 0])
+            raise ValueError("fit_curve(): weights must not be all zero, but "
+                             + (f"curve {which}'s are" if batched else "they are"))
+    positive = torch.ones_like(x2, dtype=torch.bool) if w2 is None else w2 > 0
+    for name, t in (("x", x2), ("y", y2)):
+        bad = ~torch.isfinite(t) & positive
         if bad.any():
-            i = int(bad.nonzero()[0, 0])
-            raise ValueError(f"fit_curve(): {name} must be finite, but {name}[{i}] is "
-                             f"{t[i].item()} ({int(bad.sum())} non-finite values)")
-    return x, y
+            hint = "" if w2 is None else " where the weight is positive"
+            raise ValueError(f"fit_curve(): {name} must be finite{hint}, but "
+                             f"{_where(name, bad, batched)} is {_first(t, bad)} "
+                             f"({int(bad.sum())} non-finite values)")
+
+    b2 = None
+    if breakpoints is not None:
+        b2 = _rows("breakpoints", breakpoints, curves, units - 1, batched,
+                   f"units - 1 = {units - 1}")
+        if b2.shape[1] > 1:
+            flat = b2[:, 1:] <= b2[:, :-1]
+            if flat.any():
+                row, k = (int(i) for i in flat.nonzero()[0])
+                at = f"[{row}, {k + 1}]" if batched else f"[{k + 1}]"
+                before = f"[{row}, {k}]" if batched else f"[{k}]"
+                raise ValueError(f"fit_curve(): breakpoints must be strictly increasing, but "
+                                 f"breakpoints{at} = {b2[row, k + 1].item()} is not above "
+                                 f"breakpoints{before} = {b2[row, k].item()}")
+
+    tx = ty = None
+    if through is not None:
+        if not (isinstance(through, (tuple, list)) and len(through) == 2):
+            raise ValueError(f"fit_curve(): through must be a pair (xc, yc) of the points' x "
+                             f"and y, but got {type(through).__name__}")
+        tx = _rows("through[0] (xc)", through[0], curves, None, batched, "")
+        ty = _rows("through[1] (yc)", through[1], curves, None, batched, "")
+        if tx.shape != ty.shape:
+            raise ValueError(f"fit_curve(): through's xc and yc must have one shape, but got "
+                             f"{list(tx.shape)} and {list(ty.shape)}")
+        same_x = tx[:, :, None] == tx[:, None, :]
+        differ = same_x & (ty[:, :, None] != ty[:, None, :])
+        if differ.any():
+            row, i, j = (int(v) for v in differ.nonzero()[0])
+            raise ValueError(f"fit_curve(): through's points contradict each other: x = "
+                             f"{tx[row, i].item()} is given y = {ty[row, i].item()} and "
+                             f"y = {ty[row, j].item()}"
+                             + (f" (curve {row})" if batched else ""))
+    return Problem(x2, y2, w2, b2, tx, ty, batched, x.dtype, x.device, x)
 
 
-class Points:
-    """The points in float64 on the CPU, standardised: u = (x - x_mean)/x_std,
-    v = (y - y_mean)/y_std, with the sums over all processes' points."""
-
-    def __init__(self, x, y):
-        # For the compiled solver, which calls back only when there is
-        # something to add up.
-        self.reduce_digits = all_reduce_digits if _distributed() else None
-        x, y = x.detach().double().cpu(), y.detach().double().cpu()
-        sums = exact_sum(torch.stack([torch.ones_like(x), x, y]))[:, 0]
-        self.count = sums[0]
-        self.x_mean, self.y_mean = sums[1] / self.count, sums[2] / self.count
-        squares = exact_sum(torch.stack([(x - self.x_mean) ** 2, (y - self.y_mean) ** 2]))[:, 0]
-        self.x_std = (squares[0] / self.count).sqrt()
-        self.y_std = (squares[1] / self.count).sqrt()
-        if not self.x_std > 0:
-            raise ValueError("fit_curve(): x must take at least two distinct values, but all "
-                             "its values are equal")
-        if not self.y_std > 0:
-            self.y_std = torch.ones((), dtype=torch.float64)  # a constant: nothing to scale
-        self.u = (x - self.x_mean) / self.x_std
-        self.v = (y - self.y_mean) / self.y_std
-        local_min = self.u.min() if self.u.numel() else torch.tensor(float("inf"))
-        local_max = self.u.max() if self.u.numel() else torch.tensor(float("-inf"))
-        self.u_min = -_all_reduce_max(-local_min.double()[None])[0]
-        self.u_max = _all_reduce_max(local_max.double()[None])[0]
-
-    def quantile(self, probabilities):
-        """Approximate quantiles of u: a histogram's cumulative counts,
-        interpolated linearly within each bin."""
-        if not hasattr(self, "_cumulative"):
-            counts = torch.histc(self.u, QUANTILE_BINS, self.u_min.item(), self.u_max.item())
-            counts = _all_reduce_sum(counts.double())  # integers: exact in float64
-            self._cumulative = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
-            self._cumulative = self._cumulative / self._cumulative[-1]
-            self._edges = torch.linspace(self.u_min.item(), self.u_max.item(),
-                                         QUANTILE_BINS + 1, dtype=torch.float64)
-        return interpolate(probabilities, self._cumulative, self._edges)
+def as_points(name, value):
+    """x or y as a floating tensor: a tensor as it is (integers and booleans
+    as float64), anything else through numpy.asarray (arrays, lists, pandas
+    Series; integers as float64, floats in their own precision)."""
+    if not isinstance(value, torch.Tensor):
+        try:
+            import numpy  # an optional dependency: only for data that is not a tensor
+        except ImportError:
+            numpy = None
+        try:
+            array = numpy.asarray(value) if numpy is not None else None
+            if array is not None and array.dtype.kind in "biuf":
+                if array.dtype.kind != "f":
+                    array = array.astype(numpy.float64)
+                elif not array.flags.writeable:  # a pandas Series' values, say
+                    array = array.copy()
+                value = torch.from_numpy(numpy.ascontiguousarray(array))
+            else:
+                value = torch.as_tensor(value, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            kind = f" of dtype {array.dtype}" if array is not None else ""
+            raise TypeError(f"fit_curve(): {name} must be numbers (a tensor, an array, a list, a "
+                            f"pandas Series), but got {type(value).__name__}{kind}") from None
+    if value.is_complex():
+        raise TypeError(f"fit_curve(): {name} must be real numbers, but got {value.dtype}")
+    return value if value.is_floating_point() else value.double()
 
 
-def interpolate(targets, cumulative, edges):
-    """Invert a piecewise-linear cumulative function given at ``edges``."""
-    i = torch.searchsorted(cumulative, targets).clamp(1, len(edges) - 1)
-    lo, hi = cumulative[i - 1], cumulative[i]
-    frac = ((targets - lo) / (hi - lo).clamp_min(1e-300)).clamp(0, 1)
-    return edges[i - 1] + frac * (edges[i] - edges[i - 1])
+def _rows(name, value, curves, columns, batched, expected):
+    """An option of one row per curve, (columns,) or (curves, columns), as
+    float64 (curves, columns); finite. columns None: any length."""
+    try:
+        t = torch.as_tensor(value, dtype=torch.float64).detach().cpu()
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise TypeError(f"fit_curve(): {name} must be numbers, a tensor or an array, but got "
+                        f"{type(value).__name__} ({e})") from None
+    length = t.shape[-1] if t.dim() else None
+    shapes = f"({columns},)" if columns is not None else "(P,)"
+    if batched:
+        shapes += f" or ({curves}, {columns if columns is not None else 'P'})"
+    good = t.dim() == 1 or (batched and t.dim() == 2 and t.shape[0] == curves)
+    if not good or (columns is not None and length != columns):
+        of = f" ({expected})" if expected else ""
+        raise ValueError(f"fit_curve(): {name} must have shape {shapes}{of}, but got "
+                         f"{list(t.shape)}")
+    t = t.expand(curves, length).contiguous()
+    bad = ~torch.isfinite(t)
+    if bad.any():
+        raise ValueError(f"fit_curve(): {name} must be finite, but {_where(name, bad, batched)} "
+                         f"is {_first(t, bad)}")
+    return t
 
 
-def _distributed():
+def _where(name, mask, batched):
+    row, col = (int(i) for i in mask.nonzero()[0])
+    return f"{name.split(' ')[0]}[{row}, {col}]" if batched else f"{name.split(' ')[0]}[{col}]"
+
+
+def _first(t, mask):
+    return t[mask][0].item()
+
+
+def distributed():
+    """Whether a process group of several ranks is up (and can sum CPU tensors)."""
     dist = torch.distributed
     if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
         return False
@@ -113,32 +205,44 @@ def _distributed():
     return True
 
 
-def exact_sum(values, segment=None, segments=1):
-    """(R, segments) float64: the sum over every process's points of each row
-    of ``values`` (R, N), in each segment (``segment[i]`` is point i's; all in
-    one without), exact before the final rounding."""
-    return _C.exact_round(all_reduce_digits(_C.exact_sums(values, segment, segments)))
-
-
-def all_reduce_digits(digits):
-    """Exact sums' digits (int64) added over the processes: integers, so in
-    any order the same."""
-    if _distributed():
-        torch.distributed.all_reduce(digits)
-    return digits
-
-
-def _all_reduce_sum(t):
-    if not _distributed():
-        return t
-    t = t.clone()
+def all_reduce_sum(t):
+    """For the compiled search: int64 sums over the processes, in any order the same."""
     torch.distributed.all_reduce(t)
     return t
 
 
-def _all_reduce_max(t):
-    if not _distributed():
-        return t
-    t = t.clone()
+def all_reduce_max(t):
     torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
     return t
+
+
+def exact_mean(values, weights, reduce):
+    """(B,) float64: Σ w·values / Σ w over each row (B, N) (and, with reduce,
+    over every process's points), exact before the final rounding."""
+    weights = torch.ones_like(values) if weights is None else weights
+    digits = _C.exact_sums(torch.cat([values * weights, weights]), None, 1)
+    if reduce and distributed():
+        torch.distributed.all_reduce(digits)
+    sums = _C.exact_round(digits)[:, 0]
+    rows = values.shape[0]
+    return sums[:rows] / sums[rows:]
+
+
+def split(curves):
+    """This rank's share of a batch of curves (a contiguous range), and every
+    rank's, for gathering."""
+    if not distributed():
+        return range(curves), [range(curves)]
+    world, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
+    bounds = [curves * r // world for r in range(world + 1)]
+    shares = [range(bounds[r], bounds[r + 1]) for r in range(world)]
+    return shares[rank], shares
+
+
+def gather(part):
+    """Every rank's ``part`` (a picklable object), in rank order."""
+    if not distributed():
+        return [part]
+    parts = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(parts, part)
+    return parts

@@ -8,13 +8,15 @@ v = (y - mean)/std it is
     f(u) = c + α·u + Σ_{k<K} β_k·relu(u - t_k)
 
 For fixed breakpoints t the coefficients enter linearly, so they are solved
-exactly (_hinge_lstsq.py: normal equations from sorted prefix sums); the
-breakpoints are moved by L-BFGS (strong Wolfe line search) on that solved
-error, the variable-projection objective (csrc/curve/: the solve and L-BFGS
-compiled, microseconds a step). Breakpoints that leave the data or
-fall on top of another are moved into the interval with the largest squared
-error, and L-BFGS runs again. Several starts (data quantiles, curvature-
-weighted, random quantiles from the seed) and the best is kept.
+exactly (csrc/curve/hinge_lstsq.h: normal equations from sorted prefix sums;
+under shape constraints or points to pass through, csrc/curve/
+constrained_lstsq.h's exact constrained least squares); the breakpoints are
+moved by L-BFGS on that solved error, the variable-projection objective.
+Breakpoints that leave the data or fall on top of another are moved into the
+interval with the largest squared error, and L-BFGS runs again. Several
+starts (data quantiles, curvature-weighted, random quantiles from the seed)
+and the best is kept. The whole search is compiled (csrc/curve/fit.h), and a
+batch of curves is fitted by threads, a curve each.
 
 The result is written as K units: one opening to the left at the first
 breakpoint carries α, one opening to the right at each breakpoint carries the
@@ -22,234 +24,223 @@ change of slope there, and the module's bias the rest; the standardisation
 is folded into m, b, a and the bias, so ``model(x)`` predicts y.
 """
 
-import contextlib
-
 import torch
 
-from ..nn import ReLUSum
-from ..ops import relu_sum
+from ..nn import ReLUSum, to_piecewise
+from ..ops import _C, relu_sum
 from ..train import History
 from . import _data as data
-from ._hinge_lstsq import HingeLeastSquares
+
+# Why a fit could not be made, by the compiled search's status codes (fit.h).
+_TOO_FEW_POINTS, _CONSTANT_X, _INFEASIBLE = 1, 2, 3
 
 
-def fit_curve(x, y, units, *, loss="mse", seed=0, restarts=4, max_iter=200, revive=3,
+def fit_curve(x, y, units, *, weights=None, breakpoints=None, through=None, monotone=None,
+              convex=None, loss="mse", seed=0, restarts=4, max_iter=200, revive=3,
               mae_rounds=12):
     """Fit ``y ≈ model(x)`` with a ``ReLUSum(units, bias=True)``; return ``(model, history)``.
 
     Args:
-        x, y: 1-D tensors of the same length N >= units, finite, of a floating
-            dtype (the model gets x's dtype; the fit is computed in float64).
-            x must take at least two distinct values.
+        x, y: one curve of N points, 1-D (N,); or B curves at once, 2-D
+            (B, N) (pad shorter curves and give the padding weight 0).
+            Tensors, or anything ``numpy.asarray`` takes (arrays, lists,
+            pandas Series). The model gets x's dtype, float64 for integers;
+            the fit is computed in float64. Finite where the weight is
+            positive; x must take at least two distinct values.
         units: K >= 1: the fit has K - 1 breakpoints, K straight segments.
+        weights: (N,) or (B, N), finite, >= 0, not all zero: weighted least
+            squares (weighted absolute error for loss="mae"). A point of weight
+            0 is left out entirely; an integer weight counts a point that many
+            times.
+        breakpoints: K - 1 fixed breakpoints in x's units, strictly increasing,
+            (K - 1,) or (B, K - 1): only the slopes and intercepts are fitted
+            (pwlf's ``fit_with_breaks``).
+        through: ``(xc, yc)``, points the fitted function passes through
+            exactly (to rounding), each (P,) or (B, P); the breakpoints stay
+            free (pwlf's ``fit(n, x_c=, y_c=)``).
+        monotone: +1 non-decreasing or -1 non-increasing everywhere,
+            extrapolation included; None for either.
+        convex: True convex, False concave; None for either. ``monotone``,
+            ``convex``, ``through``, ``weights`` and ``breakpoints`` combine.
         loss: "mse" (least squares, what pwlf minimises) or "mae" (least
             absolute error, by iteratively reweighted least squares from the
             least-squares fit).
         seed: seeds the random starts. The same arguments give bitwise the
             same model.
         restarts: starts tried, the best kept (the first two are the data's
-            quantiles and a curvature-weighted placement, then random ones).
+            quantiles and a curvature-weighted placement, then random ones;
+            with ``monotone`` or ``convex``, also equally spaced breakpoints,
+            so the fit is never worse than the best on K uniform pieces).
         max_iter: L-BFGS iterations per run.
         revive: rounds of moving dead breakpoints and running L-BFGS again.
         mae_rounds: reweighting rounds for loss="mae".
 
     Returns:
-        The fitted module and a ``History`` whose ``loss`` traces the kept
-        run's objective (the loss in y's units) at every evaluation, whose
-        ``final_loss`` is the model's loss on the data, and whose ``seed`` is
-        ``seed``.
+        The fitted module and a ``History``. For one curve the module is a
+        ``ReLUSum(units, bias=True)``; the history's ``loss`` traces the kept
+        run's objective (the loss in y's units) at every evaluation, its
+        ``final_loss`` is the model's (weighted) loss on the data, its ``seed``
+        is ``seed``. For B curves the module is ``ReLUSum(units, channels=B,
+        dim=0, bias=True)``, whose row c is curve c's fit (``model(x)`` of x
+        (B, N) predicts y); ``loss`` holds a trace per curve and
+        ``final_loss`` is a tensor of B losses. Each curve's fit is bitwise the
+        one fitting that curve alone gives; the curves are fitted in parallel,
+        a thread per curve.
 
-    With ``torch.distributed`` initialised, each process passes its own share
-    of the points; the sums over points are exact and all-reduced, so every
-    process returns bitwise the model one process fitting all the points
-    returns, however they are split.
+    Raises ValueError or TypeError naming the argument: bad shapes, dtypes,
+    non-finite values, negative or all-zero weights, breakpoints that do not
+    increase or are not K - 1, ``through`` points that contradict each other,
+    constraints that no function of K units meets.
+
+    With ``torch.distributed`` initialised: one curve (1-D x) is split by its
+    points, each process passing its own share; the sums over points are
+    exact and all-reduced, so every process returns bitwise the model one
+    process fitting all the points returns, however they are split. A batch
+    (2-D x) is split by curves: every process passes all the curves, fits its
+    share of them, and every process returns the whole batch's model.
     """
-    x, y = data.check(x, y, units, loss, restarts, max_iter, revive)
-    points = data.Points(x, y)
-    if points.count < units:
-        raise ValueError(f"fit_curve(): needs at least as many points as units, but got "
-                         f"{int(points.count)} points for units={units}")
-    hinges = units - 1
-    ls = HingeLeastSquares(points.u, points.v, reduce=points.reduce_digits)
+    problem = data.check(x, y, units, weights=weights, breakpoints=breakpoints, through=through,
+                         monotone=monotone, convex=convex, loss=loss, restarts=restarts,
+                         max_iter=max_iter, revive=revive, mae_rounds=mae_rounds)
+    options = dict(units=units, absolute=loss == "mae", seed=seed, restarts=restarts,
+                   max_iter=max_iter, revive=revive, mae_rounds=mae_rounds,
+                   monotone=monotone or 0, convex=0 if convex is None else (1 if convex else -1))
+    if problem.batched:
+        found = _fit_batch(problem, options)
+    else:
+        collective = dict(sum=data.all_reduce_sum, max=data.all_reduce_max) \
+            if data.distributed() else dict(sum=None, max=None)
+        found = _C.fit_curves(problem.x, problem.y, problem.weights, **options,
+                              breakpoints=problem.breakpoints, through_x=problem.through_x,
+                              through_y=problem.through_y, **collective)
+    status, points, scale, t, coef, traces = found
+    _raise_for(status, points, units, problem, monotone, convex)
 
-    with _one_thread():
-        best = None
-        for start in _starts(ls, points, hinges, restarts, seed):
-            run = _optimise(ls, points, start, max_iter, revive)
-            if best is None or run[0] < best[0]:
-                best = run
-        _, t, trace = best
-        if loss == "mae":
-            t, coef, trace = _mae(points, t, max_iter, mae_rounds)
-        else:
-            coef = ls.solve(t)[1]
-
-    model = _to_module(points, t, coef, units, x.dtype, x.device)
-    to_y_units = float(points.y_std) ** (2 if loss == "mse" else 1)
-    history = History(loss=[value * to_y_units for value in trace], seed=seed)
+    model = _to_module(scale, t, coef, units, problem, convex)
+    if monotone:
+        _hold_monotone(model, monotone)
+    to_y_units = scale[:, 3] ** (2 if loss == "mse" else 1)
+    traces = [(trace * to_y_units[c]).tolist() for c, trace in enumerate(traces)]
     with torch.no_grad():
         # Dense, not "auto": the choice depends on this process's share of
         # the points, and the two algorithms differ in the last bits.
-        fitted = relu_sum(x, model.m, model.b, model.a, algorithm="dense") + model.bias
-        error = (fitted - y).double()
+        fitted = relu_sum(problem.given_x, model.m, model.b, model.a, dim=0, algorithm="dense")
+        fitted = fitted + (model.bias[:, None] if problem.batched else model.bias)
+        error = (fitted.reshape(problem.x.shape).double().cpu() - problem.y)
         per_point = error**2 if loss == "mse" else error.abs()
-        history.final_loss = (data.exact_sum(per_point[None])[0, 0] / points.count).item()
+        if problem.weights is not None:
+            per_point = torch.where(problem.weights > 0, per_point, 0.0)
+        # A batch is fitted whole on every process; one curve's points are shared out.
+        final = data.exact_mean(per_point, problem.weights, reduce=not problem.batched)
+    if problem.batched:
+        history = History(loss=traces, seed=seed)
+        history.final_loss = final
+    else:
+        history = History(loss=traces[0], seed=seed)
+        history.final_loss = final[0].item()
     return model, history
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """The search works on K-sized tensors (and makes one histogram of the
-    points), where OpenMP's fork and join cost more than the work: measured,
-    a histogram of 2000 points 0.08 ms on one thread, 8 ms on two with the
-    other core busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+def _fit_batch(problem, options):
+    """The compiled search over this process's share of the curves, gathered
+    from every process (one process: all of them)."""
+    mine, shares = data.split(problem.x.shape[0])
+
+    def rows(t):
+        return None if t is None else t[mine.start:mine.stop]
+
+    part = _C.fit_curves(rows(problem.x), rows(problem.y), rows(problem.weights), **options,
+                         breakpoints=rows(problem.breakpoints), through_x=rows(problem.through_x),
+                         through_y=rows(problem.through_y), sum=None, max=None)
+    parts = data.gather(part)
+    status, points, scale, t, coef = (torch.cat([p[i] for p in parts]) for i in range(5))
+    traces = [trace for p in parts for trace in p[5]]
+    return status, points, scale, t, coef, traces
 
 
-def _starts(ls, points, hinges, restarts, seed):
-    """Initial breakpoints: quantiles, curvature-weighted, then random quantiles."""
-    if hinges == 0:
-        yield points.u.new_empty(0)
+def _raise_for(status, points, units, problem, monotone, convex):
+    """The first curve that could not be fitted, as fit_curve's ValueError."""
+    bad = (status != 0).nonzero()
+    if not bad.numel():
         return
-    grid = torch.arange(1, hinges + 1, dtype=torch.float64) / (hinges + 1)
-    yield points.quantile(grid)
-    if restarts > 1:
-        yield _curvature_weighted(ls, points, hinges)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(restarts - 2):
-        probabilities, _ = torch.sort(torch.rand(hinges, generator=generator, dtype=torch.float64))
-        yield points.quantile(probabilities)
+    c = int(bad[0, 0])
+    where = f" (curve {c})" if problem.batched else ""
+    code = int(status[c])
+    if code == _TOO_FEW_POINTS:
+        positive = " of positive weight" if problem.weights is not None else ""
+        raise ValueError(f"fit_curve(): needs at least as many points as units, but got "
+                         f"{int(points[c])} points{positive}{where} for units={units}")
+    if code == _CONSTANT_X:
+        raise ValueError(f"fit_curve(): x must take at least two distinct values, but all its "
+                         f"values are equal{where}")
+    asked = [f"monotone={monotone:+d}" if monotone else "", "" if convex is None else
+             ("convex" if convex else "concave"),
+             "through the points" if problem.through_x is not None else ""]
+    raise ValueError(f"fit_curve(): no continuous piecewise-linear function of {units} units "
+                     f"is {', '.join(a for a in asked if a)}{where}: the constraints "
+                     f"contradict each other")
 
 
-def _curvature_weighted(ls, points, hinges):
-    """Breakpoints spaced as |f''|^(2/5), the density of the best L2 knots of a
-    smooth f, with f'' read off a least-squares fit with 4× as many quantile
-    hinges (its slope change per unit length), mixed with a quarter of uniform
-    spacing so that flat stretches keep some breakpoints."""
-    fine = min(4 * hinges, max(hinges, int(points.count) // 4))
-    q = points.quantile(torch.arange(1, fine + 1, dtype=torch.float64) / (fine + 1))
-    beta = ls.solve(q)[1][2:]
-    edges = torch.cat([points.u_min[None], (q[1:] + q[:-1]) / 2, points.u_max[None]])
-    width = (edges[1:] - edges[:-1]).clamp_min(1e-12)
-    density = (beta.abs() / width) ** 0.4
-    mass = density * width
-    mass = 0.75 * mass / mass.sum().clamp_min(1e-300) + 0.25 * width / width.sum()
-    cumulative = torch.cat([mass.new_zeros(1), torch.cumsum(mass, 0)])
-    targets = torch.arange(1, hinges + 1, dtype=torch.float64) / (hinges + 1)
-    return data.interpolate(targets, cumulative, edges)
-
-
-def _optimise(ls, points, t, max_iter, revive):
-    """L-BFGS on the breakpoints, then revive dead ones and run again."""
-    trace = []
-    if t.numel() == 0:
-        mse = ls.solve(t)[0]
-        return mse, t, [mse]
-    for round_ in range(revive + 1):
-        t = _lbfgs(ls, t, max_iter, trace)
-        dead = _dead(ls, points, t)
-        if not dead.any() or round_ == revive:
-            break
-        t = _revive(ls, points, t, dead)
-    mse = ls.solve(t)[0]
-    trace.append(mse)
-    return mse, t, trace
-
-
-def _lbfgs(ls, t, max_iter, trace):
-    t, errors = ls.minimize(t, max_iter)
-    trace.extend(errors)
-    return t
-
-
-def _dead(ls, points, t):
-    """Breakpoints outside the data, or with no point between them and the
-    previous one (their hinge duplicates another)."""
-    outside = (t <= points.u_min) | (t >= points.u_max)
-    count_right = ls.suffix_sums(t)[0]
-    duplicate = torch.zeros_like(outside)
-    duplicate[1:] = count_right[1:] >= count_right[:-1]
-    return outside | duplicate
-
-
-def _revive(ls, points, t, dead):
-    """Move dead breakpoints, one by one, into the live interval with the
-    largest squared error, at its error-weighted mean position (inside the
-    interval's points, never in a gap of the data), counting a split interval's
-    error as a quarter."""
-    alive = t[~dead]
-    coef = ls.solve(alive)[1]
-    squared = (points.v - _evaluate(points.u, alive, coef)) ** 2
-    interval = torch.searchsorted(alive, points.u)
-    sse, moment = data.exact_sum(torch.stack([squared, squared * points.u]), interval,
-                                 alive.numel() + 1)
-    centre = moment / sse.clamp_min(1e-300)
-    new = []
-    for _ in range(int(dead.sum())):
-        i = int(torch.argmax(sse))
-        new.append(centre[i])
-        sse[i] /= 4
-    return torch.sort(torch.cat([alive, torch.stack(new)]))[0]
-
-
-def _evaluate(u, t, coef):
-    """c + α·u + Σ β_k·relu(u - t_k), with the fused kernels: the dense ones,
-    which compute each point alike whatever the others (so a split fit sees
-    what one process would)."""
-    hinges = relu_sum(u, torch.ones_like(t), -t, coef[2:], algorithm="dense") if t.numel() else 0
-    return coef[0] + coef[1] * u + hinges
-
-
-def _mae(points, t, max_iter, rounds):
-    """Least absolute error by iteratively reweighted least squares: each round
-    weights the squared error by 1/|residual| of the last round's fit and
-    refits breakpoints and coefficients; the round with the least absolute
-    error is kept (the reweighting need not decrease it every round)."""
-    ls = HingeLeastSquares(points.u, points.v, reduce=points.reduce_digits)
-    coef = ls.solve(t)[1]
-    trace, best = [], None
-    for round_ in range(rounds + 1):
-        residual = (points.v - _evaluate(points.u, t, coef)).abs()
-        trace.append((data.exact_sum(residual[None])[0, 0] / points.count).item())
-        if best is None or trace[-1] < best[0]:
-            best = (trace[-1], t, coef)
-        if round_ == rounds:
-            break
-        # The floor keeps points the fit passes through from taking all the weight.
-        ls = HingeLeastSquares(points.u, points.v, 1 / residual.clamp_min(1e-9),
-                               reduce=points.reduce_digits)
-        if t.numel():
-            t = _lbfgs(ls, t, max_iter, [])
-        coef = ls.solve(t)[1]
-    return best[1], best[2], trace
-
-
-def _to_module(points, t, coef, units, dtype, device):
-    """K units computing y = mean_y + std_y·f((x - mean_x)/std_x)."""
-    c, alpha, beta = coef[0], coef[1], coef[2:]
-    one = torch.ones(1, dtype=torch.float64)
-    if t.numel() == 0:
-        # A straight line: α·u = α·relu(u - u_min) + α·u_min on the data.
-        sign, at, a = one, points.u_min[None], alpha[None]
-        bias = c + alpha * points.u_min
+def _to_module(scale, t, coef, units, problem, convex):
+    """K units computing y = y_shift + y_scale·f((x - x_shift)/x_scale) per curve."""
+    x_shift, x_scale, y_shift, y_scale, u_min, u_max = scale.unbind(1)
+    c, alpha, beta = coef[:, 0], coef[:, 1], coef[:, 2:]
+    curves = coef.shape[0]
+    one = torch.ones(curves, 1, dtype=torch.float64)
+    if units == 1:
+        # A straight line on the data, from one unit: α·u = α·relu(u - u_min) + α·u_min,
+        # flat left of the data; or, where that would bend the wrong way for
+        # convex (concave), α·u = -α·relu(u_max - u) + α·u_max, flat right of it.
+        flat_right = torch.zeros(curves, dtype=torch.bool) if convex is None else \
+            (alpha < 0 if convex else alpha > 0)
+        sign = torch.where(flat_right, -1.0, 1.0)[:, None].double()
+        at = torch.where(flat_right, u_max, u_min)[:, None]
+        a = (sign[:, 0] * alpha)[:, None]
+        bias = c + alpha * at[:, 0]
     else:
         # α·u = α·relu(u - t_1) - α·relu(t_1 - u) + α·t_1
-        sign = torch.cat([-one, one.expand(t.numel())])
-        at = torch.cat([t[:1], t])
-        a = torch.cat([-alpha[None], beta[:1] + alpha, beta[1:]])
-        bias = c + alpha * t[0]
+        sign = torch.cat([-one, one.expand(curves, units - 1)], 1)
+        at = torch.cat([t[:, :1], t], 1)
+        a = torch.cat([-alpha[:, None], beta[:, :1] + alpha[:, None], beta[:, 1:]], 1)
+        bias = c + alpha * t[:, 0]
     # relu(s·(u - t)) = relu(s/σ·x - s·(μ/σ + t))
-    m = sign / points.x_std
-    b = -sign * (points.x_mean / points.x_std + at)
-    model = ReLUSum(units, bias=True, dtype=dtype, device=device)
+    m = sign / x_scale[:, None]
+    b = -sign * ((x_shift / x_scale)[:, None] + at)
+    channels = curves if problem.batched else None
+    model = ReLUSum(units, channels, dim=0, bias=True, dtype=problem.dtype, device=problem.device)
     with torch.no_grad():
-        model.m.copy_(m)
-        model.b.copy_(b)
-        model.a.copy_(points.y_std * a)
-        model.bias.copy_(points.y_mean + points.y_std * bias)
+        model.m.copy_(m.reshape(model.m.shape))
+        model.b.copy_(b.reshape(model.b.shape))
+        model.a.copy_((y_scale[:, None] * a).reshape(model.a.shape))
+        model.bias.copy_((y_shift + y_scale * bias).reshape(model.bias.shape))
     return model
+
+
+@torch.no_grad()
+def _hold_monotone(model, monotone):
+    """Make monotone exact in the piecewise form.
+
+    The constrained solve puts a slope at exactly 0 where its constraint is
+    active. The leftmost slope is one unit's a·m, whose sign survives
+    rounding, and so does each change of slope (convex, concave: one unit's
+    a·m at each kink, fit.cpp makes them exact); but a slope right of a kink
+    is a sum of both signs, which, written as units in the model's dtype and
+    added up again by ``to_piecewise``, can come out a rounding error on the
+    wrong side. Moving the output weight of the unit that opens at that kink
+    moves the slope and every slope right of it the same way (floating-point
+    sums are monotone in each term), so the violations are mended left to
+    right: by the deficit, then an ulp at a time."""
+    toward = torch.tensor(float("inf") * monotone, dtype=model.a.dtype)
+    params = (model.m, model.b, model.a, model.bias)
+    rows = [params] if model.channels is None else zip(*(p.unbind(0) for p in params))
+    for m, b, a, bias in rows:  # views: a's writes reach the model
+        for _ in range(8 * model.units):
+            slopes = to_piecewise(m, b, a, bias).slopes
+            wrong = (slopes * monotone < 0).nonzero()
+            if not wrong.numel():
+                break
+            # Unit j opens to the right at the kink left of slope j (j >= 1;
+            # slope 0 is unit 0's alone, of α's sign).
+            j = int(wrong[0, 0])
+            nudged = torch.nextafter(a[j] - slopes[j] / m[j], toward)
+            a[j] = nudged if nudged != a[j] else torch.nextafter(a[j], toward)

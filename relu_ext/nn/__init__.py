@@ -6,6 +6,6 @@ Imports: the op layer (``relu_ext.ops``) and this package's own modules.
 """
 
 from ._module import ReLUSum
-from ._piecewise import Piecewise
+from ._piecewise import Piecewise, to_piecewise
 
-__all__ = ["Piecewise", "ReLUSum"]
+__all__ = ["Piecewise", "ReLUSum", "to_piecewise"]

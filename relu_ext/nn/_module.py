@@ -151,14 +151,25 @@ class ReLUSum(nn.Module):
         after = x.dim() - 1 - (self.dim % x.dim())
         return y + self.bias.view((-1,) + (1,) * after)
 
+    @torch.no_grad()
+    def predict(self, x):
+        """The module applied to ``x``, anything ``numpy.asarray`` takes (an
+        array, a list, a pandas Series), as a NumPy array: the bridge for
+        NumPy, pandas and scikit-learn code. x is converted to the
+        parameters' dtype and device; the result comes back to the CPU."""
+        import numpy  # an optional dependency: only this method needs it
+
+        array = numpy.asarray(x)
+        if not array.flags.writeable:  # a pandas Series' values, say
+            array = array.copy()
+        inputs = torch.as_tensor(array, dtype=self.m.dtype, device=self.m.device)
+        return self(inputs).cpu().numpy()
+
     def to_piecewise(self):
         """The function as pwlf users read it: a :class:`~relu_ext.nn.Piecewise`
-        of sorted distinct breakpoints and each interval's slope and intercept."""
-        if self.channels is not None:
-            raise ValueError(
-                f"ReLUSum.to_piecewise(): converts one shared function, but this module "
-                f"has one per channel (channels={self.channels}); index its m, b, a by channel"
-            )
+        of sorted distinct breakpoints and each interval's slope and intercept.
+        With ``channels=C``, each field has a leading dim of C, one function
+        per channel (rows with fewer kinks padded with NaN breakpoints)."""
         return to_piecewise(self.m, self.b, self.a, self.bias)
 
     @classmethod

@@ -25,12 +25,34 @@ class Piecewise(NamedTuple):
 
 @torch.no_grad()
 def to_piecewise(m, b, a=None, bias=None):
-    """The intervals of ``bias + Σ a_k·relu(m_k·x + b_k)`` (1-D parameters),
-    computed in float64 and returned in m's dtype. Units at the same breakpoint
-    are merged into one kink."""
+    """The intervals of ``bias + Σ a_k·relu(m_k·x + b_k)``, computed in float64
+    and returned in m's dtype. Units at the same breakpoint are merged into one
+    kink.
+
+    With (C, K) parameters (one function per row, and a (C,) bias), each field
+    gets a leading dim of C. Rows with fewer distinct kinks than the most are
+    padded at the end with NaN breakpoints and copies of their last line."""
+    if m.dim() == 2:
+        rows = [_one_piecewise(m[c], b[c], None if a is None else a[c],
+                               None if bias is None else bias[c]) for c in range(m.shape[0])]
+        kinks = max((row.breakpoints.shape[0] for row in rows), default=0)
+
+        def padded(t, length, fill):
+            extra = length - t.shape[0]
+            return torch.cat([t, (t[-1:] if fill is None else t.new_full((1,), fill))
+                              .expand(extra)]) if extra else t
+
+        return Piecewise(
+            torch.stack([padded(row.breakpoints, kinks, float("nan")) for row in rows]),
+            torch.stack([padded(row.slopes, kinks + 1, None) for row in rows]),
+            torch.stack([padded(row.intercepts, kinks + 1, None) for row in rows]))
     if m.dim() != 1:
-        raise ValueError(f"to_piecewise(): needs 1-D parameters (one function), but m has "
+        raise ValueError(f"to_piecewise(): needs 1-D (K,) or 2-D (C, K) parameters, but m has "
                          f"shape {list(m.shape)}")
+    return _one_piecewise(m, b, a, bias)
+
+
+def _one_piecewise(m, b, a, bias):
     dtype = m.dtype
     m, b = m.double(), b.double()
     a = torch.ones_like(m) if a is None else a.double()
@@ -69,6 +91,7 @@ def from_piecewise(cls, breakpoints, slopes, intercepts, **kwargs):
     out when that slope is 0. So K + 1 units, or K. Raises ValueError unless the
     lines meet at the breakpoints (to 1e-6 relative).
     """
+    # Anything torch.as_tensor takes: tensors, NumPy arrays, lists, pandas Series.
     t, slopes, intercepts = (torch.as_tensor(v) for v in (breakpoints, slopes, intercepts))
     kinks = t.shape[0] if t.dim() == 1 else -1
     if kinks < 1 or slopes.shape != (kinks + 1,) or intercepts.shape != (kinks + 1,):
@@ -93,7 +116,8 @@ def from_piecewise(cls, breakpoints, slopes, intercepts, **kwargs):
 
     with_left = bool(s64[0] != 0)
     units = kinks + int(with_left)
-    dtype = kwargs.pop("dtype", None) or (t.dtype if t.is_floating_point() else None)
+    # Integer breakpoints (years, counts) give a float64 module, as fit_curve does.
+    dtype = kwargs.pop("dtype", None) or (t.dtype if t.is_floating_point() else torch.float64)
     module = cls(units, bias=True, dtype=dtype, **kwargs)
     m = torch.ones(kinks, dtype=torch.float64)
     a = torch.diff(s64, prepend=torch.zeros(1, dtype=torch.float64))[1:]
