@@ -67,7 +67,8 @@ def build_parser():
                         help="fit two numeric columns x,y from a CSV file (header optional)")
     fit.add_argument("--points", type=int, default=None,
                      help="samples of --target (default: 20, as in the lesson)")
-    fit.add_argument("--units", type=int, default=20, help="rectified lines K (default: 20)")
+    fit.add_argument("--units", type=int, default=None,
+                     help="rectified lines K (default: 20, or one more than --breakpoints)")
     fit.add_argument("--out-weights", action=argparse.BooleanOptionalAction, default=None,
                      help="learn output weights a_k; default: off for the convex quadratic "
                           "(the lesson's plain sum), on otherwise")
@@ -95,6 +96,21 @@ def build_parser():
                      help="default: about ten checkpoints per run")
     fit.add_argument("--resume", action="store_true",
                      help="continue the run saved in --checkpoint (same options)")
+    shape = fit.add_argument_group("fit_curve's options (--method curve)")
+    shape.add_argument("--weights-column", metavar="COLUMN",
+                       help="weight each point by this column of --data (a header name, or a "
+                            "column number counted from 1): weighted least squares")
+    shape.add_argument("--breakpoints", metavar="T1,T2,...", type=_numbers,
+                       help="fixed breakpoints, increasing: only the slopes and intercepts are "
+                            "fitted")
+    shape.add_argument("--monotone", nargs="?", const="increasing",
+                       choices=("increasing", "decreasing"),
+                       help="a non-decreasing fit (or non-increasing: --monotone decreasing)")
+    curvature = shape.add_mutually_exclusive_group()
+    curvature.add_argument("--convex", action="store_const", const=True, dest="convex",
+                           help="a convex fit")
+    curvature.add_argument("--concave", action="store_const", const=False, dest="convex",
+                           help="a concave fit")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(run=run_fit)
 
@@ -145,15 +161,17 @@ def run_fit(args):
     _check_options(args)
     device = local_device(_device(args.device))
     torch.manual_seed(args.seed)
+    weights = None
     if args.data is not None:
-        x, y = load_csv(args.data)
+        x, y, *weights = load_csv(args.data, weights_column=args.weights_column)
+        weights = weights[0].reshape(-1) if weights else None
         target = None
     else:
         target = TARGETS[args.target]
         x, y = sample_target(target, points=args.points or 20, seed=args.seed)
     x, y = x.to(device), y.to(device)
     if args.method == "curve":
-        return _run_fit_curve(args, x, y, target)
+        return _run_fit_curve(args, x, y, weights, target)
 
     out_weights = args.out_weights
     if out_weights is None:
@@ -191,7 +209,7 @@ _SGD_ONLY = {"--lr": ("lr", 0.1), "--batch-size": ("batch_size", None),
              "--checkpoint-every": ("checkpoint_every", None), "--resume": ("resume", False)}
 
 
-def _run_fit_curve(args, x, y, target):
+def _run_fit_curve(args, x, y, weights, target):
     if args.out_weights is False:
         raise UsageError("--no-out-weights: fit_curve fits with output weights; the lesson's "
                          "plain sum needs --method sgd")
@@ -207,8 +225,12 @@ def _run_fit_curve(args, x, y, target):
         # computes on the CPU, so the group is gloo's whatever --device says.
         with data_parallel(torch.device("cpu")) as group:
             mine = group.share(len(x))
-            model, history = fit_curve(x[mine].reshape(-1), y[mine].reshape(-1), args.units,
-                                       loss=args.loss, seed=args.seed, max_iter=args.epochs)
+            model, history = fit_curve(
+                x[mine].reshape(-1), y[mine].reshape(-1), args.units,
+                weights=None if weights is None else weights[mine].reshape(-1),
+                breakpoints=args.breakpoints,
+                monotone={None: None, "increasing": 1, "decreasing": -1}[args.monotone],
+                convex=args.convex, loss=args.loss, seed=args.seed, max_iter=args.epochs)
     except ValueError as e:
         raise UsageError(str(e).removeprefix("fit_curve(): ")) from None
     if not is_main_process():
@@ -239,7 +261,37 @@ def _report(args, model, x, y, history, target, saved):
     return 0
 
 
+def _numbers(text):
+    """A comma-separated list of numbers, for argparse."""
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, but got "
+                                         f"{text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    return values
+
+
+# fit_curve's own options: given with --method sgd they are an error, not ignored.
+_CURVE_ONLY = {"--weights-column": "weights_column", "--breakpoints": "breakpoints",
+               "--monotone": "monotone", "--convex/--concave": "convex"}
+
+
 def _check_options(args):
+    if args.units is None:
+        args.units = len(args.breakpoints) + 1 if args.breakpoints else 20
+    elif args.breakpoints and args.units != len(args.breakpoints) + 1:
+        raise UsageError(f"--units {args.units} needs {args.units - 1} breakpoints, but "
+                         f"--breakpoints has {len(args.breakpoints)} (leave --units out)")
+    if args.method == "sgd":
+        given = [option for option, name in _CURVE_ONLY.items()
+                 if getattr(args, name) is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)}: options of --method curve (fit_curve), not "
+                             f"of the lesson's gradient descent")
+    if args.weights_column is not None and args.data is None:
+        raise UsageError("--weights-column applies to --data FILE.csv")
     positive = {"--units": args.units, "--epochs": args.epochs, "--points": args.points,
                 "--batch-size": args.batch_size, "--checkpoint-every": args.checkpoint_every}
     for option, value in positive.items():

@@ -76,12 +76,16 @@ def lesson_data(seed=42):
     return sample_target("quadratic", points=20, seed=seed)
 
 
-def load_csv(path, dtype=torch.float32):
-    """Two numeric columns x, y from a CSV file, with or without a header row.
+def load_csv(path, dtype=torch.float32, weights_column=None):
+    """Two numeric columns x, y from a CSV file, with or without a header row;
+    with ``weights_column`` (a header name, or a column number counted from
+    1), also that column's weights.
 
-    Returns column tensors of shape (N, 1). Raises DataError naming the file and
-    line for a missing file, a row without exactly two columns, a value that is
-    not a finite number, or a file without data rows.
+    Returns column tensors of shape (N, 1): x, y, and with weights_column
+    the weights. Raises DataError naming the file and line for a missing file,
+    a row with another number of columns (two without weights), a value that
+    is not a finite number, a negative weight, an unknown weights column, or a
+    file without data rows.
     """
     try:
         with open(path, newline="") as f:
@@ -96,21 +100,47 @@ def load_csv(path, dtype=torch.float32):
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror})") from None
 
-    if rows and _is_header(rows[0][1]):
+    header = rows[0][1] if rows and _is_header(rows[0][1]) else None
+    if header is not None:
         rows = rows[1:]
     if not rows:
         raise DataError(f"{path}: no data rows; expected two numeric columns x,y")
+    if weights_column is None:
+        width, columns = 2, (0, 1)
+    else:
+        width = len(header) if header is not None else len(rows[0][1])
+        columns = (0, 1, _column_index(path, header, width, weights_column))
 
-    xs, ys = [], []
+    values = []
     for line, row in rows:
-        if len(row) != 2:
-            raise DataError(
-                f"{path}, line {line}: expected two columns x,y, but got {len(row)}"
-            )
-        x, y = (_parse_number(path, line, cell) for cell in row)
-        xs.append(x)
-        ys.append(y)
-    return (torch.tensor(xs, dtype=dtype)[:, None], torch.tensor(ys, dtype=dtype)[:, None])
+        if len(row) != width:
+            expected = "two columns x,y" if weights_column is None else f"{width} columns"
+            raise DataError(f"{path}, line {line}: expected {expected}, but got {len(row)}")
+        values.append([_parse_number(path, line, row[c]) for c in columns])
+        if weights_column is not None and values[-1][2] < 0:
+            raise DataError(f"{path}, line {line}: the weight {row[columns[2]].strip()} must "
+                            f"be >= 0")
+    table = torch.tensor(values, dtype=dtype)
+    return tuple(table[:, i:i + 1] for i in range(len(columns)))
+
+
+def _column_index(path, header, width, column):
+    """The 0-based index of the weights column, given by name or number from 1."""
+    if isinstance(column, str) and not column.strip().isdigit():
+        names = [name.strip() for name in header] if header is not None else []
+        if column.strip() not in names:
+            raise DataError(f"{path}: no column named {column!r} for the weights; the header "
+                            f"has {', '.join(map(repr, names)) or 'no names'}")
+        index = names.index(column.strip())
+    else:
+        index = int(column) - 1
+        if not 0 <= index < width:
+            raise DataError(f"{path}: the weights column must be a number from 1 to {width}, "
+                            f"but got {column}")
+    if index < 2:
+        raise DataError(f"{path}: the weights column must not be x's or y's (columns 1 and "
+                        f"2), but got column {index + 1}")
+    return index
 
 
 def _is_header(row):

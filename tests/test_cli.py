@@ -110,6 +110,33 @@ def test_fit_curve_notes_the_sgd_options_it_does_not_use(tmp_path, capsys):
         capsys.readouterr().err)
 
 
+def test_fit_curve_options_from_the_command_line(tmp_path, capsys):
+    rows = [(i / 20, (i / 20) ** 0.5 + 0.05 * ((-1) ** i), 1 + i % 3) for i in range(61)]
+    csv = write(tmp_path, "w.csv", "x,y,w\n" + "".join(f"{x},{y},{w}\n" for x, y, w in rows))
+    out = str(tmp_path / "f.png")
+    save = str(tmp_path / "m.pt")
+    assert main(["fit", "--data", csv, "--weights-column", "w", "--units", "4", "--monotone",
+                 "--concave", "--loss", "mse", "--out", out, "--save", save]) == 0
+    printed = float(re.search(r"final mse loss: (\S+)", capsys.readouterr().out).group(1))
+    saved = torch.load(save, weights_only=True)
+    model = relu_ext.ReLUSum(saved["units"], bias=True)
+    model.load_state_dict(saved["state_dict"])
+    x, y, w = (torch.tensor(c, dtype=torch.float32) for c in zip(*rows))
+    with torch.no_grad():
+        assert printed == pytest.approx(((w * (model(x) - y) ** 2).sum() / w.sum()).item(),
+                                        rel=1e-5)
+    slopes = model.to_piecewise().slopes
+    assert (slopes >= 0).all() and (torch.diff(slopes) <= 0).all()
+    # The same by column number; fixed breakpoints imply the units.
+    assert main(["fit", "--data", csv, "--weights-column", "3", "--breakpoints", "0.5,1.5",
+                 "--out", out, "--save", save]) == 0
+    saved = torch.load(save, weights_only=True)
+    assert saved["units"] == 3
+    model = relu_ext.ReLUSum(3, bias=True)
+    model.load_state_dict(saved["state_dict"])
+    torch.testing.assert_close(model.to_piecewise().breakpoints, torch.tensor([0.5, 1.5]))
+
+
 def test_info(tmp_path):
     result = run_cli("info", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -158,6 +185,28 @@ BAD_INPUTS = {
                          "f.png: directory"),
     "not a device": (lambda d: ["--device", "gpu0"], "'gpu0' is not a device"),
     "other device": (lambda d: ["--device", "mps"], "kernels for cpu and cuda only"),
+    "weights without data": (lambda d: ["--weights-column", "w"],
+                             "--weights-column applies to --data FILE.csv"),
+    "unknown weights column": (lambda d: ["--data", write(d, "w.csv", "x,y,w\n1,2,1\n"),
+                                          "--weights-column", "weight"],
+                               "no column named 'weight' for the weights"),
+    "weights column x": (lambda d: ["--data", write(d, "w.csv", "x,y,w\n1,2,1\n"),
+                                    "--weights-column", "1"],
+                         "must not be x's or y's (columns 1 and 2), but got column 1"),
+    "negative weight": (lambda d: ["--data", write(d, "w.csv", "x,y,w\n1,2,1\n2,3,-1\n"),
+                                   "--weights-column", "w"], "line 3: the weight -1 must be >= 0"),
+    "short weights row": (lambda d: ["--data", write(d, "w.csv", "x,y,w\n1,2,1\n2,3\n"),
+                                     "--weights-column", "w"],
+                          "line 3: expected 3 columns, but got 2"),
+    "bad breakpoints": (lambda d: ["--breakpoints", "0.5,x"], "expected numbers separated by commas"),
+    "units and breakpoints": (lambda d: ["--units", "5", "--breakpoints", "0.5"],
+                              "--units 5 needs 4 breakpoints, but --breakpoints has 1"),
+    "unsorted breakpoints": (lambda d: ["--breakpoints", "0.5,0.1"],
+                             "breakpoints must be strictly increasing"),
+    "monotone with sgd": (lambda d: ["--method", "sgd", "--monotone"],
+                          "--monotone: options of --method curve"),
+    "convex and concave": (lambda d: ["--convex", "--concave"], "not allowed with argument"),
+    "monotone direction": (lambda d: ["--monotone", "sideways"], "invalid choice: 'sideways'"),
 }
 CUDA_USABLE = "cuda" in relu_ext.build_info()["backends"] and torch.cuda.is_available()
 if not CUDA_USABLE:
