@@ -78,6 +78,10 @@ def test_derivatives():
     gx, gm, gb = torch.autograd.grad(step_sum(x, m, b, w).sum(), (x, m, b), allow_unused=True,
                                      materialize_grads=True)
     assert not (gx.any() or gm.any() or gb.any())
+    # Zeros, not absent: x, m and b count as used, as in torch.sign.
+    gx, gm, gb = torch.autograd.grad(step_sum(x, m, b, w).sum(), (x, m, b))
+    assert gx.shape == x.shape and gm.shape == m.shape and gb.shape == b.shape
+    assert not (gx.any() or gm.any() or gb.any())
     w_t = torch.randn_like(w)
     _, y_t = torch.func.jvp(lambda w: step_sum(x, m, b, w), (w.detach(),), (w_t,))
     torch.testing.assert_close(y_t, step_sum(x, m, b, w_t).detach())

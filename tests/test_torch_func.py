@@ -267,6 +267,20 @@ def test_second_derivatives_are_zeros_where_relu_has_none(of, wrt, out_weights, 
                      second(theirs(out_weights), allow_unused=True, materialize_grads=True))
 
 
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_third_derivatives_are_zeros_where_relu_has_none(algorithm):
+    # d(dm)/dx = g·step_sum(x, m, b, a): x, m and b reach it only through
+    # step_sum, which is piecewise constant in them.
+    def third(f, **flags):
+        leaves = [t.clone().requires_grad_() for t in inputs(seed=6)]
+        (dm,) = torch.autograd.grad(f(*leaves).sum(), leaves[1], create_graph=True)
+        (dm_dx,) = torch.autograd.grad(dm.sum(), leaves[0], create_graph=True)
+        return torch.autograd.grad(dm_dx.sum(), leaves, **flags)
+
+    assert_all_close(third(ours(algorithm)),
+                     third(reference, allow_unused=True, materialize_grads=True))
+
+
 def test_relu_sum_function_composes_like_the_op():
     x, m, b, a = inputs(shape=(5,), units=4)
     apply = relu_ext.ReLUSumFunction.apply
