@@ -281,6 +281,30 @@ def test_third_derivatives_are_zeros_where_relu_has_none(algorithm):
                      third(reference, allow_unused=True, materialize_grads=True))
 
 
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("dual", [0, 1, 2], ids=["x_t", "m_t", "b_t"])
+@pytest.mark.parametrize("of", [1, 3], ids=["dm", "da"])
+def test_second_derivatives_carry_tangents_in_forward_mode(of, dual, algorithm):
+    # d(dm)/dx = g·step_sum(x, m, b, a) and d(da)/dx = g·step_sum(x, m, b, m),
+    # g = 1 here: along x, m or b their tangents come from step_sum's, which
+    # are zero in x, m and b, and must be there, as the reference's are.
+    primals = inputs(seed=5)
+    tangent = torch.randn(primals[dual].shape, generator=torch.Generator().manual_seed(6),
+                          dtype=torch.float64)
+
+    def forward_over_second(f):
+        with fwAD.dual_level():
+            leaves = [t.clone().requires_grad_() for t in primals]
+            duals = [fwAD.make_dual(t, tangent) if i == dual else t for i, t in enumerate(leaves)]
+            (first,) = torch.autograd.grad(f(*duals).sum(), leaves[of], create_graph=True)
+            (second,) = torch.autograd.grad(first.sum(), leaves[0])
+            return fwAD.unpack_dual(second)
+
+    got, want = forward_over_second(ours(algorithm)), forward_over_second(reference)
+    assert got.tangent is not None and want.tangent is not None
+    assert_all_close((got.primal, got.tangent), (want.primal, want.tangent))
+
+
 def test_relu_sum_function_composes_like_the_op():
     x, m, b, a = inputs(shape=(5,), units=4)
     apply = relu_ext.ReLUSumFunction.apply

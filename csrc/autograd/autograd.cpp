@@ -254,6 +254,11 @@ at::Tensor step_sum_autograd(const at::Tensor& x, const at::Tensor& m, const at:
   if (const OptTensor w_t = tangent(w)) {
     y._set_fw_grad(calls::step_sum(primal(x), primal(m), primal(b), *w_t), 0,
                    /*is_inplace_op=*/false);
+  } else if (tangent(x) || tangent(m) || tangent(b)) {
+    // A zero tangent rather than none, as torch.sign gives: relu_sum's
+    // second derivatives in forward mode are products with step_sum, and
+    // would otherwise lose the tangent that the reference's carry.
+    y._set_fw_grad(at::zeros_like(y), 0, /*is_inplace_op=*/false);
   }
   return y;
 }
