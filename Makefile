@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SOURCES := $(shell find csrc relu_ext build_backend -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' -o -name '*.py' \) ! -name _build_meta.py) setup.py pyproject.toml
 
-.PHONY: install test test-cuda-emu test-install test-tsan test-asan demo bench clean
+.PHONY: install test test-cuda-emu test-install test-tsan test-asan demo bench docs clean
 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -95,10 +95,22 @@ test-asan:
 	UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1 exitcode=68" \
 	$(ASAN_VENV)/bin/pytest $(ASAN_TESTS) -p no:cacheprovider --capture=sys $(PYTEST_ARGS)
 
+# The documentation (docs/: Markdown pages, api.rst from the docstrings) as
+# HTML in docs/_build/html, every Sphinx warning an error. The API reference
+# imports the installed relu_ext, hence install; sphinx-build, not `python -m
+# sphinx`, which would import the source tree (no compiled extension) instead.
+# The docs' own dependencies are the extra `docs` in pyproject.toml.
+$(VENV)/.docs-deps: $(VENV)/.deps
+	$(PIP) install --quiet "sphinx>=9.0" "myst-parser>=5.2" "furo>=2025.12.19"
+	touch $@
+
+docs: install $(VENV)/.docs-deps
+	$(VENV)/bin/sphinx-build -W --keep-going -E -b html docs docs/_build/html
+
 # The default benchmark grid (minutes); writes benchmarks/results/ and
 # benchmarks/RESULTS.md. BENCH_ARGS adds options, e.g. BENCH_ARGS=--quick.
 bench: install
 	$(PY) benchmarks/run.py --results-md benchmarks/RESULTS.md $(BENCH_ARGS)
 
 clean:
-	rm -rf build dist *.egg-info relu_ext/ops/_build_meta.py $(INSTALL_VENV)
+	rm -rf build dist *.egg-info relu_ext/ops/_build_meta.py $(INSTALL_VENV) docs/_build

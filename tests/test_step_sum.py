@@ -8,6 +8,7 @@ import re
 
 import pytest
 import torch
+import torch.autograd.forward_ad as fwAD
 
 import relu_ext
 from conftest import DTYPES, TOLERANCE, make_inputs, reference_step_sum
@@ -78,9 +79,26 @@ def test_derivatives():
     gx, gm, gb = torch.autograd.grad(step_sum(x, m, b, w).sum(), (x, m, b), allow_unused=True,
                                      materialize_grads=True)
     assert not (gx.any() or gm.any() or gb.any())
+    # Zeros, not absent: x, m and b count as used, as in torch.sign.
+    gx, gm, gb = torch.autograd.grad(step_sum(x, m, b, w).sum(), (x, m, b))
+    assert gx.shape == x.shape and gm.shape == m.shape and gb.shape == b.shape
+    assert not (gx.any() or gm.any() or gb.any())
     w_t = torch.randn_like(w)
     _, y_t = torch.func.jvp(lambda w: step_sum(x, m, b, w), (w.detach(),), (w_t,))
     torch.testing.assert_close(y_t, step_sum(x, m, b, w_t).detach())
+
+
+def test_tangent_along_x_m_b_is_zeros():
+    # A tangent in x, m or b alone gives the output a zero tangent, as
+    # torch.sign does, rather than none: relu_sum's second derivatives under
+    # forward mode are made of step_sum, and the reference's are zeros there.
+    x, m, b, w = make_inputs(23, 5, dtype=torch.float64)
+    for i in range(3):
+        primals = [x, m, b, w]
+        with fwAD.dual_level():
+            primals[i] = fwAD.make_dual(primals[i], torch.randn_like(primals[i]))
+            y_t = fwAD.unpack_dual(step_sum(*primals)).tangent
+        assert y_t is not None and y_t.shape == x.shape and not y_t.any()
 
 
 @pytest.mark.parametrize("fake", [False, True], ids=["op", "fake"])

@@ -4,6 +4,7 @@ vmap with real batching rules, double backward, and ReLUSumFunction. Every
 result is compared with the same transform of the pure-PyTorch reference, in
 float64, for both algorithms, with and without output weights."""
 
+import copy
 import warnings
 
 import pytest
@@ -202,6 +203,106 @@ def test_gradient_penalty_matches_reference(algorithm):
         return x.grad, m.grad, b.grad, a.grad
 
     assert_all_close(penalty_grads(ours(algorithm)), penalty_grads(reference))
+
+
+class ReferenceReLUSum(torch.nn.Module):
+    """A ReLUSum's forward by the reference, on the module's own parameters."""
+
+    def __init__(self, module):
+        super().__init__()
+        assert module.bias is None  # the default; the sum alone is compared
+        self.module = module
+
+    def forward(self, x):
+        f = self.module
+        return reference(x, f.m, f.b, f.a, dim=f.dim)
+
+
+@pytest.mark.parametrize("algorithm", ["dense", "breakpoints"])
+@pytest.mark.parametrize("channels", [None, 5], ids=["shared", "per_channel"])
+def test_gradient_penalty_reaches_every_parameter(channels, algorithm):
+    # Through the first backward only x's gradient is taken, so b, and the
+    # bias of the layer before (which reaches the penalty only through x),
+    # get their second derivatives from relu'' = 0: zeros, which
+    # torch.autograd.grad must find, as it does through torch.relu.
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 5),
+                                relu_ext.ReLUSum(4, channels=channels, algorithm=algorithm),
+                                torch.nn.Linear(5, 1)).double()
+    model_ref = copy.deepcopy(model)
+    model_ref[1] = ReferenceReLUSum(model_ref[1])
+    x = torch.randn(8, 6, dtype=torch.float64)
+
+    def penalty_grads(model):
+        x_ = x.clone().requires_grad_()
+        (gx,) = torch.autograd.grad(model(x_).sum(), x_, create_graph=True)
+        penalty = ((gx.norm(dim=1) - 1) ** 2).mean()
+        # Every parameter but the last layer's bias, which gx does not depend on.
+        params = [p for name, p in model.named_parameters() if name != "2.bias"]
+        return torch.autograd.grad(penalty, params)
+
+    got, want = penalty_grads(model), penalty_grads(model_ref)
+    assert len(got) == len(want) == 6
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("of, wrt, out_weights", [
+    (of, wrt, out_weights) for out_weights in (True, False) for of in ARGS for wrt in ARGS
+    if out_weights or 3 not in (of, wrt)  # no output weights, no a
+], ids=lambda v: ("a" if v else "no_a") if isinstance(v, bool) else f"d{'xmba'[v]}")
+def test_second_derivatives_are_zeros_where_relu_has_none(of, wrt, out_weights, algorithm):
+    # One first-order gradient, then its gradient with respect to one input:
+    # most of these are zero (relu'' = 0), and must come back as zeros, not
+    # as "not used in the graph". The reference has no graph at all from
+    # da to a (a enters y linearly); there it counts as zero.
+    def second(f, **flags):
+        leaves = [t.clone().requires_grad_() for t in inputs(out_weights, seed=4)]
+        (first,) = torch.autograd.grad(f(*leaves).sum(), leaves[of], create_graph=True)
+        weights = torch.linspace(-1, 2, first.numel(), dtype=first.dtype).view_as(first)
+        return torch.autograd.grad((first * weights).sum(), leaves[wrt], **flags)
+
+    assert_all_close(second(ours(algorithm, out_weights)),
+                     second(theirs(out_weights), allow_unused=True, materialize_grads=True))
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_third_derivatives_are_zeros_where_relu_has_none(algorithm):
+    # d(dm)/dx = g·step_sum(x, m, b, a): x, m and b reach it only through
+    # step_sum, which is piecewise constant in them.
+    def third(f, **flags):
+        leaves = [t.clone().requires_grad_() for t in inputs(seed=6)]
+        (dm,) = torch.autograd.grad(f(*leaves).sum(), leaves[1], create_graph=True)
+        (dm_dx,) = torch.autograd.grad(dm.sum(), leaves[0], create_graph=True)
+        return torch.autograd.grad(dm_dx.sum(), leaves, **flags)
+
+    assert_all_close(third(ours(algorithm)),
+                     third(reference, allow_unused=True, materialize_grads=True))
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("dual", [0, 1, 2], ids=["x_t", "m_t", "b_t"])
+@pytest.mark.parametrize("of", [1, 3], ids=["dm", "da"])
+def test_second_derivatives_carry_tangents_in_forward_mode(of, dual, algorithm):
+    # d(dm)/dx = g·step_sum(x, m, b, a) and d(da)/dx = g·step_sum(x, m, b, m),
+    # g = 1 here: along x, m or b their tangents come from step_sum's, which
+    # are zero in x, m and b, and must be there, as the reference's are.
+    primals = inputs(seed=5)
+    tangent = torch.randn(primals[dual].shape, generator=torch.Generator().manual_seed(6),
+                          dtype=torch.float64)
+
+    def forward_over_second(f):
+        with fwAD.dual_level():
+            leaves = [t.clone().requires_grad_() for t in primals]
+            duals = [fwAD.make_dual(t, tangent) if i == dual else t for i, t in enumerate(leaves)]
+            (first,) = torch.autograd.grad(f(*duals).sum(), leaves[of], create_graph=True)
+            (second,) = torch.autograd.grad(first.sum(), leaves[0])
+            return fwAD.unpack_dual(second)
+
+    got, want = forward_over_second(ours(algorithm)), forward_over_second(reference)
+    assert got.tangent is not None and want.tangent is not None
+    assert_all_close((got.primal, got.tangent), (want.primal, want.tangent))
 
 
 def test_relu_sum_function_composes_like_the_op():

@@ -15,6 +15,7 @@
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/core/grad_mode.h>
+#include <ATen/ops/zeros_like.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/csrc/autograd/saved_variable.h>
@@ -212,12 +213,16 @@ Grads relu_sum_backward_autograd(const at::Tensor& g, const at::Tensor& x, const
 
 struct StepSumBackward : Node {
   variable_list apply(variable_list&& bars) override {
-    variable_list out(4);  // x, m, b: zero (a piecewise constant function)
-    if (bars[0].defined() && should_compute_output(3)) {
-      const auto self = getptr();
-      out[3] = derivatives::step_sum_vjp_w(bars[0], x_.unpack(self), m_.unpack(self),
-                                           b_.unpack(self));
-    }
+    variable_list out(4);
+    if (!bars[0].defined()) return out;
+    const auto self = getptr();
+    const at::Tensor x = x_.unpack(self), m = m_.unpack(self), b = b_.unpack(self);
+    // Piecewise constant in x, m, b: their gradients are zeros, not absent,
+    // as torch.sign's are, so that the inputs count as used in the graph.
+    if (should_compute_output(0)) out[0] = at::zeros_like(x);
+    if (should_compute_output(1)) out[1] = at::zeros_like(m);
+    if (should_compute_output(2)) out[2] = at::zeros_like(b);
+    if (should_compute_output(3)) out[3] = derivatives::step_sum_vjp_w(bars[0], x, m, b);
     return out;
   }
   std::string name() const override { return "StepSumBackward"; }
@@ -249,6 +254,11 @@ at::Tensor step_sum_autograd(const at::Tensor& x, const at::Tensor& m, const at:
   if (const OptTensor w_t = tangent(w)) {
     y._set_fw_grad(calls::step_sum(primal(x), primal(m), primal(b), *w_t), 0,
                    /*is_inplace_op=*/false);
+  } else if (tangent(x) || tangent(m) || tangent(b)) {
+    // A zero tangent rather than none, as torch.sign gives: relu_sum's
+    // second derivatives in forward mode are products with step_sum, and
+    // would otherwise lose the tangent that the reference's carry.
+    y._set_fw_grad(at::zeros_like(y), 0, /*is_inplace_op=*/false);
   }
   return y;
 }

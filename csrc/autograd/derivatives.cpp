@@ -103,6 +103,21 @@ std::array<at::Tensor, 5> relu_sum_backward_vjp(const at::Tensor& g, const at::T
     if (dm_bar) accumulate(a_bar, *dm_bar * c_gx);
     if (db_bar) accumulate(a_bar, *db_bar * c_g);
   }
+  // A gradient asked for that no term above reaches is zero (relu'' = 0),
+  // and must come back as zeros, as torch's threshold_backward gives it: an
+  // undefined one would tell torch.autograd.grad that the input is unused,
+  // and a gradient penalty through x alone could not reach b, nor the
+  // layers before x.
+  if (dx_bar || dm_bar || db_bar || da_bar) {
+    const auto zero_if_absent = [](bool needed, at::Tensor& grad, const at::Tensor& like) {
+      if (needed && !grad.defined()) grad = at::zeros_like(like);
+    };
+    zero_if_absent(need_g, g_bar, g);
+    zero_if_absent(need_x, x_bar, x);
+    zero_if_absent(need_m, m_bar, m);
+    zero_if_absent(need_b, b_bar, b);
+    if (a) zero_if_absent(need_a, a_bar, *a);
+  }
   return out;
 }
 

@@ -104,15 +104,15 @@ def relu_sum(x, m, b, a=None, *, dim=1, algorithm="auto"):
             length K, one function shared by every element of x; or 2-D
             (C, K), one function per channel, where C = x.shape[dim] and
             the elements x[..., c, ...] (c along dim) use row c.
+            m, b and a share one dtype: x's, or float32 when x is float16 or
+            bfloat16 (mixed precision, as under ``torch.autocast``: the units
+            stay float32 like a norm layer's parameters). Any other mix, such
+            as a float64 x with float32 units, raises a TypeError naming both
+            dtypes.
         a: output weights, shaped like m, or None for a_k = 1.
         dim: the channel dim of x for 2-D units, as nn.PReLU's: 1 for
             (N, C, ...), negative counts from the end (-1 for (B, T, C));
             ignored for 1-D units.
-
-        m, b and a share one dtype: x's, or float32 when x is float16 or
-        bfloat16 (mixed precision, as under ``torch.autocast``: the units stay
-        float32 like a norm layer's parameters). Any other mix, such as a
-        float64 x with float32 units, raises a TypeError naming both dtypes.
         algorithm: ``"dense"`` evaluates every unit at every input (O(N·K));
             ``"breakpoints"`` sorts the units' breakpoints and looks each input
             up (O((N + K)·log K), CPU only; per channel, a table for each:

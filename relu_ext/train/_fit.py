@@ -28,11 +28,12 @@ _CHECKPOINT_FORMAT = "relu_ext.fit checkpoint v1"
 class History:
     """What fit() measured.
 
-    loss[e]: the mean training loss over epoch e's batches (each taken before its
-        optimizer step, weighted by batch size).
-    lr[e]: the learning rate of epoch e's first step.
-    final_loss: the loss of the trained model on all the data.
-    seed: the seed of the shuffling generator; pass it again to repeat the run.
+    Attributes:
+        loss: loss[e] is the mean training loss over epoch e's batches (each
+            taken before its optimizer step, weighted by batch size).
+        lr: lr[e] is the learning rate of epoch e's first step.
+        final_loss: the loss of the trained model on all the data.
+        seed: the seed of the shuffling generator; pass it again to repeat the run.
     """
 
     loss: List[float] = field(default_factory=list)
@@ -64,7 +65,7 @@ def fit(model, x, y, *, epochs, lr, batch_size=None, loss="mae", momentum=0.0,
             None or "none": constant;
             "cosine": from lr down to 0 along half a cosine (CosineAnnealingLR);
             "onecycle": up from lr/25 to lr over the first 30% of the steps, then
-                down to lr/25e4 (OneCycleLR, momentum left as given);
+            down to lr/25e4 (OneCycleLR, momentum left as given);
             "linear": straight down from lr towards 0 (LinearLR);
             or a callable ``schedule(optimizer, total_steps) -> LRScheduler``.
         seed: seeds the generator that shuffles the batches (and nothing else:
