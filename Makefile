@@ -15,7 +15,8 @@ SOURCES := $(shell find csrc relu_ext build_backend -type f \( -name '*.cpp' -o 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet "$(TORCH_SPEC)" setuptools wheel ninja pytest hypothesis numpy \
-		matplotlib scikit-learn tqdm "onnx>=1.23" "onnxscript>=0.7.2" "onnxruntime>=1.31.1"
+		matplotlib scikit-learn tqdm "onnx>=1.23" "onnxscript>=0.7.2" "onnxruntime>=1.31.1" \
+		nbclient nbformat ipykernel "ipywidgets>=8"
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.deps $(SOURCES)
