@@ -10,12 +10,13 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SOURCES := $(shell find csrc relu_ext build_backend -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' -o -name '*.py' \) ! -name _build_meta.py) setup.py pyproject.toml
 
-.PHONY: install test test-cuda-emu test-install test-tsan test-asan demo bench docs clean
+.PHONY: install test test-cuda-emu test-install test-tsan test-asan demo bench docs strip-notebook clean
 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet "$(TORCH_SPEC)" setuptools wheel ninja pytest hypothesis numpy pandas \
-		matplotlib scikit-learn tqdm "onnx>=1.23" "onnxscript>=0.7.2" "onnxruntime>=1.31.1"
+		matplotlib scikit-learn tqdm "onnx>=1.23" "onnxscript>=0.7.2" "onnxruntime>=1.31.1" \
+		nbclient nbformat ipykernel "ipywidgets>=8"
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.deps $(SOURCES)
@@ -111,6 +112,12 @@ docs: install $(VENV)/.docs-deps
 # benchmarks/RESULTS.md. BENCH_ARGS adds options, e.g. BENCH_ARGS=--quick.
 bench: install
 	$(PY) benchmarks/run.py --results-md benchmarks/RESULTS.md $(BENCH_ARGS)
+
+# The notebooks are committed without outputs, execution counts or widget state
+# (tests/test_notebook.py fails otherwise): run this after saving one from Jupyter.
+NOTEBOOKS := examples/lesson4.ipynb
+strip-notebook: $(VENV)/.deps
+	$(PY) tests/strip_notebook.py $(NOTEBOOKS)
 
 clean:
 	rm -rf build dist *.egg-info relu_ext/ops/_build_meta.py $(INSTALL_VENV) docs/_build
