@@ -177,7 +177,14 @@ class ReLUSum(nn.Module):
         """A module computing the continuous piecewise-linear function with these
         sorted breakpoints (K) and interval slopes and intercepts (K + 1 each);
         see ``from_piecewise`` in relu_ext/nn/_piecewise.py. ``kwargs`` go to the
-        constructor (dtype, device, algorithm)."""
+        constructor (dtype, device, algorithm).
+
+        Example:
+            >>> import relu_ext
+            >>> f = relu_ext.ReLUSum.from_piecewise([1.0], [0.0, 2.0], [1.0, -1.0])
+            >>> f.predict([0.0, 1.0, 3.0])
+            array([1., 1., 5.], dtype=float32)
+        """
         return from_piecewise(cls, breakpoints, slopes, intercepts, **kwargs)
 
     def extra_repr(self):

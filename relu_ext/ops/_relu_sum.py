@@ -132,6 +132,12 @@ def relu_sum(x, m, b, a=None, *, dim=1, algorithm="auto"):
         Derivatives of second and higher order (and forward mode) use the
         dense kernels whichever algorithm computed the value.
 
+    Example:
+        >>> import torch, relu_ext
+        >>> x = torch.tensor([-1.0, 0.0, 2.0])
+        >>> relu_ext.relu_sum(x, torch.tensor([1.0, -1.0]), torch.tensor([0.0, 1.0]))
+        tensor([2., 1., 2.])
+
     Under ``torch.onnx.export`` (dynamo=True) it traces as the reference,
     :func:`relu_ext.reference.relu_sum`, in standard ONNX ops: the exported
     graph holds the N×K hidden activations (relu_ext/ops/_onnx.py).
