@@ -5,6 +5,7 @@ inequalities where there are, its multipliers against the KKT conditions,
 infeasible problems, a singular G, determinism and argument checks."""
 
 import itertools
+import random
 
 import pytest
 import torch
@@ -118,6 +119,25 @@ def test_without_constraints_it_is_the_linear_solve(n):
     assert feasible and nu.numel() == 0 and mu.numel() == 0
     assert close(z, torch.linalg.solve(G, g), 1e-11)
     assert close(z, torch.linalg.lstsq(G, g).solution, 1e-11)
+
+
+def test_without_constraints_it_is_the_ridged_cholesky_solve():
+    """hinge_lstsq's solve: G + 1e-12·mean|diag G|·I by Cholesky. Where G is
+    singular (a zero and a repeated column) the ridge decides z only to
+    rounding over 1e-12 along G's null space, but Gz = g still, and the
+    coefficient of the zero column is 0."""
+    for G, g, singular in [(*gram(5, 8)[:2], False), (*gram(6, 8, duplicate=2)[:2], True)]:
+        if singular:
+            G[:, 6] = G[6, :] = 0
+            g[6] = 0
+        ridged = G + 1e-12 * G.diagonal().abs().mean() * torch.eye(8, **f64)
+        want = torch.cholesky_solve(g[:, None], torch.linalg.cholesky(ridged))[:, 0]
+        feasible, z, _, _ = solve(G, g)
+        assert feasible and close(G @ z, g, 1e-9)
+        if singular:
+            assert z[6] == 0
+        else:
+            assert close(z, want, 1e-13)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -264,6 +284,201 @@ def test_equalities_contradicting_inequalities_are_infeasible():
     assert feasible and close(z[:2], torch.tensor([0.5, 0.5], **f64), 1e-12)
     feasible, z, nu, mu = solve(G, g, C[:1], torch.ones(1, **f64), C[:1], torch.ones(1, **f64))
     assert feasible and abs(float(z[0]) - 1) < 1e-12
+
+
+# ---------------------------------------------------------------- degenerate feasible sets
+
+def hinge_rows(t, kind):
+    """Shape constraints on c + α·u + Σ β_k·relu(u − t_k), z = (c, α, β):
+    each segment's slope α + Σ_{j<k} β_j >= 0 (mono) or <= 0 (anti), each
+    β_k >= 0 (convex) or <= 0 (concave)."""
+    H = len(t)
+    if kind in ("mono", "anti"):
+        rows = torch.zeros(H + 1, H + 2, **f64)
+        rows[:, 1] = 1
+        for s in range(H + 1):
+            rows[s, 2:2 + s] = 1
+    else:
+        rows = torch.cat([torch.zeros(H, 2, **f64), torch.eye(H, **f64)], 1)
+    return rows if kind in ("mono", "convex") else -rows
+
+
+def hinge_gram(seed, H, clustered=False, points=300):
+    """fit_curve's normal equations for breakpoints t: G, g, t."""
+    gen = torch.Generator().manual_seed(seed)
+    u = torch.sort(torch.randn(points, generator=gen, **f64)).values
+    v = torch.sin(3 * u) + 0.1 * torch.randn(points, generator=gen, **f64)
+    t = torch.sort(torch.randn(H, generator=gen, **f64)).values
+    if clustered:  # nearly coincident breakpoints, one beyond the data: G (nearly) singular
+        t[: H // 2] = t[0] + 1e-7 * torch.rand(H // 2, generator=gen, **f64)
+        t[-1] = u[-1] + 1
+    X = torch.cat([torch.ones(points, 1, **f64), u[:, None], torch.relu(u[:, None] - t)], 1)
+    return X.T @ X / points, X.T @ v / points, t
+
+
+def test_a_feasible_set_that_is_a_single_point_or_line_is_found():
+    # increasing and decreasing: only a constant curve, c = mean(v) (z pinned
+    # but for c, every shape row tight, most with mu 0)
+    G, g, t = hinge_gram(0, 12)
+    C = torch.cat([hinge_rows(t, "mono"), hinge_rows(t, "anti")])
+    h = torch.zeros(C.shape[0], **f64)
+    feasible, z, nu, mu = solve(G, g, C=C, h=h)
+    assert feasible and z[1:].abs().max() < 1e-12 and abs(float(z[0] - g[0] / G[0, 0])) < 1e-12
+    assert_kkt(G, g, *empty(14), C, h, z, nu, mu)
+    # monotone through two equal values: flat between them
+    through = torch.stack([torch.cat([torch.tensor([1.0, x], **f64), torch.relu(x - t)])
+                           for x in (-0.5, 0.5)])
+    E, d = through, torch.tensor([0.2, 0.2], **f64)
+    C, h = hinge_rows(t, "mono"), torch.zeros(13, **f64)
+    feasible, z, nu, mu = solve(G, g, E, d, C, h)
+    assert feasible
+    assert_kkt(G, g, E, d, C, h, z, nu, mu)
+    grid = torch.linspace(-0.5, 0.5, 50, **f64)
+    curve = z[0] + z[1] * grid + torch.relu(grid[:, None] - t) @ z[2:]
+    assert (curve - 0.2).abs().max() < 1e-10
+    # z >= 0 and Σz = 0: z = 0, with multipliers (mu >= 0) for a degenerate
+    # vertex, n + 1 rows tight in n dimensions
+    G, g, _ = gram(3, 4)
+    E, d = torch.ones(1, 4, **f64), torch.zeros(1, **f64)
+    C, h = torch.eye(4, **f64), torch.zeros(4, **f64)
+    feasible, z, nu, mu = solve(G, g, E, d, C, h)
+    assert feasible and z.abs().max() < 1e-15
+    assert_kkt(G, g, E, d, C, h, z, nu, mu)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_hinge_fits_with_shape_constraints(seed):
+    """fit_curve's problems: hinge normal equations (clustered breakpoints
+    make them near singular), shape rows that are dependent on one another
+    (slopes' differences are the β), points to pass through, all feasible
+    by construction."""
+    H = [4, 9, 16, 30][seed % 4]
+    G, g, t = hinge_gram(seed, H, clustered=seed % 3 == 0)
+    kinds = [["mono"], ["convex"], ["mono", "convex"], ["anti", "concave"], ["mono", "anti"],
+             ["anti", "convex"]][seed % 6]
+    gen = torch.Generator().manual_seed(seed)
+    # a curve that has the shapes: increasing, convex, or the opposite
+    inside = torch.cat([torch.randn(1, generator=gen, **f64),
+                        torch.rand(H + 1, generator=gen, **f64)])
+    if "mono" in kinds and "anti" in kinds:
+        inside[1:] = 0
+    elif "anti" in kinds:
+        inside[1:] = -inside[1:]
+    if kinds == ["anti", "convex"]:
+        inside[2:] = 0
+    C = torch.cat([hinge_rows(t, kind) for kind in kinds])
+    h = torch.zeros(C.shape[0], **f64)
+    points = torch.randn(seed % 3, generator=gen, **f64)
+    E = torch.stack([torch.cat([torch.tensor([1.0, float(x)], **f64), torch.relu(x - t)])
+                     for x in points]) if len(points) else torch.zeros(0, H + 2, **f64)
+    d = E @ inside
+    feasible, z, nu, mu = solve(G, g, E, d, C, h)
+    assert feasible
+    assert_kkt(G, g, E, d, C, h, z, nu, mu)
+    # the feasible point it was built from is no better
+    value = objective(G, g, z)
+    assert objective(G, g, inside) >= value - 1e-9 * abs(value)
+
+
+def hard_hinge_problem(seed):
+    """A fit_curve problem at its worst: many points, breakpoints 1e-3..1e-9
+    apart or beyond the data (G singular to rounding), shapes that
+    contradict each other but for a few curves, points to pass through."""
+    rng = random.Random(seed)
+    gen = torch.Generator().manual_seed(seed)
+    H, N = rng.choice([1, 2, 4, 8, 16, 32, 60, 120]), rng.choice([20, 200, 2000])
+    u = torch.sort(torch.randn(N, generator=gen, **f64)).values
+    v = torch.sin(rng.uniform(0.5, 4) * u) + 0.1 * torch.randn(N, generator=gen, **f64)
+    if rng.random() < 0.3:
+        v = -v
+    w = torch.rand(N, generator=gen, **f64) + 0.5
+    t = torch.sort(torch.randn(H, generator=gen, **f64) * rng.choice([0.3, 1, 2])).values
+    if rng.random() < 0.4:
+        t[: H // 2] = t[0] + torch.rand(H // 2, generator=gen, **f64) * 10 ** -rng.uniform(3, 9)
+    if rng.random() < 0.2:
+        t[-1] = u[-1] + 1
+    X = torch.cat([torch.ones(N, 1, **f64), u[:, None], torch.relu(u[:, None] - t)], 1)
+    G, g = X.T @ (w[:, None] * X) / w.sum(), X.T @ (w * v) / w.sum()
+    kinds = rng.sample(["mono", "anti", "convex", "concave", "through", "none"], rng.randint(1, 3))
+    C = torch.cat([hinge_rows(t, k) for k in kinds if k not in ("through", "none")] or
+                  [torch.zeros(0, H + 2, **f64)])
+    E, d = [], []
+    if "through" in kinds:
+        for _ in range(rng.randint(1, 3)):
+            x = rng.uniform(-1.5, 1.5)
+            E.append(torch.cat([torch.tensor([1.0, x], **f64), torch.relu(x - t)]))
+            d.append(rng.uniform(-1, 1) * 0.2)
+    E = torch.stack(E) if E else torch.zeros(0, H + 2, **f64)
+    return G, g, E, torch.tensor(d, **f64), C, torch.zeros(C.shape[0], **f64)
+
+
+def mixed_problem(seed):
+    """A random problem, feasible by construction: G well or ill-conditioned
+    (cond up to 1e12), singular, or scaled by 1e±6; rows of several kinds
+    (partial sums, bounds, random, repeated and scaled), a fifth of them
+    tight at the known feasible point (degenerate vertices); equalities
+    with dependent rows."""
+    rng = random.Random(seed)
+    gen = torch.Generator().manual_seed(seed)
+    n = rng.choice([1, 2, 3, 5, 8, 13, 20, 35, 60])
+    kind = rng.choice(["plain", "ill", "singular", "scaled"])
+    N = max(n + rng.randint(-n // 2, 3 * n), 1) if kind != "plain" else 3 * n + 5
+    X = torch.randn(N, n, generator=gen, **f64)
+    if kind == "ill":
+        X = X * torch.logspace(0, -rng.uniform(2, 6), n, **f64)
+    if kind == "singular" and n > 1:
+        for _ in range(rng.randint(1, 3)):
+            a, b = rng.randrange(n), rng.randrange(n)
+            X[:, b] = X[:, a] if rng.random() < 0.7 else 0
+    y = torch.randn(N, generator=gen, **f64) * 2 + X @ torch.randn(n, generator=gen, **f64)
+    scale = 10 ** rng.uniform(-6, 6) if kind == "scaled" else 1.0
+    G, g = scale * X.T @ X / N, scale * X.T @ y / N
+    inside = torch.randn(n, generator=gen, **f64) * 0.5
+    rows = []
+    for _ in range(rng.randint(0, 4)):
+        which = rng.choice(["partial sums", "bounds", "random", "repeated"])
+        if which == "partial sums":
+            rows.append(torch.tril(torch.ones(n, n, **f64)))
+        elif which == "bounds":
+            rows.append(torch.eye(n, **f64))
+        elif which == "random":
+            rows.append(torch.randn(rng.randint(1, n + 1), n, generator=gen, **f64))
+        elif rows:
+            rows.append(rows[-1][: rng.randint(1, rows[-1].shape[0])] * rng.choice([1, 2, 0.5]))
+    C = torch.cat(rows) if rows else torch.zeros(0, n, **f64)
+    slack = torch.rand(C.shape[0], generator=gen, **f64) * rng.choice([0.0, 0.01, 0.3, 1.0])
+    slack[torch.rand(C.shape[0], generator=gen) < 0.2] = 0
+    h = C @ inside - slack
+    m_e = rng.randint(0, min(n, 6)) if rng.random() < 0.6 else 0
+    E = torch.randn(m_e, n, generator=gen, **f64)
+    if m_e >= 2 and rng.random() < 0.4:
+        E = torch.cat([E, E[:1] * 3, E[:2].sum(0, keepdim=True)])
+    return G, g, E, E @ inside, C, h
+
+
+# 2136, 3472, 9520: the feasible set is a point (rows tight at a vertex, or
+# equalities leaving one dimension that tight rows pin), which rounding
+# would make look empty but for the LDP's relaxation; 4798: more rows tight
+# at the LDP's point than a face's QR can take, one of them not tight at the
+# face's minimiser, which may then carry no multiplier.
+@pytest.mark.parametrize("seed", [2136, 3472, 9520, 4798, 1264, 2858, 0, 1, 2, 3, 4, 5])
+def test_mixed_problems_meet_the_kkt_conditions(seed):
+    G, g, E, d, C, h = mixed_problem(seed)
+    feasible, z, nu, mu = solve(G, g, E, d, C, h)
+    assert feasible
+    if G.norm() > 0:  # else every feasible z is a minimiser
+        assert_kkt(G, g, E, d, C, h, z, nu, mu)
+
+
+# Seeds whose problems are feasible and, on x86-64 as built here, need the
+# primal active-set method after the LDP (2162: with 11 multipliers
+# dropped), the others the LDP's face directly.
+@pytest.mark.parametrize("seed", [7, 611, 2162, 2577, 3172, 0, 1, 3, 4, 5])
+def test_hard_hinge_problems_still_meet_the_kkt_conditions(seed):
+    G, g, E, d, C, h = hard_hinge_problem(seed)
+    feasible, z, nu, mu = solve(G, g, E, d, C, h)
+    assert feasible
+    assert_kkt(G, g, E, d, C, h, z, nu, mu)
 
 
 # ---------------------------------------------------------------- singular G

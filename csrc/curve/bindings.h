@@ -1,6 +1,9 @@
-// relu_ext.ops._C.HingeLeastSquares: fit_curve's solver (hinge_lstsq.h, lbfgs.h)
-// for relu_ext/curve/_hinge_lstsq.py. Not an operator: it works on one fit's sorted
-// points in float64 on the CPU, and calls back into Python only to all-reduce.
+// fit_curve's compiled side as relu_ext.ops._C functions (not operators: they
+// work on float64 CPU data and call back into Python only to all-reduce):
+// fit_curves, the whole search over each curve of a batch (fit.h);
+// HingeLeastSquares, the least squares and L-BFGS of one curve's sorted points
+// (hinge_lstsq.h, lbfgs.h); constrained_lstsq (constrained_lstsq.h); and the
+// exact sums (exact_sum.h).
 #pragma once
 
 #include <pybind11/pybind11.h>

@@ -547,7 +547,7 @@ std::optional<LeastDistance> Solver::least_distance(bool in_g_metric, const Vec&
   for (const double b : beta) farthest = std::max(farthest, b);
   if (!(farthest > 0)) return LeastDistance{{}, centre};
 
-  // LDP as NNLS (L&H 23.27–23.30): E' = [Aᵀ; βᵀ] (β over the farthest, so
+  // LDP as NNLS (L&H ch. 23 §4): E' = [Aᵀ; βᵀ] (β over the farthest, so
   // that E' is of order 1), f = e_p; r = E'u − f, and x = −r[:p]/r_p unless
   // r_p = −‖r‖² is 0, the constraints' contradiction.
   const auto count = static_cast<int64_t>(rows.size());

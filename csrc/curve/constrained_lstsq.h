@@ -18,17 +18,27 @@
 //     Cholesky solve of the reduced normal equations NᵀGN·w = Nᵀ(g − G·z₀).
 //  2. If z* satisfies C·z ≥ h, it is the minimiser. Otherwise, with
 //     NᵀGN + ρI = UᵀU and x = U·(w − w*), the rest is the least distance
-//     problem min ‖x‖² s.t. C·N·U⁻¹·x ≥ h − C·z* (ch. 23 §5, LSI to LDP),
-//     solved as the non-negative least squares min ‖[Aᵀ; βᵀ]·u − e_last‖,
-//     u ≥ 0 (ch. 23 §4, LDP to NNLS; NNLS by the active-set algorithm of
-//     ch. 23 §3). A zero residual means the inequalities cannot hold.
-//  3. NNLS's positive u_j are the active inequalities. The minimiser is then
-//     recomputed as in 1 with those rows added to E (the "face"): the active
-//     constraints hold to rounding, and the multipliers come from the same
-//     QR: the least squares solution of 2·(G·z − g) = Eᵀ·nu + C_activeᵀ·mu
-//     (Qᵀ of the left side, back substitution in R; the rows found
-//     dependent get 0), the other mu 0. mu on the face is > 0 but for
-//     rounding, which is set to 0.
+//     problem (LDP) min ‖x‖² s.t. C·N·U⁻¹·x ≥ h − C·z* (ch. 23 §5, LSI to
+//     LDP), solved as the non-negative least squares min ‖[Aᵀ; βᵀ]·u −
+//     e_last‖, u ≥ 0 (ch. 23 §4; NNLS by the active-set algorithm of ch. 23
+//     §3). A zero residual means the inequalities cannot hold. Each row is
+//     relaxed by kRelaxation so that a feasible set that is a single point
+//     (a monotone curve through two equal values) survives rounding.
+//  3. The LDP point carries the error of U⁻¹, so z is recomputed as in 1 on
+//     the face of the rows active there (NNLS's u_j > 0 and the others
+//     tight to the tolerance): the active constraints then hold to
+//     rounding. That is the answer if it breaks no constraint and its
+//     multipliers are >= 0 to the tolerance.
+//  4. Otherwise (a G so ill-conditioned that U⁻¹ turns the LDP's rows nearly
+//     parallel, or a degenerate vertex): the primal active-set method
+//     (Nocedal & Wright, alg. 16.3) finishes, from that face or from the
+//     feasible point nearest the LDP's (an LDP in the Euclidean metric,
+//     conditioned as C is).
+// The multipliers, for z and its active rows: in E's null space the
+// stationarity condition 2·(G·z − g) = Eᵀ·nu + C_activeᵀ·mu is NNLS for
+// mu (so mu >= 0 even where the active rows are dependent), and nu the
+// least squares solution of the rest by the QR of step 1 (0 for E's
+// dependent rows). mu is 0 off the active rows.
 // Finally every row is checked: |E·z − d| and (h − C·z)⁺ within
 // kFeasibilityTolerance × (‖row‖·‖z‖ + |rhs|), else not feasible.
 //
@@ -38,10 +48,11 @@
 // operations: the same problem gives bitwise the same solution), and plain
 // C++ for the few hundred unknowns there are.
 //
-// Cost, p = n − rank(E) and k the active rows: O(n²·(m_e + k)) to project G
-// and O(n·m_i·(m_e + p)) to project C, O(p³) to factor, and NNLS on a
-// (p + 1) × m_i matrix, O((p + m_i)·m_i) per step, about k + (dropped rows)
-// steps. With no constraints it is hinge_lstsq's ridged Cholesky solve of
+// Cost, p = n − rank(E) and k the active rows: O(n³) for the faces (their
+// QR, NᵀGN and its Cholesky factor), O(m_i·n·(m_e + p)) to project C, and
+// NNLS on a (p + 1) × m_i matrix, O((p + m_i)·p) per step and about k
+// steps plus one per row it lets go. Step 4, rare, costs a face, O(n³), per
+// step. With no constraints it is hinge_lstsq's ridged Cholesky solve of
 // G·z = g, bitwise.
 #pragma once
 
@@ -78,8 +89,9 @@ struct ConstrainedLstsqProblem {
 };
 
 // The minimiser and its multipliers, 2·(G·z − g) = Eᵀ·nu + Cᵀ·mu (to the
-// ridge, 2ρ·z), mu >= 0, mu_j = 0 where C_j·z > h_j. When not feasible (the
-// constraints contradict each other), z, nu and mu are NaN.
+// ridge, 2ρ·z), mu >= 0, mu_j = 0 unless C_j·z = h_j to the tolerance. When
+// not feasible (the constraints contradict each other; or G + ridge does not
+// factor, G far from positive semi-definite), z, nu and mu are NaN.
 struct ConstrainedLstsqSolution {
   bool feasible = false;
   std::vector<double> z;   // n
