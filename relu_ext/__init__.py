@@ -6,14 +6,16 @@
 ``reference.relu_sum`` the pure-PyTorch definition, ``fit`` the lesson's SGD
 trainer, ``fit_curve`` the one-call curve fitter, and ``torch.ops.relu_ext``
 the registered custom operators behind them. Plots live in ``relu_ext.plot``
-(imported on demand: it needs matplotlib).
+(imported on demand: it needs matplotlib), and fit_curve as a scikit-learn
+regressor in ``relu_ext.sklearn`` (imported on demand: it needs scikit-learn).
 
 The package is layered; each layer imports only from those below it
 (tests/test_layers.py holds the code to this):
 
     relu_ext/             the public API (this file) and the front ends: the
                           command line (cli.py, __main__.py), plots (plot.py),
-                          the lesson's data (data.py)
+                          the lesson's data (data.py), the scikit-learn
+                          estimator (sklearn.py)
     relu_ext/curve/       fit_curve, the curve fitter
     relu_ext/train/       fit, the trainer, and its torchrun part (distributed)
     relu_ext/nn/          ReLUSum, the module
