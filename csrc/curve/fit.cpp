@@ -23,22 +23,18 @@ constexpr int64_t kQuantileBins = 8192;
 // 2^-52, an integer, so that the counts add up exactly in any order.
 constexpr int kWeightBits = 52;
 
+// The collective's int64 sum as hinge_lstsq.h's Reduce of exact sums' digits.
+Reduce reduce_of(const Collective& collective) {
+  if (!collective.active()) return {};
+  return [&collective](int64_t* digits, int64_t count) {
+    collective.sum(digits, count * ExactSum::kDigits);
+  };
+}
+
 // The exact sums of several columns over every process's points, rounded.
 Vec exact_totals(std::vector<ExactSum>& sums, const Collective& collective) {
-  const auto count = static_cast<int64_t>(sums.size());
-  if (collective.active()) {
-    std::vector<int64_t> digits(count * ExactSum::kDigits);
-    for (int64_t i = 0; i < count; ++i) {
-      sums[i].normalize();
-      std::copy_n(sums[i].digits(), ExactSum::kDigits, digits.data() + i * ExactSum::kDigits);
-    }
-    collective.sum(digits.data(), static_cast<int64_t>(digits.size()));
-    for (int64_t i = 0; i < count; ++i) {
-      std::copy_n(digits.data() + i * ExactSum::kDigits, ExactSum::kDigits, sums[i].digits());
-    }
-  }
-  Vec out(count);
-  for (int64_t i = 0; i < count; ++i) out[i] = sums[i].value();
+  Vec out(sums.size());
+  reduce_and_round(sums, reduce_of(collective), out.data());
   return out;
 }
 
@@ -212,13 +208,6 @@ Vec columns(const Points& p, const Vec& w) {
     c[5 * n + i] = wv * p.v[i];
   }
   return c;
-}
-
-Reduce reduce_of(const Collective& collective) {
-  if (!collective.active()) return {};
-  return [&collective](int64_t* digits, int64_t count) {
-    collective.sum(digits, count * ExactSum::kDigits);
-  };
 }
 
 double evaluate(double u, const Vec& t, const Vec& coef) {

@@ -29,7 +29,7 @@ HingeLeastSquares::HingeLeastSquares(const double* u, const double* columns, int
   for (int p = 0; p < kColumns; ++p) {
     for (int64_t i = 0; i < n; ++i) totals[p].add(columns_[p * n + i]);
   }
-  reduce_and_round(totals, totals_);
+  reduce_and_round(totals, reduce_, totals_);
 }
 
 ExactSum HingeLeastSquares::suffix(int p, int64_t first) const {
@@ -42,15 +42,15 @@ ExactSum HingeLeastSquares::suffix(int p, int64_t first) const {
   return sum;
 }
 
-void HingeLeastSquares::reduce_and_round(std::vector<ExactSum>& sums, double* out) const {
+void reduce_and_round(std::vector<ExactSum>& sums, const Reduce& reduce, double* out) {
   const auto count = static_cast<int64_t>(sums.size());
-  if (reduce_ && count > 0) {
+  if (reduce && count > 0) {
     std::vector<int64_t> digits(count * ExactSum::kDigits);
     for (int64_t i = 0; i < count; ++i) {
       sums[i].normalize();
       std::copy_n(sums[i].digits(), ExactSum::kDigits, digits.data() + i * ExactSum::kDigits);
     }
-    reduce_(digits.data(), count);
+    reduce(digits.data(), count);
     for (int64_t i = 0; i < count; ++i) {
       std::copy_n(digits.data() + i * ExactSum::kDigits, ExactSum::kDigits, sums[i].digits());
     }
@@ -73,7 +73,7 @@ void HingeLeastSquares::suffix_sums(const double* t, int64_t h, double* out) con
     const int64_t from = first(k);
     for (int p = 0; p < kSums; ++p) sums[p * h + k] = suffix(p, from);
   }
-  reduce_and_round(sums, out);
+  reduce_and_round(sums, reduce_, out);
 }
 
 void HingeLeastSquares::normal_equations(const double* t, int64_t h) {

@@ -36,6 +36,10 @@ namespace relu_ext::curve {
 // processes, in place; empty for one process.
 using Reduce = std::function<void(int64_t* digits, int64_t count)>;
 
+// Rounds exact sums to doubles, their digits all-reduced first when `reduce`
+// is set (the points split across processes).
+void reduce_and_round(std::vector<ExactSum>& sums, const Reduce& reduce, double* out);
+
 // The columns summed: w, w·u, w·u², w·v, w·u·v (S0, S1, S2, V0, V1 over a
 // suffix of the points), and w·v² (only its total).
 inline constexpr int kSums = 5;
@@ -89,8 +93,6 @@ class HingeLeastSquares {
 
   // The exact sum of column p over the points i >= first.
   ExactSum suffix(int p, int64_t first) const;
-  // Rounds `count` sums to doubles, all-reduced first when split.
-  void reduce_and_round(std::vector<ExactSum>& sums, double* out) const;
 
   const double* u_;
   const double* columns_;
