@@ -229,14 +229,12 @@ def exact_mean(values, weights, reduce):
 
 
 def split(curves):
-    """This rank's share of a batch of curves (a contiguous range), and every
-    rank's, for gathering."""
+    """This rank's share of a batch of curves: a contiguous range (one
+    process: all of them). gather() returns every rank's in rank order."""
     if not distributed():
-        return range(curves), [range(curves)]
+        return range(curves)
     world, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
-    bounds = [curves * r // world for r in range(world + 1)]
-    shares = [range(bounds[r], bounds[r + 1]) for r in range(world)]
-    return shares[rank], shares
+    return range(curves * rank // world, curves * (rank + 1) // world)
 
 
 def gather(part):

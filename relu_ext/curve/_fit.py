@@ -153,7 +153,7 @@ def fit_curve(x, y, units, *, weights=None, breakpoints=None, through=None, mono
 def _fit_batch(problem, options):
     """The compiled search over this process's share of the curves, gathered
     from every process (one process: all of them)."""
-    mine, shares = data.split(problem.x.shape[0])
+    mine = data.split(problem.x.shape[0])
 
     def rows(t):
         return None if t is None else t[mine.start:mine.stop]
