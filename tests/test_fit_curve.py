@@ -131,8 +131,8 @@ def test_bad_data_is_named(x, y, message):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"units": 0}, "units must be an int >= 1, but got 0"),
-    ({"units": 2.5}, "units must be an int >= 1, but got 2.5"),
+    ({"units": 0}, "units must be an int >= 1 or \"auto\", but got 0"),
+    ({"units": 2.5}, "units must be an int >= 1 or \"auto\", but got 2.5"),
     ({"units": 3, "loss": "huber"}, "loss must be one of 'mse', 'mae', but got 'huber'"),
     ({"units": 3, "restarts": 0}, "restarts must be an int >= 1"),
 ])

@@ -2,13 +2,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <optional>
+#include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/full.h>
 #include <ATen/ops/zeros.h>
 #include <torch/csrc/utils/pybind.h>
 
@@ -19,6 +22,7 @@
 #include "fit.h"
 #include "hinge_lstsq.h"
 #include "lbfgs.h"
+#include "profile.h"
 
 namespace relu_ext::curve {
 namespace {
@@ -216,14 +220,25 @@ std::optional<at::Tensor> checked_rows(const std::optional<at::Tensor>& t, const
   return c;
 }
 
+Select select_of(const std::string& name) {
+  if (name == "fixed") return Select::kFixed;
+  if (name == "bic") return Select::kBic;
+  TORCH_CHECK_VALUE(name == "cv", "select must be \"fixed\", \"bic\" or \"cv\", but got \"", name,
+                    "\"");
+  return Select::kCv;
+}
+
 // fit_curves(x, y, w, ...): fit_curve.h's fit of each row of x, y (B, N),
-// threads over the rows; see relu_ext/curve/_fit.py for the arguments. With
-// the collective's callbacks (B = 1), the points are this process's share and
-// the callbacks all-reduce int64 sums and float64 maxima in place.
+// threads over the rows; see relu_ext/curve/_fit.py for the arguments.
+// select "fixed" fits `units` units; "bic" and "cv" choose each row's number
+// from 1 to `units` (select.h). With the collective's callbacks (B = 1), the
+// points are this process's share and the callbacks all-reduce int64 sums
+// and float64 maxima in place.
 py::tuple fit_curves(const at::Tensor& x_in, const at::Tensor& y_in,
-                     const std::optional<at::Tensor>& w_in, int64_t units, bool absolute,
-                     uint64_t seed, int64_t restarts, int64_t max_iter, int64_t revive,
-                     int64_t mae_rounds, int64_t monotone, int64_t convex,
+                     const std::optional<at::Tensor>& w_in, int64_t units,
+                     const std::string& select, int64_t folds, bool absolute, uint64_t seed,
+                     int64_t restarts, int64_t max_iter, int64_t revive, int64_t mae_rounds,
+                     int64_t monotone, int64_t convex,
                      const std::optional<at::Tensor>& breakpoints_in,
                      const std::optional<at::Tensor>& through_x_in,
                      const std::optional<at::Tensor>& through_y_in, py::object sum,
@@ -233,6 +248,10 @@ py::tuple fit_curves(const at::Tensor& x_in, const at::Tensor& y_in,
   TORCH_CHECK_VALUE(y.sizes() == x.sizes(), "y must have x's shape ", x.sizes(), ", but got ",
                     y.sizes());
   TORCH_CHECK_VALUE(units >= 1, "units must be >= 1, but got ", units);
+  const Select chosen_by = select_of(select);
+  TORCH_CHECK_VALUE(chosen_by != Select::kCv || folds >= 2, "folds must be >= 2, but got ", folds);
+  TORCH_CHECK_VALUE(chosen_by == Select::kFixed || !breakpoints_in,
+                    "fixed breakpoints fix the number of units: select must be \"fixed\"");
   const auto w = checked_rows(w_in, "w", curves, n);
   const auto breakpoints = checked_rows(breakpoints_in, "breakpoints", curves, hinges);
   const auto through_x = checked_rows(through_x_in, "through_x", curves);
@@ -263,6 +282,9 @@ py::tuple fit_curves(const at::Tensor& x_in, const at::Tensor& y_in,
   const auto fit_one = [&](int64_t b) {
     CurveOptions options;
     options.hinges = hinges;
+    options.select = chosen_by;
+    options.max_units = units;
+    options.folds = folds;
     options.loss = absolute ? Loss::kAbsolute : Loss::kSquared;
     options.seed = seed;
     options.restarts = restarts;
@@ -289,24 +311,78 @@ py::tuple fit_curves(const at::Tensor& x_in, const at::Tensor& y_in,
     });
   }
 
+  // Rows of fewer units than the most: t padded with NaN, coef with 0.
+  int64_t most = chosen_by == Select::kFixed ? units : 1;
+  for (const CurveFit& f : fits) most = std::max(most, f.units);
   auto status = at::empty({curves}, at::kLong), points = at::empty({curves}, at::kLong);
+  auto chosen = at::empty({curves}, at::kLong);
   auto scale = at::empty({curves, 6}, at::kDouble);
-  auto t = at::zeros({curves, hinges}, at::kDouble), coef = at::zeros({curves, units + 1}, at::kDouble);
+  auto t = at::full({curves, most - 1}, std::numeric_limits<double>::quiet_NaN(), at::kDouble);
+  auto coef = at::zeros({curves, most + 1}, at::kDouble);
+  const int64_t tried = chosen_by == Select::kFixed ? 0 : units;
+  auto scores = at::full({curves, tried}, std::numeric_limits<double>::quiet_NaN(), at::kDouble);
   py::list traces;
   for (int64_t b = 0; b < curves; ++b) {
     const CurveFit& f = fits[b];
     status.mutable_data_ptr<int64_t>()[b] = static_cast<int64_t>(f.status);
     points.mutable_data_ptr<int64_t>()[b] = f.points;
+    chosen.mutable_data_ptr<int64_t>()[b] = f.units;
     double* s = scale.mutable_data_ptr<double>() + 6 * b;
     s[0] = f.x_shift, s[1] = f.x_scale, s[2] = f.y_shift, s[3] = f.y_scale;
     s[4] = f.u_min, s[5] = f.u_max;
     if (f.status == FitStatus::kOk) {
-      std::copy(f.t.begin(), f.t.end(), t.mutable_data_ptr<double>() + b * hinges);
-      std::copy(f.coef.begin(), f.coef.end(), coef.mutable_data_ptr<double>() + b * (units + 1));
+      std::copy(f.t.begin(), f.t.end(), t.mutable_data_ptr<double>() + b * (most - 1));
+      std::copy(f.coef.begin(), f.coef.end(), coef.mutable_data_ptr<double>() + b * (most + 1));
     }
+    std::copy(f.scores.begin(), f.scores.end(), scores.mutable_data_ptr<double>() + b * tried);
     traces.append(to_tensor(f.trace));
   }
-  return py::make_tuple(status, points, scale, t, coef, traces);
+  return py::make_tuple(status, points, scale, t, coef, traces, chosen, scores);
+}
+
+// breakpoint_intervals(x, y, w, t, limit) -> (low, high), each (B, H): the
+// profile-likelihood intervals of each row's breakpoints (profile.h). Row b's
+// breakpoints are t[b]'s leading non-NaN entries, sorted; limit (B,).
+std::tuple<at::Tensor, at::Tensor> breakpoint_intervals_of(
+    const at::Tensor& x_in, const at::Tensor& y_in, const std::optional<at::Tensor>& w_in,
+    const at::Tensor& t_in, const at::Tensor& limit_in) {
+  const auto x = checked(x_in, "x", 2), y = checked(y_in, "y", 2);
+  const int64_t curves = x.size(0), n = x.size(1);
+  TORCH_CHECK_VALUE(y.sizes() == x.sizes(), "y must have x's shape ", x.sizes(), ", but got ",
+                    y.sizes());
+  const auto w = checked_rows(w_in, "w", curves, n);
+  const auto t = checked_rows(t_in, "t", curves).value();
+  const auto limit = checked(limit_in, "limit", 1);
+  TORCH_CHECK_VALUE(limit.numel() == curves, "limit must have one entry per curve (", curves,
+                    "), but got ", limit.numel());
+  const int64_t h = t.size(1);
+  auto low = at::full({curves, h}, std::numeric_limits<double>::quiet_NaN(), at::kDouble);
+  auto high = at::full({curves, h}, std::numeric_limits<double>::quiet_NaN(), at::kDouble);
+  std::vector<std::vector<double>> rows(curves);
+  for (int64_t b = 0; b < curves; ++b) {
+    const double* r = row(t, b);
+    const auto count = std::find_if(r, r + h, [](double v) { return std::isnan(v); }) - r;
+    TORCH_CHECK_VALUE(std::is_sorted(r, r + count) && std::all_of(r, r + count, [](double v) {
+                        return std::isfinite(v);
+                      }), "t's rows must be sorted and finite, padded with NaN at the end");
+    const double l = limit.const_data_ptr<double>()[b];
+    TORCH_CHECK_VALUE(l >= 1 && std::isfinite(l), "limit must be finite and >= 1, but got ", l);
+    rows[b].assign(r, r + count);
+  }
+  {
+    py::gil_scoped_release no_gil;
+    at::parallel_for(0, curves, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) {
+        const auto intervals = breakpoint_intervals(row(x, b), row(y, b), row(w, b), n, rows[b],
+                                                    limit.const_data_ptr<double>()[b]);
+        for (size_t k = 0; k < intervals.size(); ++k) {
+          low.mutable_data_ptr<double>()[b * h + k] = intervals[k].low;
+          high.mutable_data_ptr<double>()[b * h + k] = intervals[k].high;
+        }
+      }
+    });
+  }
+  return {low, high};
 }
 
 }  // namespace
@@ -323,12 +399,16 @@ void bind(py::module_& m) {
       .def("minimize", &PyHingeLeastSquares::minimize, py::arg("t"), py::arg("max_iter"),
            "L-BFGS from t: (sorted breakpoints, the error at every evaluation).");
   m.def("fit_curves", &fit_curves, py::arg("x"), py::arg("y"), py::arg("w"), py::arg("units"),
-        py::arg("absolute"), py::arg("seed"), py::arg("restarts"), py::arg("max_iter"),
+        py::arg("select"), py::arg("folds"), py::arg("absolute"), py::arg("seed"), py::arg("restarts"), py::arg("max_iter"),
         py::arg("revive"), py::arg("mae_rounds"), py::arg("monotone"), py::arg("convex"),
         py::arg("breakpoints"), py::arg("through_x"), py::arg("through_y"), py::arg("sum"),
         py::arg("max"),
-        "fit_curve's search for each row of x, y: (status, points, scale, t, coef, traces); "
-        "csrc/curve/fit.h.");
+        "fit_curve's search for each row of x, y: (status, points, scale, t, coef, traces, "
+        "units, scores); csrc/curve/fit.h, select.h.");
+  m.def("breakpoint_intervals", &breakpoint_intervals_of, py::arg("x"), py::arg("y"),
+        py::arg("w"), py::arg("t"), py::arg("limit"),
+        "(low, high): profile-likelihood intervals of each row's breakpoints "
+        "(csrc/curve/profile.h).");
   m.def("exact_sums", &exact_sums, py::arg("values"), py::arg("segment"), py::arg("segments"),
         "(R, segments, digits): exact sums of each row's values per segment (csrc/curve/exact_sum.h).");
   m.def("constrained_lstsq", &constrained_lstsq, py::arg("G"), py::arg("g"), py::arg("E"),

@@ -9,39 +9,11 @@
 #include "constrained_lstsq.h"
 #include "exact_sum.h"
 #include "lbfgs.h"
+#include "points.h"
+#include "select.h"
 
 namespace relu_ext::curve {
 namespace {
-
-using Vec = std::vector<double>;
-
-// Quantiles come from a histogram of this many bins, not from sorting: its
-// counts add up exactly across processes, so a split fit starts where a
-// one-process fit does.
-constexpr int64_t kQuantileBins = 8192;
-// A point's weight in the histogram: its share of the total in units of
-// 2^-52, an integer, so that the counts add up exactly in any order.
-constexpr int kWeightBits = 52;
-
-// The collective's int64 sum as hinge_lstsq.h's Reduce of exact sums' digits.
-Reduce reduce_of(const Collective& collective) {
-  if (!collective.active()) return {};
-  return [&collective](int64_t* digits, int64_t count) {
-    collective.sum(digits, count * ExactSum::kDigits);
-  };
-}
-
-// The exact sums of several columns over every process's points, rounded.
-Vec exact_totals(std::vector<ExactSum>& sums, const Collective& collective) {
-  Vec out(sums.size());
-  reduce_and_round(sums, reduce_of(collective), out.data());
-  return out;
-}
-
-double all_max(double value, const Collective& collective) {
-  if (collective.active()) collective.max(&value, 1);
-  return value;
-}
 
 // splitmix64 (Steele, Lea & Flood 2014): the random starts' generator, the
 // same stream from a seed on every platform.
@@ -49,172 +21,12 @@ class Random {
  public:
   explicit Random(uint64_t seed) : state_(seed) {}
   double uniform() {  // in [0, 1)
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1p-53;
+    return static_cast<double>(mix64(state_ += 0x9e3779b97f4a7c15ull) >> 11) * 0x1p-53;
   }
 
  private:
   uint64_t state_;
 };
-
-// Inverts a piecewise-linear cumulative function given at edges.
-Vec interpolate(const Vec& targets, const Vec& cumulative, const Vec& edges) {
-  Vec out(targets.size());
-  const auto last = static_cast<int64_t>(edges.size()) - 1;
-  for (size_t j = 0; j < targets.size(); ++j) {
-    int64_t i = std::lower_bound(cumulative.begin(), cumulative.end(), targets[j]) -
-                cumulative.begin();
-    i = std::clamp<int64_t>(i, 1, last);
-    const double lo = cumulative[i - 1], hi = cumulative[i];
-    const double frac = std::clamp((targets[j] - lo) / std::max(hi - lo, 1e-300), 0.0, 1.0);
-    out[j] = edges[i - 1] + frac * (edges[i] - edges[i - 1]);
-  }
-  return out;
-}
-
-Vec even_grid(int64_t count) {  // i / (count + 1), i = 1..count
-  Vec p(count);
-  for (int64_t i = 0; i < count; ++i) p[i] = static_cast<double>(i + 1) / (count + 1);
-  return p;
-}
-
-// One curve's points of positive weight, standardised and sorted, with the
-// sums the solver needs.
-struct Points {
-  Vec u, v, w;  // sorted by u
-  int64_t count = 0;
-  double weight = 0;  // Σ w over every process
-  double x_shift = 0, x_scale = 1, y_shift = 0, y_scale = 1;
-  int x_exponent = 0, y_exponent = 0;  // x and y were divided by 2^exponent first
-  double u_min = 0, u_max = 0;
-  Vec cumulative, edges;  // the weighted histogram of u, for quantiles
-
-  Vec quantile(const Vec& probabilities) const {
-    return interpolate(probabilities, cumulative, edges);
-  }
-  double to_u(double x) const { return (std::ldexp(x, -x_exponent) - x_mean_) / x_std_; }
-  double to_v(double y) const { return (std::ldexp(y, -y_exponent) - y_mean_) / y_std_; }
-
-  double x_mean_ = 0, x_std_ = 1, y_mean_ = 0, y_std_ = 1;  // of the scaled x and y
-};
-
-// The power of two above the largest |value| of positive weight: dividing
-// by it is exact, and keeps squares and sums of 1e300-sized values finite
-// and of 1e-300-sized ones normal.
-int scale_exponent(const Vec& values, const Collective& collective) {
-  double largest = 0;
-  for (double value : values) largest = std::max(largest, std::abs(value));
-  largest = all_max(largest, collective);
-  int exponent = 0;
-  if (largest > 0) std::frexp(largest, &exponent);
-  return exponent;
-}
-
-// Mean and standard deviation (weighted) of the values over every process.
-std::pair<double, double> moments(const Vec& values, const Vec& w, double weight,
-                                  const Collective& collective) {
-  std::vector<ExactSum> sum(1);
-  for (size_t i = 0; i < values.size(); ++i) sum[0].add(w[i] * values[i]);
-  const double mean = exact_totals(sum, collective)[0] / weight;
-  std::vector<ExactSum> squares(1);
-  for (size_t i = 0; i < values.size(); ++i) {
-    const double d = values[i] - mean;
-    squares[0].add(w[i] * d * d);
-  }
-  return {mean, std::sqrt(exact_totals(squares, collective)[0] / weight)};
-}
-
-FitStatus standardise(const double* x, const double* y, const double* w, int64_t n,
-                      int64_t units, const Collective& collective, Points& p) {
-  Vec xs, ys, ws;
-  for (int64_t i = 0; i < n; ++i) {
-    const double wi = w ? w[i] : 1.0;
-    if (!(wi > 0)) continue;
-    xs.push_back(x[i]);
-    ys.push_back(y[i]);
-    ws.push_back(wi);
-  }
-  std::vector<ExactSum> totals(1);
-  for (double wi : ws) totals[0].add(wi);
-  p.weight = exact_totals(totals, collective)[0];
-  int64_t count = static_cast<int64_t>(xs.size());
-  if (collective.active()) collective.sum(&count, 1);
-  p.count = count;
-  if (count < units) return FitStatus::kTooFewPoints;
-
-  p.x_exponent = scale_exponent(xs, collective);
-  p.y_exponent = scale_exponent(ys, collective);
-  for (double& xi : xs) xi = std::ldexp(xi, -p.x_exponent);
-  for (double& yi : ys) yi = std::ldexp(yi, -p.y_exponent);
-  std::tie(p.x_mean_, p.x_std_) = moments(xs, ws, p.weight, collective);
-  std::tie(p.y_mean_, p.y_std_) = moments(ys, ws, p.weight, collective);
-  if (!(p.x_std_ > 0)) return FitStatus::kConstantX;
-  if (!(p.y_std_ > 0)) p.y_std_ = 1;  // a constant: nothing to scale
-  p.x_shift = std::ldexp(p.x_mean_, p.x_exponent);
-  p.x_scale = std::ldexp(p.x_std_, p.x_exponent);
-  p.y_shift = std::ldexp(p.y_mean_, p.y_exponent);
-  p.y_scale = std::ldexp(p.y_std_, p.y_exponent);
-
-  std::vector<int64_t> order(xs.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return xs[a] < xs[b]; });
-  p.u.resize(xs.size());
-  p.v.resize(xs.size());
-  p.w.resize(xs.size());
-  for (size_t i = 0; i < order.size(); ++i) {
-    p.u[i] = (xs[order[i]] - p.x_mean_) / p.x_std_;
-    p.v[i] = (ys[order[i]] - p.y_mean_) / p.y_std_;
-    p.w[i] = ws[order[i]];
-  }
-  const double inf = std::numeric_limits<double>::infinity();
-  p.u_max = all_max(p.u.empty() ? -inf : p.u.back(), collective);
-  p.u_min = -all_max(p.u.empty() ? -inf : -p.u.front(), collective);
-
-  std::vector<int64_t> counts(kQuantileBins, 0);
-  const double width = p.u_max - p.u_min;
-  for (size_t i = 0; i < p.u.size(); ++i) {
-    const auto bin = static_cast<int64_t>((p.u[i] - p.u_min) / width * kQuantileBins);
-    counts[std::clamp<int64_t>(bin, 0, kQuantileBins - 1)] +=
-        std::llround(std::ldexp(p.w[i] / p.weight, kWeightBits));
-  }
-  if (collective.active()) collective.sum(counts.data(), kQuantileBins);
-  p.cumulative.assign(kQuantileBins + 1, 0.0);
-  int64_t running = 0;
-  for (int64_t b = 0; b < kQuantileBins; ++b) {
-    running += counts[b];
-    p.cumulative[b + 1] = static_cast<double>(running);
-  }
-  for (double& c : p.cumulative) c /= static_cast<double>(running);
-  p.edges.resize(kQuantileBins + 1);
-  for (int64_t b = 0; b <= kQuantileBins; ++b) {
-    p.edges[b] = p.u_min + width * static_cast<double>(b) / kQuantileBins;
-  }
-  return FitStatus::kOk;
-}
-
-// The solver's columns for weights w: w, w·u, w·u², w·v, w·u·v, w·v².
-Vec columns(const Points& p, const Vec& w) {
-  const auto n = static_cast<int64_t>(p.u.size());
-  Vec c(kColumns * n);
-  for (int64_t i = 0; i < n; ++i) {
-    const double wu = w[i] * p.u[i], wv = w[i] * p.v[i];
-    c[0 * n + i] = w[i];
-    c[1 * n + i] = wu;
-    c[2 * n + i] = wu * p.u[i];
-    c[3 * n + i] = wv;
-    c[4 * n + i] = wu * p.v[i];
-    c[5 * n + i] = wv * p.v[i];
-  }
-  return c;
-}
-
-double evaluate(double u, const Vec& t, const Vec& coef) {
-  double f = coef[0] + coef[1] * u;
-  for (size_t k = 0; k < t.size(); ++k) f += coef[2 + k] * std::max(u - t[k], 0.0);
-  return f;
-}
 
 // Breakpoints spaced as |f''|^(2/5), the density of the best L2 knots of a
 // smooth f, with f'' read off a least-squares fit with 4× as many quantile
@@ -505,15 +317,25 @@ void minimize_breakpoints(ProjectedError& f, Vec& t, int64_t max_iter, Vec& trac
 
 CurveFit fit_curve(const double* x, const double* y, const double* w, int64_t n,
                    const CurveOptions& options, const Collective& collective) {
-  CurveFit fit;
   Points p;
-  fit.status = standardise(x, y, w, n, options.hinges + 1, collective, p);
+  const int64_t fewest = options.select == Select::kFixed ? options.hinges + 1 : 1;
+  const FitStatus status = standardise(x, y, w, n, fewest, collective, p);
+  CurveFit fit;
+  if (status == FitStatus::kOk) {
+    fit = options.select == Select::kFixed ? fit_points(p, options, collective)
+                                           : select_units(p, options, collective);
+  }
+  if (status != FitStatus::kOk) fit.status = status;
   fit.points = p.count;
-  if (fit.status != FitStatus::kOk) return fit;
   fit.x_shift = p.x_shift, fit.x_scale = p.x_scale;
   fit.y_shift = p.y_shift, fit.y_scale = p.y_scale;
   fit.u_min = p.u_min, fit.u_max = p.u_max;
+  return fit;
+}
 
+CurveFit fit_points(const Points& p, const CurveOptions& options, const Collective& collective) {
+  CurveFit fit;
+  fit.units = options.hinges + 1;
   Vec through_u, through_v;
   for (size_t c = 0; c < options.through_x.size(); ++c) {
     through_u.push_back(p.to_u(options.through_x[c]));
@@ -570,10 +392,12 @@ CurveFit fit_curve(const double* x, const double* y, const double* w, int64_t n,
     fit.t = std::move(run.t);
     fit.coef = std::move(coef);
     fit.trace = std::move(run.trace);
+    fit.error = run.error;
   } else {
     fit.t = best.t;
     fit.coef = f(best.t.data(), h).coef;
     fit.trace = std::move(best.trace);
+    fit.error = best.error;
   }
   return fit;
 }

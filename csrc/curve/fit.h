@@ -33,8 +33,16 @@ struct Collective {
 
 enum class Loss { kSquared, kAbsolute };
 
+// How the number of units is set: given (hinges + 1), or chosen from 1 to
+// max_units by the Bayesian information criterion or by k-fold
+// cross-validation (select.h).
+enum class Select { kFixed, kBic, kCv };
+
 struct CurveOptions {
-  int64_t hinges = 0;  // breakpoints: units - 1
+  int64_t hinges = 0;  // breakpoints: units - 1, for Select::kFixed
+  Select select = Select::kFixed;
+  int64_t max_units = 1;  // the most units tried, for kBic and kCv
+  int64_t folds = 5;      // for kCv
   Loss loss = Loss::kSquared;
   uint64_t seed = 0;
   int64_t restarts = 4;    // starts tried, the best kept
@@ -66,11 +74,19 @@ struct CurveFit {
   // x = x_shift + x_scale·u and y = y_shift + y_scale·v.
   double x_shift = 0, x_scale = 1, y_shift = 0, y_scale = 1;
   double u_min = 0, u_max = 0;  // the range of u over the points
-  std::vector<double> t;     // sorted breakpoints, in u
+  int64_t units = 0;         // of the fit: hinges + 1, or the number chosen
+  std::vector<double> t;     // sorted breakpoints (units - 1), in u
   std::vector<double> coef;  // c, α, β_1..β_H, in v
   // The kept run's objective at every evaluation, in v's units (squared for
   // the squared loss).
   std::vector<double> trace;
+  // The kept run's final error in v's units (the mean squared or absolute
+  // error over the points, weighted).
+  double error = 0;
+  // Units chosen from the data: the criterion at K = 1, 2, ... max_units (in
+  // y's units; NaN for K above the points' count, +inf where no fit of K
+  // units meets the constraints).
+  std::vector<double> scores;
 };
 
 // Fits the n points (x_i, y_i) of weight w_i (w null: all 1; points of weight
@@ -80,6 +96,14 @@ struct CurveFit {
 // with all of them: every sum over points is exact (exact_sum.h).
 CurveFit fit_curve(const double* x, const double* y, const double* w, int64_t n,
                    const CurveOptions& options, const Collective& collective);
+
+struct Points;
+
+// The search for options.hinges breakpoints over points already standardised
+// (points.h): fit_curve's work after standardising, for each K the selection
+// of units tries. Sets units, t, coef, trace, error and, where the
+// constraints cannot be met, status; the rest is the caller's.
+CurveFit fit_points(const Points& p, const CurveOptions& options, const Collective& collective);
 
 // The error at breakpoints t (any order) at the best coefficients meeting
 // the constraints, and its gradient in t: what L-BFGS minimises.

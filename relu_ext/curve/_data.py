@@ -15,6 +15,8 @@ import torch
 from ..ops import _C
 
 LOSSES = ("mse", "mae")
+# How units="auto" chooses the number of units (csrc/curve/select.h).
+CRITERIA = ("bic", "cv")
 
 
 class Problem(NamedTuple):
@@ -33,16 +35,28 @@ class Problem(NamedTuple):
     given_x: torch.Tensor            # x as given (as a tensor), to evaluate the model on
 
 
-def check(x, y, units, *, weights, breakpoints, through, monotone, convex, loss, restarts,
-          max_iter, revive, mae_rounds):
+def check(x, y, units, *, max_units, select, folds, weights, breakpoints, through, monotone,
+          convex, loss, restarts, max_iter, revive, mae_rounds):
     """The Problem of fit_curve's arguments; raises naming the argument, what
     was expected and what was given."""
-    for name, value, minimum in (("units", units, 1), ("restarts", restarts, 1),
-                                 ("max_iter", max_iter, 1), ("revive", revive, 0),
-                                 ("mae_rounds", mae_rounds, 0)):
+    auto = isinstance(units, str) and units == "auto"
+    counts = [("restarts", restarts, 1), ("max_iter", max_iter, 1), ("revive", revive, 0),
+              ("mae_rounds", mae_rounds, 0)]
+    if auto:
+        counts += [("max_units", max_units, 1)] + ([("folds", folds, 2)] if select == "cv" else [])
+    elif not isinstance(units, int) or isinstance(units, bool) or units < 1:
+        raise ValueError(f"fit_curve(): units must be an int >= 1 or \"auto\", but got "
+                         f"{units!r}")
+    for name, value, minimum in counts:
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             raise ValueError(f"fit_curve(): {name} must be an int >= {minimum}, but got "
                              f"{value!r}")
+    if auto and select not in CRITERIA:
+        raise ValueError(f"fit_curve(): select must be one of {', '.join(map(repr, CRITERIA))}, "
+                         f"but got {select!r}")
+    if auto and breakpoints is not None:
+        raise ValueError("fit_curve(): breakpoints fix the number of units (one more than "
+                         "them), so they cannot be given with units=\"auto\"")
     if loss not in LOSSES:
         raise ValueError(f"fit_curve(): loss must be one of {', '.join(map(repr, LOSSES))}, "
                          f"but got {loss!r}")

@@ -35,9 +35,9 @@ from . import _data as data
 _TOO_FEW_POINTS, _CONSTANT_X, _INFEASIBLE = 1, 2, 3
 
 
-def fit_curve(x, y, units, *, weights=None, breakpoints=None, through=None, monotone=None,
-              convex=None, loss="mse", seed=0, restarts=4, max_iter=200, revive=3,
-              mae_rounds=12):
+def fit_curve(x, y, units, *, max_units=20, select="bic", folds=5, weights=None,
+              breakpoints=None, through=None, monotone=None, convex=None, loss="mse", seed=0,
+              restarts=4, max_iter=200, revive=3, mae_rounds=12):
     """Fit ``y ≈ model(x)`` with a ``ReLUSum(units, bias=True)``; return ``(model, history)``.
 
     Args:
@@ -48,6 +48,17 @@ def fit_curve(x, y, units, *, weights=None, breakpoints=None, through=None, mono
             the fit is computed in float64. Finite where the weight is
             positive; x must take at least two distinct values.
         units: K >= 1: the fit has K - 1 breakpoints, K straight segments.
+            Or "auto": the number the data support, from K = 1 to
+            ``max_units``, each K fitted as above (csrc/curve/select.h):
+            by the Bayesian information criterion (``select="bic"``,
+            counting 2K parameters: K slopes, an intercept, K - 1
+            breakpoints, less one per ``through`` point; the Gaussian
+            likelihood of the weighted residuals, Laplace's for
+            loss="mae"), or by ``folds``-fold cross-validated error
+            (``select="cv"``; each point's fold a hash of it and ``seed``).
+            Ties go to the smaller K.
+        max_units, select, folds: for units="auto" (max_units >= 1, select
+            "bic" or "cv", folds >= 2).
         weights: (N,) or (B, N), finite, >= 0, not all zero: weighted least
             squares (weighted absolute error for loss="mae"). A point of weight
             0 is left out entirely; an integer weight counts a point that many
@@ -77,7 +88,9 @@ def fit_curve(x, y, units, *, weights=None, breakpoints=None, through=None, mono
 
     Returns:
         The fitted module and a ``History``. For one curve the module is a
-        ``ReLUSum(units, bias=True)``; the history's ``loss`` traces the kept
+        ``ReLUSum(units, bias=True)`` (with units="auto", ``history.units``
+        is the K chosen and ``history.scores`` the criterion for each K
+        tried); the history's ``loss`` traces the kept
         run's objective (the loss in y's units) at every evaluation, its
         ``final_loss`` is the model's (weighted) loss on the data, its ``seed``
         is ``seed``. For B curves the module is ``ReLUSum(units, channels=B,
@@ -85,7 +98,10 @@ def fit_curve(x, y, units, *, weights=None, breakpoints=None, through=None, mono
         (B, N) predicts y); ``loss`` holds a trace per curve and
         ``final_loss`` is a tensor of B losses. Each curve's fit is bitwise the
         one fitting that curve alone gives; the curves are fitted in parallel,
-        a thread per curve.
+        a thread per curve. With units="auto" each curve gets its own K and
+        the module has the largest; a curve's units beyond its own K have
+        m = b = a = 0, exactly zero and without gradient; ``history.units``
+        is then a (B,) tensor and ``history.scores`` (B, max_units).
 
     Raises ValueError or TypeError naming the argument: bad shapes, dtypes,
     non-finite values, negative or all-zero weights, breakpoints that do not
@@ -108,10 +124,13 @@ def fit_curve(x, y, units, *, weights=None, breakpoints=None, through=None, mono
     (2-D x) is split by curves: every process passes all the curves, fits its
     share of them, and every process returns the whole batch's model.
     """
-    problem = data.check(x, y, units, weights=weights, breakpoints=breakpoints, through=through,
+    problem = data.check(x, y, units, max_units=max_units, select=select, folds=folds,
+                         weights=weights, breakpoints=breakpoints, through=through,
                          monotone=monotone, convex=convex, loss=loss, restarts=restarts,
                          max_iter=max_iter, revive=revive, mae_rounds=mae_rounds)
-    options = dict(units=units, absolute=loss == "mae", seed=seed, restarts=restarts,
+    auto = units == "auto"
+    options = dict(units=max_units if auto else units, select=select if auto else "fixed",
+                   folds=folds, absolute=loss == "mae", seed=seed, restarts=restarts,
                    max_iter=max_iter, revive=revive, mae_rounds=mae_rounds,
                    monotone=monotone or 0, convex=0 if convex is None else (1 if convex else -1))
     if problem.batched:
@@ -122,10 +141,10 @@ def fit_curve(x, y, units, *, weights=None, breakpoints=None, through=None, mono
         found = _C.fit_curves(problem.x, problem.y, problem.weights, **options,
                               breakpoints=problem.breakpoints, through_x=problem.through_x,
                               through_y=problem.through_y, **collective)
-    status, points, scale, t, coef, traces = found
+    status, points, scale, t, coef, traces, chosen, scores = found
     _raise_for(status, points, units, problem, monotone, convex)
 
-    model = _to_module(scale, t, coef, units, problem, convex)
+    model = _to_module(scale, t, coef, chosen, problem, convex)
     if monotone:
         _hold_monotone(model, monotone)
     to_y_units = scale[:, 3] ** (2 if loss == "mse" else 1)
@@ -142,11 +161,14 @@ def fit_curve(x, y, units, *, weights=None, breakpoints=None, through=None, mono
         # A batch is fitted whole on every process; one curve's points are shared out.
         final = data.exact_mean(per_point, problem.weights, reduce=not problem.batched)
     if problem.batched:
-        history = History(loss=traces, seed=seed)
-        history.final_loss = final
+        history = History(loss=traces, seed=seed, final_loss=final)
+        if auto:
+            history.units, history.scores = chosen, scores
     else:
-        history = History(loss=traces[0], seed=seed)
-        history.final_loss = final[0].item()
+        history = History(loss=traces[0], seed=seed, final_loss=final[0].item())
+        if auto:
+            history.units = int(chosen[0])
+            history.scores = [s for s in scores[0].tolist() if s == s]  # K above N: not tried
     return model, history
 
 
@@ -162,9 +184,14 @@ def _fit_batch(problem, options):
                          breakpoints=rows(problem.breakpoints), through_x=rows(problem.through_x),
                          through_y=rows(problem.through_y), sum=None, max=None)
     parts = data.gather(part)
-    status, points, scale, t, coef = (torch.cat([p[i] for p in parts]) for i in range(5))
+    # Each process's t and coef are as wide as its own curves' most units.
+    most = max(p[4].shape[1] for p in parts)
+    status, points, scale, chosen, scores = (torch.cat([p[i] for p in parts]) for i in (0, 1, 2, 6, 7))
+    t = torch.cat([torch.nn.functional.pad(p[3], (0, most - p[4].shape[1]), value=float("nan"))
+                   for p in parts])
+    coef = torch.cat([torch.nn.functional.pad(p[4], (0, most - p[4].shape[1])) for p in parts])
     traces = [trace for p in parts for trace in p[5]]
-    return status, points, scale, t, coef, traces
+    return status, points, scale, t, coef, traces, chosen, scores
 
 
 def _raise_for(status, points, units, problem, monotone, convex):
@@ -178,20 +205,42 @@ def _raise_for(status, points, units, problem, monotone, convex):
     if code == _TOO_FEW_POINTS:
         positive = " of positive weight" if problem.weights is not None else ""
         raise ValueError(f"fit_curve(): needs at least as many points as units, but got "
-                         f"{int(points[c])} points{positive}{where} for units={units}")
+                         f"{int(points[c])} points{positive}{where} for units={units!r}")
     if code == _CONSTANT_X:
         raise ValueError(f"fit_curve(): x must take at least two distinct values, but all its "
                          f"values are equal{where}")
     asked = [f"monotone={monotone:+d}" if monotone else "", "" if convex is None else
              ("convex" if convex else "concave"),
              "through the points" if problem.through_x is not None else ""]
-    raise ValueError(f"fit_curve(): no continuous piecewise-linear function of {units} units "
+    count = f"{units} units" if units != "auto" else "up to max_units units"
+    raise ValueError(f"fit_curve(): no continuous piecewise-linear function of {count} "
                      f"is {', '.join(a for a in asked if a)}{where}: the constraints "
                      f"contradict each other")
 
 
 def _to_module(scale, t, coef, units, problem, convex):
-    """K units computing y = y_shift + y_scale·f((x - x_shift)/x_scale) per curve."""
+    """The module computing y = y_shift + y_scale·f((x - x_shift)/x_scale) per
+    curve, curve c with units[c] units; with units="auto" on a batch, the
+    module has the most units, and a curve's units beyond its own are inert
+    (m = b = a = 0: exactly zero, and without gradient)."""
+    curves, most = units.shape[0], int(units.max())
+    m, b, a = (torch.zeros(curves, most, dtype=torch.float64) for _ in range(3))
+    bias = torch.zeros(curves, dtype=torch.float64)
+    for k in units.unique().tolist():
+        rows = (units == k).nonzero()[:, 0]
+        m[rows, :k], b[rows, :k], a[rows, :k], bias[rows] = _units_of(
+            scale[rows], t[rows, :k - 1], coef[rows, :k + 1], k, convex)
+    channels = curves if problem.batched else None
+    model = ReLUSum(most, channels, dim=0, bias=True, dtype=problem.dtype, device=problem.device)
+    with torch.no_grad():
+        for param, value in ((model.m, m), (model.b, b), (model.a, a), (model.bias, bias)):
+            param.copy_(value.reshape(param.shape))
+    return model
+
+
+def _units_of(scale, t, coef, units, convex):
+    """m, b, a (curves, units) and the bias (curves,) of curves fitted with
+    the same number of units."""
     x_shift, x_scale, y_shift, y_scale, u_min, u_max = scale.unbind(1)
     c, alpha, beta = coef[:, 0], coef[:, 1], coef[:, 2:]
     curves = coef.shape[0]
@@ -215,14 +264,7 @@ def _to_module(scale, t, coef, units, problem, convex):
     # relu(s·(u - t)) = relu(s/σ·x - s·(μ/σ + t))
     m = sign / x_scale[:, None]
     b = -sign * ((x_shift / x_scale)[:, None] + at)
-    channels = curves if problem.batched else None
-    model = ReLUSum(units, channels, dim=0, bias=True, dtype=problem.dtype, device=problem.device)
-    with torch.no_grad():
-        model.m.copy_(m.reshape(model.m.shape))
-        model.b.copy_(b.reshape(model.b.shape))
-        model.a.copy_((y_scale[:, None] * a).reshape(model.a.shape))
-        model.bias.copy_((y_shift + y_scale * bias).reshape(model.bias.shape))
-    return model
+    return m, b, y_scale[:, None] * a, y_shift + y_scale * bias
 
 
 @torch.no_grad()

@@ -11,7 +11,7 @@ import pickle
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -34,12 +34,20 @@ class History:
         lr: lr[e] is the learning rate of epoch e's first step.
         final_loss: the loss of the trained model on all the data.
         seed: the seed of the shuffling generator; pass it again to repeat the run.
+        units: fit_curve(units="auto") only: the number of units chosen (a
+            (B,) tensor for a batch of curves).
+        scores: fit_curve(units="auto") only: the criterion (BIC, or the
+            cross-validated error) for each number of units tried, K = 1,
+            2, ...: a list, or a (B, max_units) tensor for a batch, NaN where
+            a curve had fewer points than K.
     """
 
     loss: List[float] = field(default_factory=list)
     lr: List[float] = field(default_factory=list)
     final_loss: Optional[float] = None
     seed: Optional[int] = None
+    units: Optional[Any] = None
+    scores: Optional[Any] = None
 
     @property
     def epochs(self):

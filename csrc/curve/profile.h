@@ -1,0 +1,35 @@
+// Profile-likelihood intervals of a fitted curve's breakpoints, for
+// relu_ext.curve_summary.
+//
+// The profile of breakpoint k is the least squared error with t_k held at τ
+// and everything else (the other breakpoints and every coefficient) at its
+// best: the error fit_curve's solver gives in microseconds, with L-BFGS over
+// the other breakpoints. The interval is the set of τ around t_k where
+//
+//   profile(τ) <= limit · RSS(t),   limit = 1 + F(1, dof; level) / dof,
+//
+// the F-test (likelihood-ratio) inversion whose coverage holds in small
+// samples where the Jacobian's (Wald) interval does not: the error is far
+// from quadratic in a breakpoint (it changes by whole points crossing it).
+// An interval stops at the data's edge, and at a neighbouring breakpoint
+// (past it, the two would trade places: the profile would then be another
+// breakpoint's).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace relu_ext::curve {
+
+struct BreakpointInterval {
+  double low, high;
+};
+
+// The intervals of the sorted breakpoints t (x's units) of the curve
+// through (x, y) of weights w (null: all 1), unconstrained least squares.
+// NaN intervals when the points cannot be standardised (too few, constant x).
+std::vector<BreakpointInterval> breakpoint_intervals(const double* x, const double* y,
+                                                     const double* w, int64_t n,
+                                                     const std::vector<double>& t, double limit);
+
+}  // namespace relu_ext::curve
