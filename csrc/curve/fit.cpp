@@ -356,8 +356,8 @@ CurveFit fit_points(const Points& p, const CurveOptions& options, const Collecti
     best.trace = {best.error};
   } else {
     std::vector<Vec> starts;
-    starts.push_back(p.quantile(even_grid(h)));
-    if (h > 0) {
+    if (options.usual_starts) starts.push_back(p.quantile(even_grid(h)));
+    if (h > 0 && options.usual_starts) {
       if (options.restarts > 1) starts.push_back(curvature_weighted(ls, p, h));
       Random random(options.seed);
       for (int64_t r = 2; r < options.restarts; ++r) {
@@ -374,6 +374,19 @@ CurveFit fit_points(const Points& p, const CurveOptions& options, const Collecti
           uniform[k] = p.u_min + (p.u_max - p.u_min) * static_cast<double>(k + 1) / (h + 1);
         }
         starts.push_back(uniform);
+      }
+    }
+    if (h > 0) {
+      for (const Vec& given : options.starts) {
+        Vec start(h, p.u_min);  // missing ones "dead" at the edge, for revive()
+        std::vector<bool> missing(h, true);
+        for (size_t k = 0; k < std::min<size_t>(given.size(), h); ++k) {
+          start[k] = p.to_u(given[k]);
+          missing[k] = false;
+        }
+        if (given.size() < static_cast<size_t>(h)) start = revive(f, p, start, missing, collective);
+        std::sort(start.begin(), start.end());
+        starts.push_back(std::move(start));
       }
     }
     for (const Vec& start : starts) {

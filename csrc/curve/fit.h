@@ -56,6 +56,12 @@ struct CurveOptions {
   std::vector<double> breakpoints;
   // Points the function passes through, in x's and y's units.
   std::vector<double> through_x, through_y;
+  // More starting breakpoints, in x's units, tried after the usual ones
+  // (select.h's: the fit of one unit fewer; a cross-validation fold's: the
+  // fit of all the points). A start of fewer than `hinges` breakpoints gets
+  // the rest where its fit's error is largest.
+  std::vector<std::vector<double>> starts;
+  bool usual_starts = true;  // false: only `starts`
 
   bool shaped() const { return monotone != 0 || convex != 0; }
   bool constrained() const { return shaped() || !through_x.empty(); }

@@ -10,6 +10,7 @@
 #include <ATen/Parallel.h>
 
 #include "exact_sum.h"
+#include "fit.h"
 
 namespace relu_ext::curve {
 namespace {
@@ -23,6 +24,20 @@ constexpr double kErrorFloor = 1e-24;
 
 int64_t free_parameters(int64_t units, const CurveOptions& options) {
   return 2 * units - static_cast<int64_t>(options.through_x.size());
+}
+
+// The fit's weighted mean squared or absolute error in v's units, from the
+// residuals: the solver's error for least squares is Σ w·v² - 2·coef·rhs +
+// coefᵀ·G·coef, whose rounding (1e-16 of Σ w·v²) would be all there is to an
+// exact fit's error.
+double residual_error(const Points& p, const CurveFit& fit, Loss loss,
+                      const Collective& collective) {
+  std::vector<ExactSum> sum(1);
+  for (size_t i = 0; i < p.u.size(); ++i) {
+    const double r = p.v[i] - evaluate(p.u[i], fit.t, fit.coef);
+    sum[0].add(p.w[i] * (loss == Loss::kSquared ? r * r : std::abs(r)));
+  }
+  return exact_totals(sum, collective)[0] / p.weight;
 }
 
 // -2·log L at a fit's error (in v's units); log_weights is Σ log w.
@@ -58,12 +73,15 @@ struct Validated {
 
 // The k-fold held-out error of options' number of units: each fold's points
 // predicted by the fit of the others (standardised afresh, as fit_curve
-// would fit them).
-Validated cross_validated(const Points& p, const CurveOptions& options,
+// would fit them), which also starts from the fit of all the points (`all`):
+// a fold's search missing its best fit would count against the K.
+Validated cross_validated(const Points& p, const CurveOptions& options, const CurveFit& all,
                           const std::vector<int64_t>& fold, const Collective& collective) {
+  if (all.status != FitStatus::kOk) return {};
   // The training points are given in u and v, so the points to pass
-  // through must be too.
+  // through and the start must be too.
   CurveOptions in_u = options;
+  in_u.starts = {all.t};
   for (size_t c = 0; c < options.through_x.size(); ++c) {
     in_u.through_x[c] = p.to_u(options.through_x[c]);
     in_u.through_y[c] = p.to_v(options.through_y[c]);
@@ -109,58 +127,97 @@ Validated cross_validated(const Points& p, const CurveOptions& options,
   return out;
 }
 
+
+// Runs task(K) for K = most, ..., 1: by threads, each taking the largest K
+// left (the costliest first, so none is left with a long one at the end);
+// serially when the points are split across processes, whose collective
+// calls must come in one order. Every K's result depends on K alone.
+template <typename Task>
+void for_each_units(int64_t most, const Collective& collective, const Task& task) {
+  if (collective.active()) {
+    for (int64_t units = most; units >= 1; --units) task(units);
+    return;
+  }
+  std::atomic<int64_t> next{most};
+  at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
+    for (int64_t units; (units = next--) >= 1;) task(units);
+  });
+}
+
+CurveOptions with_units(const CurveOptions& options, int64_t units) {
+  CurveOptions fixed = options;
+  fixed.select = Select::kFixed;
+  fixed.hinges = units - 1;
+  return fixed;
+}
+
+// The fits of K = 1 ... most units. Each K is fitted from the usual starts,
+// then once more from the fit of K - 1 with a breakpoint added where its
+// error is largest, the better kept: a search from scratch misses now and
+// then (a start with two breakpoints in one bend), and would choose K + 1
+// for the K it missed.
+std::vector<CurveFit> fit_each_units(const Points& p, const CurveOptions& options, int64_t most,
+                                     const Collective& collective) {
+  std::vector<CurveFit> fits(most);
+  for_each_units(most, collective, [&](int64_t units) {
+    fits[units - 1] = fit_points(p, with_units(options, units), collective);
+  });
+  CurveFit none;
+  none.status = FitStatus::kInfeasible;
+  std::vector<CurveFit> grown(most, none);  // none for K = 1, or where K - 1 has none
+  for_each_units(most, collective, [&](int64_t units) {
+    if (units == 1 || fits[units - 2].status != FitStatus::kOk) return;
+    const CurveFit& fewer = fits[units - 2];
+    CurveOptions from_fewer = with_units(options, units);
+    from_fewer.usual_starts = false;
+    Vec start;
+    for (double t : fewer.t) start.push_back(p.to_x(t));
+    from_fewer.starts = {start};
+    grown[units - 1] = fit_points(p, from_fewer, collective);
+  });
+  for (int64_t k = 1; k < most; ++k) {
+    if (grown[k].status == FitStatus::kOk &&
+        (fits[k].status != FitStatus::kOk || grown[k].error < fits[k].error)) {
+      fits[k] = std::move(grown[k]);
+    }
+  }
+  return fits;
+}
+
 }  // namespace
 
 CurveFit select_units(const Points& p, const CurveOptions& options, const Collective& collective) {
-  const bool bic = options.select == Select::kBic;
-  const double log_weights = bic ? sum_log_weights(p, collective) : 0.0;
-  std::vector<int64_t> fold;
-  if (!bic) {
+  const int64_t most = std::min(options.max_units, p.count);
+  std::vector<CurveFit> fits = fit_each_units(p, options, most, collective);
+  Vec scores(options.max_units, std::numeric_limits<double>::quiet_NaN());
+  Vec se(options.max_units, 0.0);  // of the cross-validated scores
+  if (options.select == Select::kBic) {
+    const double log_weights = sum_log_weights(p, collective);
+    for (int64_t units = 1; units <= most; ++units) {
+      const CurveFit& fit = fits[units - 1];
+      scores[units - 1] = fit.status != FitStatus::kOk ? kInf
+          : deviance(p, residual_error(p, fit, options.loss, collective), options.loss,
+                     log_weights) + static_cast<double>(free_parameters(units, options)) *
+                                        std::log(static_cast<double>(p.count));
+    }
+  } else {
+    std::vector<int64_t> fold;
     for (size_t i = 0; i < p.u.size(); ++i) {
       fold.push_back(fold_of(p.u[i], p.v[i], options.seed, options.folds));
     }
-  }
-  // Every K is fitted independently: by threads, each taking the largest K
-  // left (the costliest first, so none is left with a long one at the end);
-  // serially when the points are split across processes, whose collective
-  // calls must come in one order.
-  const int64_t most = std::min(options.max_units, p.count);
-  std::vector<CurveFit> fits(bic ? most : 0);
-  Vec scores(options.max_units, std::numeric_limits<double>::quiet_NaN());
-  Vec se(options.max_units, 0.0);  // of the cross-validated scores
-  const auto try_units = [&](int64_t units) {
-    CurveOptions fixed = options;
-    fixed.select = Select::kFixed;
-    fixed.hinges = units - 1;
-    double score = kInf;
-    if (bic) {
-      CurveFit& fit = fits[units - 1];
-      fit = fit_points(p, fixed, collective);
-      if (fit.status == FitStatus::kOk) {
-        score = deviance(p, fit.error, options.loss, log_weights) +
-                static_cast<double>(free_parameters(units, options)) *
-                    std::log(static_cast<double>(p.count));
-      }
-    } else {
-      const Validated validated = cross_validated(p, fixed, fold, collective);
-      score = validated.error;
+    for_each_units(most, collective, [&](int64_t units) {
+      const Validated validated = cross_validated(p, with_units(options, units),
+                                                  fits[units - 1], fold, collective);
+      scores[units - 1] = validated.error;
       se[units - 1] = validated.se;
-    }
-    scores[units - 1] = score;
-  };
-  if (collective.active()) {
-    for (int64_t units = 1; units <= most; ++units) try_units(units);
-  } else {
-    std::atomic<int64_t> next{most};
-    at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
-      for (int64_t units; (units = next--) >= 1;) try_units(units);
     });
   }
+
   int64_t best_units = 0;
   for (int64_t units = 1; units <= most; ++units) {
     if (scores[units - 1] < (best_units ? scores[best_units - 1] : kInf)) best_units = units;
   }
-  if (!bic && best_units) {
+  if (options.select == Select::kCv && best_units) {
     // The one-standard-error rule (Hastie, Tibshirani & Friedman, The
     // Elements of Statistical Learning, 7.10): the fewest units whose error
     // is within a standard error of the least. The least alone picks more
@@ -175,14 +232,10 @@ CurveFit select_units(const Points& p, const CurveOptions& options, const Collec
     }
   }
   CurveFit best;
-  if (bic && best_units) best = std::move(fits[best_units - 1]);
-  if (best_units == 0) {
+  if (best_units) {
+    best = std::move(fits[best_units - 1]);
+  } else {
     best.status = FitStatus::kInfeasible;
-  } else if (!bic) {
-    CurveOptions fixed = options;
-    fixed.select = Select::kFixed;
-    fixed.hinges = best_units - 1;
-    best = fit_points(p, fixed, collective);
   }
   best.scores = std::move(scores);
   return best;
