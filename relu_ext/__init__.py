@@ -4,10 +4,12 @@
 
 ``relu_sum`` is the differentiable op, ``ReLUSum`` the module,
 ``reference.relu_sum`` the pure-PyTorch definition, ``fit`` the lesson's SGD
-trainer, ``fit_curve`` the one-call curve fitter, and ``torch.ops.relu_ext``
-the registered custom operators behind them. Plots live in ``relu_ext.plot``
-(imported on demand: it needs matplotlib), and fit_curve as a scikit-learn
-regressor in ``relu_ext.sklearn`` (imported on demand: it needs scikit-learn).
+trainer, ``fit_curve`` the one-call curve fitter, ``curve_summary`` what a
+fitted curve says about itself (standard errors, intervals, R², AIC, BIC), and
+``torch.ops.relu_ext`` the registered custom operators behind them. Plots live
+in ``relu_ext.plot`` (imported on demand: it needs matplotlib), and fit_curve
+as a scikit-learn regressor in ``relu_ext.sklearn`` (imported on demand: it
+needs scikit-learn).
 
 The package is layered; each layer imports only from those below it
 (tests/test_layers.py holds the code to this):
@@ -16,7 +18,7 @@ The package is layered; each layer imports only from those below it
                           command line (cli.py, __main__.py), plots (plot.py),
                           the lesson's data (data.py), the scikit-learn
                           estimator (sklearn.py)
-    relu_ext/curve/       fit_curve, the curve fitter
+    relu_ext/curve/       fit_curve, the curve fitter, and curve_summary
     relu_ext/train/       fit, the trainer, and its torchrun part (distributed)
     relu_ext/nn/          ReLUSum, the module
     relu_ext/ops/         relu_sum and the custom operators: the compiled
@@ -26,7 +28,7 @@ The package is layered; each layer imports only from those below it
 import sys
 
 from ._version import __version__
-from .curve import fit_curve
+from .curve import curve_summary, fit_curve
 from .nn import ReLUSum
 from .ops import ReLUSumFunction, _C, build_info, reference, relu_sum
 from .train import History, distributed, fit
@@ -37,5 +39,5 @@ from .train import History, distributed, fit
 sys.modules[__name__ + ".reference"] = reference
 sys.modules[__name__ + ".distributed"] = distributed
 
-__all__ = ["__version__", "build_info", "fit", "fit_curve", "History", "reference", "relu_sum",
-           "ReLUSum", "ReLUSumFunction"]
+__all__ = ["__version__", "build_info", "curve_summary", "fit", "fit_curve", "History",
+           "reference", "relu_sum", "ReLUSum", "ReLUSumFunction"]

@@ -340,12 +340,13 @@ py::tuple fit_curves(const at::Tensor& x_in, const at::Tensor& y_in,
   return py::make_tuple(status, points, scale, t, coef, traces, chosen, scores);
 }
 
-// breakpoint_intervals(x, y, w, t, limit) -> (low, high), each (B, H): the
-// profile-likelihood intervals of each row's breakpoints (profile.h). Row b's
-// breakpoints are t[b]'s leading non-NaN entries, sorted; limit (B,).
+// breakpoint_intervals(x, y, w, t, limit, step) -> (low, high), each (B, H):
+// the profile-likelihood intervals of each row's breakpoints (profile.h). Row
+// b's breakpoints are t[b]'s leading non-NaN entries, sorted; limit (B,);
+// step (B, H) or None, the guesses at the half-widths.
 std::tuple<at::Tensor, at::Tensor> breakpoint_intervals_of(
     const at::Tensor& x_in, const at::Tensor& y_in, const std::optional<at::Tensor>& w_in,
-    const at::Tensor& t_in, const at::Tensor& limit_in) {
+    const at::Tensor& t_in, const at::Tensor& limit_in, const std::optional<at::Tensor>& step_in) {
   const auto x = checked(x_in, "x", 2), y = checked(y_in, "y", 2);
   const int64_t curves = x.size(0), n = x.size(1);
   TORCH_CHECK_VALUE(y.sizes() == x.sizes(), "y must have x's shape ", x.sizes(), ", but got ",
@@ -356,6 +357,9 @@ std::tuple<at::Tensor, at::Tensor> breakpoint_intervals_of(
   TORCH_CHECK_VALUE(limit.numel() == curves, "limit must have one entry per curve (", curves,
                     "), but got ", limit.numel());
   const int64_t h = t.size(1);
+  const auto step = checked_rows(step_in, "step", curves);
+  TORCH_CHECK_VALUE(!step || step->size(1) == h, "step must have t's shape ", t.sizes(),
+                    ", but got ", step ? step->sizes() : t.sizes());
   auto low = at::full({curves, h}, std::numeric_limits<double>::quiet_NaN(), at::kDouble);
   auto high = at::full({curves, h}, std::numeric_limits<double>::quiet_NaN(), at::kDouble);
   std::vector<std::vector<double>> rows(curves);
@@ -373,8 +377,11 @@ std::tuple<at::Tensor, at::Tensor> breakpoint_intervals_of(
     py::gil_scoped_release no_gil;
     at::parallel_for(0, curves, 1, [&](int64_t begin, int64_t end) {
       for (int64_t b = begin; b < end; ++b) {
+        const std::vector<double> steps =
+            step ? std::vector<double>(row(step, b), row(step, b) + rows[b].size())
+                 : std::vector<double>{};
         const auto intervals = breakpoint_intervals(row(x, b), row(y, b), row(w, b), n, rows[b],
-                                                    limit.const_data_ptr<double>()[b]);
+                                                    limit.const_data_ptr<double>()[b], steps);
         for (size_t k = 0; k < intervals.size(); ++k) {
           low.mutable_data_ptr<double>()[b * h + k] = intervals[k].low;
           high.mutable_data_ptr<double>()[b * h + k] = intervals[k].high;
@@ -406,7 +413,7 @@ void bind(py::module_& m) {
         "fit_curve's search for each row of x, y: (status, points, scale, t, coef, traces, "
         "units, scores); csrc/curve/fit.h, select.h.");
   m.def("breakpoint_intervals", &breakpoint_intervals_of, py::arg("x"), py::arg("y"),
-        py::arg("w"), py::arg("t"), py::arg("limit"),
+        py::arg("w"), py::arg("t"), py::arg("limit"), py::arg("step") = py::none(),
         "(low, high): profile-likelihood intervals of each row's breakpoints "
         "(csrc/curve/profile.h).");
   m.def("exact_sums", &exact_sums, py::arg("values"), py::arg("segment"), py::arg("segments"),

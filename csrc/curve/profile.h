@@ -2,9 +2,10 @@
 // relu_ext.curve_summary.
 //
 // The profile of breakpoint k is the least squared error with t_k held at τ
-// and everything else (the other breakpoints and every coefficient) at its
-// best: the error fit_curve's solver gives in microseconds, with L-BFGS over
-// the other breakpoints. The interval is the set of τ around t_k where
+// and everything else at its best: every coefficient, solved exactly by
+// fit_curve's solver in microseconds, and the other breakpoints by L-BFGS
+// (those up to two places away; further ones are held, profile.cpp says
+// why). The interval is the set of τ around t_k where
 //
 //   profile(τ) <= limit · RSS(t),   limit = 1 + F(1, dof; level) / dof,
 //
@@ -27,9 +28,13 @@ struct BreakpointInterval {
 
 // The intervals of the sorted breakpoints t (x's units) of the curve
 // through (x, y) of weights w (null: all 1), unconstrained least squares.
-// NaN intervals when the points cannot be standardised (too few, constant x).
+// steps: for each breakpoint, a guess at the interval's half-width (x's
+// units; the Wald interval's), where the search looks first; or empty, or
+// a non-finite or non-positive entry, for none. NaN intervals when the
+// points cannot be standardised (too few, constant x).
 std::vector<BreakpointInterval> breakpoint_intervals(const double* x, const double* y,
                                                      const double* w, int64_t n,
-                                                     const std::vector<double>& t, double limit);
+                                                     const std::vector<double>& t, double limit,
+                                                     const std::vector<double>& steps);
 
 }  // namespace relu_ext::curve

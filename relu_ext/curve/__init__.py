@@ -1,7 +1,9 @@
 """The curve fitter: ``fit_curve()``, y ≈ f(x) by a continuous piecewise-linear
 function in one call (least squares over hinge features for fixed
 breakpoints, L-BFGS on the breakpoints, exact sums over the points), returned
-as a ``ReLUSum`` with a bias.
+as a ``ReLUSum`` with a bias; and ``curve_summary()``, what such a fit says
+about itself (standard errors, profile-likelihood intervals of the
+breakpoints, R², AIC, BIC), as a ``CurveSummary``.
 
 The compiled solver it drives is in csrc/curve/, part of the extension the op
 layer loads. Imports: the op layer (``relu_ext.ops``), the module
@@ -10,5 +12,6 @@ package's own modules.
 """
 
 from ._fit import fit_curve
+from ._summary import CurveSummary, curve_summary
 
-__all__ = ["fit_curve"]
+__all__ = ["CurveSummary", "curve_summary", "fit_curve"]

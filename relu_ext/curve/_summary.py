@@ -1,0 +1,485 @@
+"""curve_summary(): what a fitted continuous piecewise-linear curve says about
+itself, as statsmodels' and R segmented's summaries do: standard errors of its
+breakpoints, slopes and intercepts, intervals, and the fit's statistics.
+
+Per curve, K segments and H = K - 1 breakpoints t_k inside the data,
+
+    f(x) = c + α·x + Σ_k β_k·relu(x - t_k),     θ = (c, α, β_1..β_H, t_1..t_H),
+
+is a nonlinear least-squares model in θ (linear in c, α, β). Its covariance
+is the usual asymptotic one, σ²·(JᵀWJ)⁻¹ with J = ∂f/∂θ at the points; the
+slopes (α + Σ_{k<j} β_k) and intercepts (c - Σ_{k<j} β_k·t_k) get theirs by the
+delta method. A breakpoint's Wald interval leans on that linearisation, and
+the error is far from quadratic in a breakpoint (it changes by whole points
+crossing it), so small samples undercover; the default breakpoint interval
+is the profile likelihood's instead (the F test inverted), from the
+compiled solver.
+"""
+
+import math
+import numbers
+import operator
+from typing import NamedTuple
+
+import numpy
+import torch
+
+from ..nn import ReLUSum, to_piecewise
+from ..ops import _C
+from ._stats import t_quantile
+from ._tables import batch_table, count, curve_tables, number
+
+_NAME = "curve_summary()"
+# Sizes of (curves × points × parameters) worked on at once: a big batch in slices.
+_CHUNK_ELEMENTS = 1 << 22
+# Per curve: (name, which length the trailing dim has: "H" breakpoints, "K" segments, None).
+_FIELDS = (("breakpoints", "H"), ("slopes", "K"), ("intercepts", "K"), ("se_breakpoints", "H"),
+           ("se_slopes", "K"), ("se_intercepts", "K"), ("nobs", None), ("n_params", None),
+           ("dof", None), ("rss", None), ("r_squared", None), ("sigma", None),
+           ("log_likelihood", None), ("aic", None), ("bic", None))
+
+
+def curve_summary(model, x, y, *, weights=None, fixed_breakpoints=False, level=0.95):
+    """The statistics of a piecewise-linear fit ``model`` to ``(x, y)``: a
+    :class:`CurveSummary` (print it for statsmodels-like tables).
+
+    Args:
+        model: a ``ReLUSum`` with ``bias=True`` on 1-D data, as
+            ``fit_curve`` returns it (or ``fit`` trains it): one curve
+            (``channels=None``), or B curves (``channels=B, dim=0``).
+        x, y: the data the model was fitted to: (N,) for one curve, (B, N)
+            for a batch. Tensors, or anything ``numpy.asarray`` takes.
+        weights: as ``fit_curve``'s: (N,) or (B, N), finite, >= 0, not all
+            zero per curve; precision weights (weighted least squares), and a
+            point of weight 0 is left out entirely.
+        fixed_breakpoints: treat the breakpoints as known (as if given to
+            ``fit_curve(breakpoints=...)``): the model is then linear, p =
+            K + 1 parameters, and its covariance is exactly weighted least
+            squares'. Otherwise they count as estimated, p = 2K.
+        level: the confidence level of the summary's intervals, in (0, 1).
+
+    Only the model's breakpoints strictly inside the range of each curve's
+    x (of positive weight) with a nonzero change of slope count: one outside
+    the data, or where the slope does not change, changes nothing the data
+    can see and is not a parameter. Everything is computed in float64 from
+    the model's parameters, whatever their dtype. A curve whose JᵀWJ is
+    singular (a segment without enough points, say) gets NaN standard
+    errors, never a wrong number.
+
+    Raises ValueError or TypeError naming the argument: a model that is not a
+    ReLUSum with a bias, data of another shape, negative, non-finite or
+    all-zero weights, non-finite points, a level outside (0, 1), and no
+    residual degrees of freedom (no more points than parameters).
+
+    Example:
+        >>> import torch, relu_ext
+        >>> x = torch.linspace(0, 4, 41, dtype=torch.float64)
+        >>> y = (x - 1.5).abs() + 0.01 * torch.sin(7 * x)
+        >>> model, _ = relu_ext.fit_curve(x, y, 2)
+        >>> summary = relu_ext.curve_summary(model, x, y)
+        >>> summary.slopes.shape, summary.dof
+        (torch.Size([2]), tensor(37))
+    """
+    data = _check(model, x, y, weights, fixed_breakpoints, level)
+    parameters = [None if p is None else p.detach().double().cpu()
+                  for p in (model.m, model.b, model.a, model.bias)]
+    pieces = to_piecewise(*parameters)
+    if not data.batched:
+        pieces = [field[None] for field in pieces]
+    # A breakpoint within rounding of the data's ends is at the end (fit_curve
+    # puts a one-unit line's there), in the model's precision.
+    rounding = 16 * torch.finfo(model.m.dtype).eps * torch.maximum(data.low.abs(), data.high.abs())
+    theta = _parameters(*pieces, data.low + rounding, data.high - rounding)
+    rows = _statistics(data, *theta, fixed_breakpoints)
+    return CurveSummary(rows, data, float(level), fixed_breakpoints)
+
+
+class CurveSummary:
+    """What ``curve_summary`` found, per curve: tensors for one curve, with a
+    leading dim of B for a batch (rows of curves with fewer segments padded
+    with NaN; ``summary[c]`` is curve c's own summary). All float64, on the CPU.
+
+    Attributes:
+        breakpoints: (H,) the breakpoints inside the data, ascending.
+        slopes, intercepts: (K,) segment j, left to right, is the line
+            ``slopes[j]·x + intercepts[j]``.
+        se_breakpoints, se_slopes, se_intercepts: their standard errors (delta
+            method on σ²·(JᵀWJ)⁻¹). With ``fixed_breakpoints`` the breakpoints
+            are known, and se_breakpoints is NaN.
+        nobs: n, the points of positive weight. n_params: p, 2K parameters
+            (K slopes, an intercept, K - 1 breakpoints), K + 1 with
+            ``fixed_breakpoints``. dof: n - p.
+        rss: Σ w·r², the weighted residual sum of squares.
+        r_squared: 1 - RSS/TSS, TSS = Σ w·(y - ȳ_w)² about the weighted mean.
+        sigma: √(RSS/dof), the residual standard error.
+        log_likelihood: the Gaussian one, as statsmodels' WLS:
+            -n/2·(log 2π + log(RSS/n) + 1) + ½·Σ log w.
+        aic, bic: -2·llf + 2p and -2·llf + p·log n (σ not counted, as statsmodels).
+        level: the intervals' confidence level; fixed_breakpoints: as given.
+
+    ``conf_int()`` gives the intervals; ``str(summary)`` the tables (for a
+    batch, a line per curve); a batch's ``len(summary)`` is B and
+    ``summary[c]`` curve c's summary.
+    """
+
+    def __init__(self, rows, data, level, fixed_breakpoints):
+        self._rows, self._data = rows, data  # (B, ...) per field; _Data
+        self.level, self.fixed_breakpoints = level, fixed_breakpoints
+        self._batched = data.batched
+        self._profiles = {}  # level -> (low, high), (B, H): computed at first use
+        for name, _ in _FIELDS:
+            setattr(self, name, rows[name] if self._batched else rows[name][0])
+
+    def conf_int(self, level=None, method="profile"):
+        """``{"breakpoints": (low, high), "slopes": (low, high), "intercepts":
+        (low, high)}`` at ``level`` (None: the summary's), each shaped as its
+        attribute.
+
+        Slopes and intercepts: Wald, estimate ± t_{(1+level)/2, dof}·se.
+        Breakpoints, ``method="profile"`` (the default): the profile
+        likelihood's, every τ at which fixing the breakpoint (every other
+        parameter re-fitted) raises the RSS by at most the F(1, dof) test's
+        factor 1 + t²/dof, up to the data's ends and the neighbouring
+        breakpoints; computed once per level. ``method="wald"``: t ± t_q·se.
+        NaN with ``fixed_breakpoints``: known breakpoints have no interval."""
+        level = self.level if level is None else _checked_level(level, "CurveSummary.conf_int()")
+        if method not in ("profile", "wald"):
+            raise ValueError(f"CurveSummary.conf_int(): method must be 'profile' or 'wald', but "
+                             f"got {method!r}")
+        quantile = _t_quantiles((1 + level) / 2, self._rows["dof"])[:, None]
+        intervals = {name: self._wald(name, quantile) for name in ("breakpoints", "slopes",
+                                                                  "intercepts")}
+        if self.fixed_breakpoints:
+            nan = torch.full_like(self._rows["breakpoints"], math.nan)
+            intervals["breakpoints"] = (nan, nan)
+        elif method == "profile":
+            intervals["breakpoints"] = self._profile(level)
+        return {name: tuple(bound if self._batched else bound[0] for bound in pair)
+                for name, pair in intervals.items()}
+
+    def __len__(self):
+        self._need_batch("len()")
+        return self._rows["nobs"].shape[0]
+
+    def __getitem__(self, curve):
+        """Curve ``curve``'s own summary (an int, negative from the end),
+        trimmed to its own segments."""
+        self._need_batch("indexing")
+        c = _curve_index(curve, len(self))
+        kinks = int(self._rows["breakpoints"][c].isfinite().sum())
+        lengths = {"H": kinks, "K": kinks + 1, None: None}
+        rows = {name: self._rows[name][c:c + 1, :lengths[kind]] if kind else
+                self._rows[name][c:c + 1] for name, kind in _FIELDS}
+        one = CurveSummary(rows, _Data(*(t[c:c + 1] for t in self._data[:-1]), False),
+                           self.level, self.fixed_breakpoints)
+        one._profiles = {level: tuple(bound[c:c + 1, :kinks] for bound in pair)
+                         for level, pair in self._profiles.items()}
+        return one
+
+    def __repr__(self):
+        state = "fixed" if self.fixed_breakpoints else "estimated"
+        if self._batched:
+            return (f"CurveSummary({count(len(self), 'curve')}, breakpoints {state}, "
+                    f"level={self.level:g})")
+        return (f"CurveSummary(segments={self.slopes.shape[0]}, nobs={int(self.nobs)}, "
+                f"dof={int(self.dof)}, sigma={number(self.sigma)}, "
+                f"r_squared={number(self.r_squared)}, breakpoints {state})")
+
+    def __str__(self):
+        return batch_table(self) if self._batched else curve_tables(self)
+
+    def _need_batch(self, what):
+        if not self._batched:
+            raise TypeError(f"CurveSummary: {what} needs a batch's summary, but this is one "
+                            f"curve's")
+
+    def _wald(self, name, quantile):
+        estimate, se = self._rows[name], self._rows["se_" + name]
+        return estimate - quantile * se, estimate + quantile * se
+
+    def _profile(self, level):
+        if level not in self._profiles:
+            self._profiles[level] = _profile_intervals(self._data, self._rows, level)
+        return self._profiles[level]
+
+
+# -- the arguments ---------------------------------------------------------------------------------
+
+class _Data(NamedTuple):
+    """The points as float64 CPU rows, (B, N) (B = 1 for one curve). Points of
+    weight 0 are moved to (low, 0), so that every product with their weight
+    is an exact 0 whatever they held."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    w: torch.Tensor         # all 1 when no weights were given
+    positive: torch.Tensor  # w > 0
+    low: torch.Tensor       # (B,) the range of x of positive weight
+    high: torch.Tensor
+    batched: bool
+
+
+def _check(model, x, y, weights, fixed_breakpoints, level):
+    """The data as _Data; raises naming the argument, what was expected and what was given."""
+    if not isinstance(model, ReLUSum):
+        raise TypeError(f"{_NAME}: model must be a relu_ext.ReLUSum (as fit_curve returns), but "
+                        f"got {type(model).__name__}")
+    if model.bias is None:
+        raise ValueError(f"{_NAME}: model must have a bias (ReLUSum(..., bias=True), as "
+                         f"fit_curve returns): a curve has an intercept, but got {model}")
+    if model.channels is not None and model.dim != 0:
+        raise ValueError(f"{_NAME}: model must have dim=0 with channels (a batch of curves, "
+                         f"x of shape (channels, N)), but got dim={model.dim}")
+    if not isinstance(fixed_breakpoints, bool):
+        raise TypeError(f"{_NAME}: fixed_breakpoints must be a bool, but got "
+                        f"{fixed_breakpoints!r}")
+    _checked_level(level, _NAME)
+    x, y = _as_float64("x", x), _as_float64("y", y)
+    batched = model.channels is not None
+    if batched and (x.dim() != 2 or x.shape[0] != model.channels):
+        raise ValueError(f"{_NAME}: x must have shape (channels, N) = ({model.channels}, N) for a "
+                         f"model of channels={model.channels}, but got {list(x.shape)}")
+    if not batched and x.dim() != 1:
+        raise ValueError(f"{_NAME}: x must be 1-D (N,) for a model of one curve (channels=None), "
+                         f"but got shape {list(x.shape)}")
+    if y.shape != x.shape:
+        raise ValueError(f"{_NAME}: y must have x's shape {list(x.shape)}, but got "
+                         f"{list(y.shape)}: data of another length")
+    if x.shape[-1] == 0:
+        raise ValueError(f"{_NAME}: x and y are empty (shape {list(x.shape)}): there are no "
+                         f"points")
+    w = torch.ones_like(x) if weights is None else _as_float64("weights", weights)
+    if w.shape != x.shape:
+        raise ValueError(f"{_NAME}: weights must have x's shape {list(x.shape)}, but got "
+                         f"{list(w.shape)}")
+    x, y, w = (t.reshape(-1, t.shape[-1]) for t in (x, y, w))
+    _require(torch.isfinite(w), "weights", "finite", w, batched)
+    _require(w >= 0, "weights", ">= 0", w, batched)
+    positive = w > 0
+    if not positive.any(1).all():
+        which = f"curve {int((~positive.any(1)).nonzero()[0, 0])}'s are" if batched else \
+            "they are"
+        raise ValueError(f"{_NAME}: weights must not be all zero, but {which}")
+    for name, t in (("x", x), ("y", y)):
+        _require(torch.isfinite(t) | ~positive, name,
+                 "finite" + ("" if weights is None else " where the weight is positive"),
+                 t, batched)
+    low = torch.where(positive, x, math.inf).amin(1)
+    high = torch.where(positive, x, -math.inf).amax(1)
+    x = torch.where(positive, x, low[:, None])
+    y = torch.where(positive, y, 0.0)
+    return _Data(x, y, torch.where(positive, w, 0.0), positive, low, high, batched)
+
+
+def _as_float64(name, value):
+    """A tensor, or anything numpy.asarray takes, as a float64 CPU tensor."""
+    if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            raise TypeError(f"{_NAME}: {name} must be real numbers, but got {value.dtype}")
+        return value.detach().to("cpu", torch.float64)
+    try:
+        array = numpy.asarray(value)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{_NAME}: {name} must be numbers (a tensor, an array, a list, a pandas "
+                        f"Series), but got {type(value).__name__} ({e})") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{_NAME}: {name} must be numbers (a tensor, an array, a list, a pandas "
+                        f"Series), but got {type(value).__name__} of dtype {array.dtype}")
+    return torch.from_numpy(numpy.array(array, dtype=numpy.float64))
+
+
+def _require(good, name, what, values, batched):
+    """Raise naming the first element of ``values`` where ``good`` is False."""
+    if good.all():
+        return
+    row, column = (int(i) for i in (~good).nonzero()[0])
+    where = f"{name}[{row}, {column}]" if batched else f"{name}[{column}]"
+    raise ValueError(f"{_NAME}: {name} must be {what}, but {where} is "
+                     f"{values[row, column].item()}")
+
+
+def _checked_level(level, caller):
+    if isinstance(level, bool) or not isinstance(level, numbers.Real):
+        raise TypeError(f"{caller}: level must be a number in (0, 1), but got "
+                        f"{type(level).__name__} {level!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"{caller}: level must be in (0, 1), such as 0.95, but got {level!r}")
+    return float(level)
+
+
+def _curve_index(curve, curves):
+    try:
+        c = operator.index(curve)
+    except TypeError:
+        raise TypeError(f"CurveSummary: a batch's summary is indexed by an int (the curve), but "
+                        f"got {type(curve).__name__}") from None
+    if not -curves <= c < curves:
+        raise IndexError(f"CurveSummary: curve {c} is out of range for {curves} curves")
+    return c % curves
+
+
+# -- the statistics --------------------------------------------------------------------------------
+
+def _parameters(breakpoints, slopes, intercepts, low, high):
+    """θ = (c, α, β, t) per curve from the model's intervals (B, kinks) and
+    (B, kinks + 1): t (B, H) the breakpoints inside (low, high) where the slope
+    changes, ascending and NaN-padded; c, α the line of the first segment on
+    the data; β (B, H) the changes of slope (0 in the padding)."""
+    change = slopes.diff(dim=1)
+    kept = (breakpoints > low[:, None]) & (breakpoints < high[:, None]) & (change != 0)
+    kinks = int(kept.sum(1).max())
+    t = torch.where(kept, breakpoints, math.inf).sort(1).values[:, :kinks]
+    t = torch.where(torch.isinf(t), math.nan, t)
+    # Each segment's line is the model's interval line at the segment's middle
+    # (the ends of the padding's segments are both at high).
+    ends = torch.where(torch.isnan(t), high[:, None], t)
+    middle = (torch.cat([low[:, None], ends], 1) + torch.cat([ends, high[:, None]], 1)) / 2
+    interval = torch.searchsorted(torch.nan_to_num(breakpoints, nan=math.inf), middle)
+    segment_slopes = slopes.gather(1, interval)
+    c = intercepts.gather(1, interval[:, :1])[:, 0]
+    beta = torch.where(torch.isnan(t), 0.0, segment_slopes.diff(dim=1))
+    return c, segment_slopes[:, 0], beta, t
+
+
+def _statistics(data, c, alpha, beta, t, fixed_breakpoints):
+    """Every field of _FIELDS, (B, ...) NaN-padded, computed a group of curves
+    with the same number of breakpoints at a time."""
+    curves, points = data.x.shape
+    kinks = t.isfinite().sum(1)
+    nobs = data.positive.sum(1)
+    n_params = kinks + 2 if fixed_breakpoints else 2 * kinks + 2
+    dof = nobs - n_params
+    if (dof <= 0).any():
+        b = int((dof <= 0).nonzero()[0, 0])
+        which = f"curve {b} has" if data.batched else "there are"
+        raise ValueError(
+            f"{_NAME}: needs more points than parameters, but {which} {int(nobs[b])} points of "
+            f"positive weight for {int(n_params[b])} parameters ({int(kinks[b]) + 1} segments"
+            f"{', breakpoints fixed' if fixed_breakpoints else ''}): no residual degrees of "
+            f"freedom")
+    width = t.shape[1]
+    nan = math.nan
+    rows = {"breakpoints": t, "nobs": nobs, "n_params": n_params, "dof": dof,
+            "se_breakpoints": torch.full((curves, width), nan, dtype=torch.float64)}
+    for name in ("slopes", "intercepts", "se_slopes", "se_intercepts"):
+        rows[name] = torch.full((curves, width + 1), nan, dtype=torch.float64)
+    for name in ("rss", "r_squared", "sigma", "log_likelihood", "aic", "bic"):
+        rows[name] = torch.full((curves,), nan, dtype=torch.float64)
+
+    for h in kinks.unique().tolist():
+        group = (kinks == h).nonzero()[:, 0]
+        for part in group.split(max(1, _CHUNK_ELEMENTS // (points * (2 * h + 2)))):
+            found = _fit_statistics(data.x[part], data.y[part], data.w[part], c[part],
+                                    alpha[part], beta[part, :h], t[part, :h],
+                                    int(n_params[part[0]]), dof[part])
+            for name, value in found.items():
+                if value.dim() == 1:
+                    rows[name][part] = value
+                else:
+                    rows[name][part, :value.shape[1]] = value
+    return _with_likelihood(rows, data)
+
+
+def _fit_statistics(x, y, w, c, alpha, beta, t, free, dof):
+    """RSS, σ, slopes, intercepts and their standard errors for G curves of H
+    breakpoints each: x, y, w (G, N), c, α (G,), β and t (G, H); ``free`` of
+    θ's 2K parameters (the first K + 1 when the breakpoints are fixed), dof (G,)."""
+    jacobian = _jacobian(x, beta, t)
+    segments = t.shape[1] + 1
+    linear = torch.cat([c[:, None], alpha[:, None], beta], 1)
+    fitted = (jacobian[..., :segments + 1] @ linear[..., None])[..., 0]
+    rss = (w * (y - fitted) ** 2).sum(1)
+    sigma = (rss / dof).sqrt()
+    slopes, intercepts, gradient = _lines(c, alpha, beta, t)
+    se = _standard_errors(w.sqrt()[..., None] * jacobian[..., :free], gradient[..., :free], sigma)
+    found = {"slopes": slopes, "intercepts": intercepts, "se_slopes": se[:, :segments],
+             "se_intercepts": se[:, segments:2 * segments], "rss": rss, "sigma": sigma}
+    if free == 2 * segments:
+        found["se_breakpoints"] = se[:, 2 * segments:]
+    return found
+
+
+def _jacobian(x, beta, t):
+    """∂f/∂θ at every point, (G, N, 2K), for f(x) = c + α·x + Σ β_k·relu(x - t_k):
+    the columns 1, x, relu(x - t_k) (k = 1..H), then -β_k·[x > t_k]. Its
+    first K + 1 columns times (c, α, β) are f itself."""
+    beyond = x[..., None] - t[:, None, :]
+    return torch.cat([torch.ones_like(x)[..., None], x[..., None], beyond.clamp_min(0),
+                      -beta[:, None, :] * (beyond > 0)], -1)
+
+
+def _lines(c, alpha, beta, t):
+    """Each segment's slope and intercept, (G, K), and the Jacobian in θ of
+    (slopes, intercepts, breakpoints), (G, 2K + H, 2K).
+
+    Segment j (left to right) is c + α·x + Σ_{k<j} β_k·(x - t_k): its slope
+    is α + Σ_{k<j} β_k, its intercept c - Σ_{k<j} β_k·t_k."""
+    curves, kinks = t.shape
+    segments = kinks + 1
+    zero = torch.zeros(curves, 1, dtype=t.dtype)
+    slopes = alpha[:, None] + torch.cat([zero, beta.cumsum(1)], 1)
+    intercepts = c[:, None] - torch.cat([zero, (beta * t).cumsum(1)], 1)
+    before = torch.ones(segments, kinks, dtype=t.dtype).tril(-1)  # [k < j]
+    gradient = torch.zeros(curves, 2 * segments + kinks, 2 * segments, dtype=t.dtype)
+    columns_beta, columns_t = slice(2, 2 + kinks), slice(2 + kinks, None)
+    gradient[:, :segments, 1] = 1
+    gradient[:, :segments, columns_beta] = before
+    gradient[:, segments:2 * segments, 0] = 1
+    gradient[:, segments:2 * segments, columns_beta] = -before * t[:, None, :]
+    gradient[:, segments:2 * segments, columns_t] = -before * beta[:, None, :]
+    gradient[:, 2 * segments:, columns_t] = torch.eye(kinks, dtype=t.dtype)
+    return slopes, intercepts, gradient
+
+
+def _standard_errors(weighted_jacobian, gradient, sigma):
+    """σ·√diag(G·(AᵀA)⁻¹·Gᵀ) for A = √w·J (G, N, p) and G (G, q, p), per curve;
+    NaN where AᵀA is singular.
+
+    From the QR of A with its columns scaled to unit norm (x in years puts
+    the columns of 1 and x at scales 2000 apart): A = Q·R·D gives
+    (AᵀA)⁻¹ = D⁻¹R⁻¹R⁻ᵀD⁻¹, so each standard error is σ times the norm of a
+    column of R⁻ᵀ·D⁻¹·Gᵀ, one triangular solve, no inverse. Singular: R's
+    condition number above 1/(max(N, p)·eps), numpy.linalg.matrix_rank's
+    threshold."""
+    points, free = weighted_jacobian.shape[-2:]
+    norms = weighted_jacobian.norm(dim=1)
+    norms = torch.where(norms > 0, norms, 1.0)
+    r = torch.linalg.qr(weighted_jacobian / norms[:, None, :], mode="r").R
+    singular_values = torch.linalg.svdvals(r)
+    singular = singular_values[:, -1] <= singular_values[:, 0] * max(points, free) * \
+        torch.finfo(r.dtype).eps
+    solved = torch.linalg.solve_triangular(r.mT, (gradient / norms[:, None, :]).mT, upper=False)
+    se = sigma[:, None] * solved.norm(dim=1)
+    return torch.where(singular[:, None], math.nan, se)
+
+
+def _with_likelihood(rows, data):
+    """R², the log-likelihood, AIC and BIC from the RSS (statsmodels' WLS conventions)."""
+    w, n = data.w, rows["nobs"].double()
+    mean = (w * data.y).sum(1) / w.sum(1)
+    tss = (w * (data.y - mean[:, None]) ** 2).sum(1)
+    log_weights = torch.where(data.positive, w, 1.0).log().sum(1)
+    llf = -n / 2 * (math.log(2 * math.pi) + (rows["rss"] / n).log() + 1) + log_weights / 2
+    p = rows["n_params"].double()
+    rows.update(r_squared=1 - rows["rss"] / tss, log_likelihood=llf, aic=-2 * llf + 2 * p,
+                bic=-2 * llf + p * n.log())
+    return rows
+
+
+def _t_quantiles(p, dof):
+    """t_quantile(p, d) for each d of the (B,) tensor dof (few distinct values: cached)."""
+    return torch.tensor([t_quantile(p, d) for d in dof.tolist()], dtype=torch.float64)
+
+
+def _profile_intervals(data, rows, level):
+    """The compiled solver's profile-likelihood intervals, (low, high) (B, H):
+    breakpoint k fixed at τ and everything else re-fitted, the τ whose RSS
+    stays within the F(1, dof) test's 1 + t²/dof of the minimum."""
+    t = rows["breakpoints"]
+    if t.shape[1] == 0:
+        return t, t
+    quantile = _t_quantiles((1 + level) / 2, rows["dof"])
+    limit = 1 + quantile ** 2 / rows["dof"]
+    # Where the search looks first: the Wald interval's ends.
+    wald = (quantile[:, None] * rows["se_breakpoints"]).contiguous()
+    return _C.breakpoint_intervals(data.x, data.y, data.w, t.contiguous(), limit, wald)
