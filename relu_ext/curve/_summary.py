@@ -39,7 +39,17 @@ _FIELDS = (("breakpoints", "H"), ("slopes", "K"), ("intercepts", "K"), ("se_brea
            ("log_likelihood", None), ("aic", None), ("bic", None))
 
 
-def curve_summary(model, x, y, *, weights=None, fixed_breakpoints=False, level=0.95):
+# How the breakpoints' profile intervals are calibrated (see curve_summary).
+CALIBRATIONS = ("auto", "f", "bootstrap")
+# calibrate="auto" bootstraps a curve with a breakpoint whose slope change,
+# over the noise, times the range of x and √n, is below this: where the
+# coverage study (benchmarks/RESULTS.md) finds the F test's and the t
+# distribution's intervals short.
+_WELL_DETERMINED = 200
+
+
+def curve_summary(model, x, y, *, weights=None, fixed_breakpoints=False, level=0.95,
+                  calibrate="auto", replicates=200, seed=0):
     """The statistics of a piecewise-linear fit ``model`` to ``(x, y)``: a
     :class:`CurveSummary` (print it for statsmodels-like tables).
 
@@ -57,6 +67,26 @@ def curve_summary(model, x, y, *, weights=None, fixed_breakpoints=False, level=0
             K + 1 parameters, and its covariance is exactly weighted least
             squares'. Otherwise they count as estimated, p = 2K.
         level: the confidence level of the summary's intervals, in (0, 1).
+        calibrate: how far the breakpoints' profile-likelihood intervals
+            reach. "f": the F(1, dof) test's limit, exact for a linear model
+            and right once the breakpoints are well determined; but where
+            they are not, the error is far from quadratic in them and the F
+            test's intervals come out short (84-93% for 95% intervals in the
+            coverage study of benchmarks/RESULTS.md). "bootstrap": each
+            breakpoint's limit from ``replicates`` curves simulated from the
+            fit (its fitted values plus normal noise of the residuals'
+            variance) and fitted afresh: the level-quantile of the
+            likelihood-ratio statistic of the true breakpoint among them,
+            never below the F test's; and the slopes' and intercepts' from
+            the replicates' errors. "auto" (the default): the bootstrap for
+            the curves with a breakpoint whose change of slope |Δs| is small
+            for the noise, |Δs|·(x range)·√n/σ < 200, or whose standard
+            error is over a quarter of its room (the distance to the data's
+            end or the next breakpoint); the F test for the others, where
+            the study finds it right, so that a well-determined fit's
+            summary stays fast.
+        replicates, seed: the bootstrap's number of simulated curves and the
+            seed of their noise: the same seed gives the same intervals.
 
     Only the model's breakpoints strictly inside the range of each curve's
     x (of positive weight) with a nonzero change of slope count: one outside
@@ -81,6 +111,7 @@ def curve_summary(model, x, y, *, weights=None, fixed_breakpoints=False, level=0
         (torch.Size([2]), tensor(37))
     """
     data = _check(model, x, y, weights, fixed_breakpoints, level)
+    _check_calibration(calibrate, replicates, seed)
     parameters = [None if p is None else p.detach().double().cpu()
                   for p in (model.m, model.b, model.a, model.bias)]
     pieces = to_piecewise(*parameters)
@@ -91,7 +122,8 @@ def curve_summary(model, x, y, *, weights=None, fixed_breakpoints=False, level=0
     rounding = 16 * torch.finfo(model.m.dtype).eps * torch.maximum(data.low.abs(), data.high.abs())
     theta = _parameters(*pieces, data.low + rounding, data.high - rounding)
     rows = _statistics(data, *theta, fixed_breakpoints)
-    return CurveSummary(rows, data, float(level), fixed_breakpoints)
+    return CurveSummary(rows, data, float(level), fixed_breakpoints,
+                        _Calibration(calibrate, replicates, seed))
 
 
 class CurveSummary:
@@ -122,11 +154,13 @@ class CurveSummary:
     ``summary[c]`` curve c's summary.
     """
 
-    def __init__(self, rows, data, level, fixed_breakpoints):
+    def __init__(self, rows, data, level, fixed_breakpoints, calibration):
         self._rows, self._data = rows, data  # (B, ...) per field; _Data
         self.level, self.fixed_breakpoints = level, fixed_breakpoints
         self._batched = data.batched
-        self._profiles = {}  # level -> (low, high), (B, H): computed at first use
+        self._calibration = calibration
+        # level -> (conf_int's intervals (B, ...), bootstrapped (B,)): computed at first use
+        self._profiles = {}
         for name, _ in _FIELDS:
             setattr(self, name, rows[name] if self._batched else rows[name][0])
 
@@ -135,25 +169,30 @@ class CurveSummary:
         (low, high)}`` at ``level`` (None: the summary's), each shaped as its
         attribute.
 
-        Slopes and intercepts: Wald, estimate ± t_{(1+level)/2, dof}·se.
-        Breakpoints, ``method="profile"`` (the default): the profile
-        likelihood's, every τ at which fixing the breakpoint (every other
-        parameter re-fitted) raises the RSS by at most the F(1, dof) test's
-        factor 1 + t²/dof, up to the data's ends and the neighbouring
-        breakpoints; computed once per level. ``method="wald"``: t ± t_q·se.
-        NaN with ``fixed_breakpoints``: known breakpoints have no interval."""
+        ``method="profile"`` (the default): the breakpoints' profile
+        likelihood intervals, every τ at which fixing the breakpoint (every
+        other parameter re-fitted) raises the RSS by at most the limit (the
+        F(1, dof) test's factor 1 + t²/dof, or the bootstrap's), up to the
+        data's ends and the neighbouring breakpoints; slopes and intercepts
+        estimate ± q·se, q the t distribution's quantile t_{(1+level)/2, dof}
+        or, bootstrapped, the level-quantile of |estimate* - estimate|/se
+        over the replicates. Which curves are bootstrapped: curve_summary's
+        ``calibrate``, and ``bootstrapped``. Computed once per level.
+        ``method="wald"``: all three estimate ± t_q·se, the Jacobian's
+        intervals alone (the baseline the coverage study compares with).
+        With ``fixed_breakpoints`` the model is linear and its t intervals
+        exact: those, and NaN for the known breakpoints."""
         level = self.level if level is None else _checked_level(level, "CurveSummary.conf_int()")
         if method not in ("profile", "wald"):
             raise ValueError(f"CurveSummary.conf_int(): method must be 'profile' or 'wald', but "
                              f"got {method!r}")
-        quantile = _t_quantiles((1 + level) / 2, self._rows["dof"])[:, None]
-        intervals = {name: self._wald(name, quantile) for name in ("breakpoints", "slopes",
-                                                                  "intercepts")}
+        if method == "profile" and not self.fixed_breakpoints:
+            intervals = self._profile(level)[0]
+        else:
+            intervals = _wald_intervals(self._rows, level)
         if self.fixed_breakpoints:
             nan = torch.full_like(self._rows["breakpoints"], math.nan)
-            intervals["breakpoints"] = (nan, nan)
-        elif method == "profile":
-            intervals["breakpoints"] = self._profile(level)
+            intervals = dict(intervals, breakpoints=(nan, nan))
         return {name: tuple(bound if self._batched else bound[0] for bound in pair)
                 for name, pair in intervals.items()}
 
@@ -171,9 +210,12 @@ class CurveSummary:
         rows = {name: self._rows[name][c:c + 1, :lengths[kind]] if kind else
                 self._rows[name][c:c + 1] for name, kind in _FIELDS}
         one = CurveSummary(rows, _Data(*(t[c:c + 1] for t in self._data[:-1]), False),
-                           self.level, self.fixed_breakpoints)
-        one._profiles = {level: tuple(bound[c:c + 1, :kinks] for bound in pair)
-                         for level, pair in self._profiles.items()}
+                           self.level, self.fixed_breakpoints, self._calibration)
+        one._profiles = {
+            level: ({name: tuple(bound[c:c + 1, :lengths["H" if name == "breakpoints" else "K"]]
+                                 for bound in pair) for name, pair in found.items()},
+                    flags[c:c + 1])
+            for level, (found, flags) in self._profiles.items()}
         return one
 
     def __repr__(self):
@@ -193,13 +235,18 @@ class CurveSummary:
             raise TypeError(f"CurveSummary: {what} needs a batch's summary, but this is one "
                             f"curve's")
 
-    def _wald(self, name, quantile):
-        estimate, se = self._rows[name], self._rows["se_" + name]
-        return estimate - quantile * se, estimate + quantile * se
+    @property
+    def bootstrapped(self):
+        """Whether the breakpoints' profile intervals at the summary's level
+        were calibrated by the bootstrap (a (B,) tensor for a batch), or by
+        the F test; see curve_summary's ``calibrate``."""
+        flags = self._profile(self.level)[1]
+        return flags if self._batched else bool(flags[0])
 
     def _profile(self, level):
         if level not in self._profiles:
-            self._profiles[level] = _profile_intervals(self._data, self._rows, level)
+            self._profiles[level] = _profile_intervals(self._data, self._rows, level,
+                                                       self._calibration)
         return self._profiles[level]
 
 
@@ -471,15 +518,84 @@ def _t_quantiles(p, dof):
     return torch.tensor([t_quantile(p, d) for d in dof.tolist()], dtype=torch.float64)
 
 
-def _profile_intervals(data, rows, level):
-    """The compiled solver's profile-likelihood intervals, (low, high) (B, H):
-    breakpoint k fixed at τ and everything else re-fitted, the τ whose RSS
-    stays within the F(1, dof) test's 1 + t²/dof of the minimum."""
+class _Calibration(NamedTuple):
+    how: str         # one of CALIBRATIONS
+    replicates: int
+    seed: int
+
+
+def _check_calibration(calibrate, replicates, seed):
+    if calibrate not in CALIBRATIONS:
+        raise ValueError(f"{_NAME}: calibrate must be one of "
+                         f"{', '.join(map(repr, CALIBRATIONS))}, but got {calibrate!r}")
+    for name, value, least in (("replicates", replicates, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{_NAME}: {name} must be an int >= {least}, but got {value!r}")
+
+
+def _wald_intervals(rows, level):
+    """Every field's estimate ± t_{(1+level)/2, dof}·se."""
+    quantile = _t_quantiles((1 + level) / 2, rows["dof"])[:, None]
+    return {name: (rows[name] - quantile * rows["se_" + name],
+                   rows[name] + quantile * rows["se_" + name])
+            for name in ("breakpoints", "slopes", "intercepts")}
+
+
+def _to_bootstrap(data, rows, calibration):
+    """Which curves (B,) curve_summary's ``calibrate`` bootstraps."""
+    curves = rows["dof"].shape[0]
+    if calibration.how != "auto":
+        return torch.full((curves,), calibration.how == "bootstrap")
+    change = rows["slopes"].diff(dim=1).abs()
+    signal = change * (data.high - data.low)[:, None] * rows["nobs"].double().sqrt()[:, None] \
+        / rows["sigma"][:, None]
+    # A noisy fit can show a large slope change where the truth has a small
+    # one (a sharp spurious bend): then its breakpoints' standard errors are
+    # large for the room they have, the data's ends or the next breakpoint.
     t = rows["breakpoints"]
+    ends = torch.cat([data.low[:, None], t.nan_to_num(math.inf), data.high[:, None]], 1)
+    ends = torch.cat([data.low[:, None], torch.minimum(ends[:, 1:-1], data.high[:, None]),
+                      data.high[:, None]], 1)
+    room = torch.minimum(ends[:, 1:-1] - ends[:, :-2], ends[:, 2:] - ends[:, 1:-1])
+    crowded = 4 * rows["se_breakpoints"] > room
+    # NaN (padding) is neither below nor crowded; a perfect fit (σ = 0) gives inf.
+    return (signal < _WELL_DETERMINED).any(1) | crowded.any(1) | \
+        (t.isfinite() & ~rows["se_breakpoints"].isfinite()).any(1)
+
+
+def _profile_intervals(data, rows, level, calibration):
+    """conf_int(method="profile")'s intervals, (B, ...), and which curves the
+    bootstrap calibrated (B,). Breakpoints: from the compiled solver,
+    breakpoint k fixed at τ and everything else re-fitted, the τ whose RSS
+    stays within the limit (the F(1, dof) test's 1 + t²/dof, or the
+    bootstrap's) of the minimum; slopes and intercepts: Wald's, their
+    quantile the bootstrap's where it ran."""
+    intervals = _wald_intervals(rows, level)
+    t = rows["breakpoints"].contiguous()
+    boot = _to_bootstrap(data, rows, calibration)
     if t.shape[1] == 0:
-        return t, t
+        return intervals, torch.zeros_like(boot)
     quantile = _t_quantiles((1 + level) / 2, rows["dof"])
     limit = 1 + quantile ** 2 / rows["dof"]
     # Where the search looks first: the Wald interval's ends.
     wald = (quantile[:, None] * rows["se_breakpoints"]).contiguous()
-    return _C.breakpoint_intervals(data.x, data.y, data.w, t.contiguous(), limit, wald)
+    low, high, *_ = _C.breakpoint_intervals(data.x, data.y, data.w, t, limit, wald)
+    chosen = boot.nonzero()[:, 0]
+    if chosen.numel():
+        def some(tensor):
+            return tensor[chosen].contiguous()
+
+        low[chosen], high[chosen], _, slopes, intercepts = _C.breakpoint_intervals(
+            some(data.x), some(data.y), some(data.w), some(t), some(limit), some(wald),
+            replicates=calibration.replicates, level=level, dof=some(rows["dof"]),
+            seed=calibration.seed)
+        for name, replicated in (("slopes", slopes), ("intercepts", intercepts)):
+            estimate, se = some(rows[name]), some(rows["se_" + name])
+            width = replicated.shape[2]
+            errors = (replicated - estimate[:, None, :width]).abs() / se[:, None, :width]
+            q = torch.nanquantile(errors, level, dim=1)
+            bounds = intervals[name]
+            bounds[0][chosen, :width] = estimate[:, :width] - q * se[:, :width]
+            bounds[1][chosen, :width] = estimate[:, :width] + q * se[:, :width]
+    intervals["breakpoints"] = (low, high)
+    return intervals, boot
