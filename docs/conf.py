@@ -36,10 +36,12 @@ html_title = f"relu_ext {release}"
 # Public names that not every version of relu_ext has: api.rst gets a section
 # for those that import, and none for the others.
 OPTIONAL_API = [
-    # fit and predict: the rest is scikit-learn's own (set_fit_request, ...), whose
+    # fit, predict and summary: the rest is scikit-learn's own (set_fit_request, ...), whose
     # docstrings are not Sphinx-clean.
-    ("relu_ext.sklearn", "PiecewiseLinearRegressor", "autoclass", ["   :members: fit, predict"]),
+    ("relu_ext.sklearn", "PiecewiseLinearRegressor", "autoclass",
+     ["   :members: fit, predict, summary"]),
     ("relu_ext", "curve_summary", "autofunction", []),
+    ("relu_ext.curve", "CurveSummary", "autoclass", ["   :members: conf_int"]),
 ]
 _OPTIONAL_MARKER = ".. optional-api (filled in by conf.py)"
 

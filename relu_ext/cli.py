@@ -19,7 +19,7 @@ import sys
 
 import torch
 
-from .curve import fit_curve
+from .curve import curve_summary, fit_curve
 from .data import TARGETS, DataError, load_csv, sample_target
 from .nn import ReLUSum
 from .ops import build_info
@@ -67,8 +67,9 @@ def build_parser():
                         help="fit two numeric columns x,y from a CSV file (header optional)")
     fit.add_argument("--points", type=int, default=None,
                      help="samples of --target (default: 20, as in the lesson)")
-    fit.add_argument("--units", type=int, default=None,
-                     help="rectified lines K (default: 20, or one more than --breakpoints)")
+    fit.add_argument("--units", type=_units, default=None, metavar="{K,auto}",
+                     help="rectified lines K (default: 20, or one more than --breakpoints); "
+                          "auto: fit_curve chooses K from the data (--max-units, --select)")
     fit.add_argument("--out-weights", action=argparse.BooleanOptionalAction, default=None,
                      help="learn output weights a_k; default: off for the convex quadratic "
                           "(the lesson's plain sum), on otherwise")
@@ -111,6 +112,19 @@ def build_parser():
                            help="a convex fit")
     curvature.add_argument("--concave", action="store_const", const=False, dest="convex",
                            help="a concave fit")
+    shape.add_argument("--max-units", type=int, default=None, metavar="N",
+                       help="with --units auto: try K = 1 to N (default: 20)")
+    shape.add_argument("--select", choices=CRITERIA, default=None,
+                       help="with --units auto: choose K by the Bayesian information criterion "
+                            "(bic) or by cross-validation with the one-standard-error rule "
+                            "(cv) (default: bic)")
+    shape.add_argument("--folds", type=int, default=None, metavar="N",
+                       help="with --select cv: the folds of the cross-validation (default: 5)")
+    shape.add_argument("--summary", action="store_true",
+                       help="print relu_ext.curve_summary of the fit: standard errors, "
+                            "breakpoint intervals, AIC, BIC (needs --loss mse; with "
+                            "--breakpoints they are treated as known); the plot shades the "
+                            "intervals")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(run=run_fit)
 
@@ -195,12 +209,13 @@ def run_fit(args):
     print(f"final {args.loss} loss: {history.final_loss:.6g} after {history.epochs} epochs "
           f"({len(x)} points, {args.units} units, output weights "
           f"{'on' if out_weights else 'off'})")
-    return _report(args, model, x, y, history, target,
+    return _report(args, model, x, y, history, target, summary=None,
                    saved={"units": args.units, "out_weights": out_weights,
                           "input_range": (low, high)})
 
 
 METHODS = ("curve", "sgd")
+CRITERIA = ("bic", "cv")  # fit_curve's select
 # The options only gradient descent uses, and their defaults: given with
 # --method curve they are reported as unused rather than silently dropped.
 _SGD_ONLY = {"--lr": ("lr", 0.1), "--batch-size": ("batch_size", None),
@@ -230,20 +245,43 @@ def _run_fit_curve(args, x, y, weights, target):
                 weights=None if weights is None else weights[mine].reshape(-1),
                 breakpoints=args.breakpoints,
                 monotone={None: None, "increasing": 1, "decreasing": -1}[args.monotone],
-                convex=args.convex, loss=args.loss, seed=args.seed, max_iter=args.epochs)
+                convex=args.convex, loss=args.loss, seed=args.seed, max_iter=args.epochs,
+                **_selection(args))
     except ValueError as e:
         raise UsageError(str(e).removeprefix("fit_curve(): ")) from None
     if not is_main_process():
         return 0  # rank 0 reports and writes the files
     print(f"final {args.loss} loss: {history.final_loss:.6g} from fit_curve ({len(x)} points, "
-          f"{args.units} units, output weights on)")
-    return _report(args, model, x, y, history, target,
-                   saved={"units": args.units, "out_weights": True, "bias": True})
+          f"{model.units} units, output weights on)")
+    if args.units == "auto":
+        criterion = "cross-validation" if args.select == "cv" else "BIC"
+        print(f"units chosen by {criterion}: {history.units} of K = 1 to {len(history.scores)}")
+    summary = _summary(args, model, x, y, weights) if args.summary else None
+    return _report(args, model, x, y, history, target, summary=summary,
+                   saved={"units": model.units, "out_weights": True, "bias": True})
 
 
-def _report(args, model, x, y, history, target, saved):
+def _selection(args):
+    """fit_curve's options for units="auto" that were given (fit_curve's defaults otherwise)."""
+    given = {"max_units": args.max_units, "select": args.select, "folds": args.folds}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _summary(args, model, x, y, weights):
+    """curve_summary of the fit on all the points (rank 0 has them all), printed."""
+    try:
+        summary = curve_summary(model, x.reshape(-1), y.reshape(-1), weights=weights,
+                                fixed_breakpoints=args.breakpoints is not None)
+    except ValueError as e:  # too few points for the parameters, say
+        raise UsageError(f"--summary: {str(e).removeprefix('curve_summary(): ')}") from None
+    print(summary)
+    return summary
+
+
+def _report(args, model, x, y, history, target, summary, saved):
     """What both methods print and write after the fit (rank 0 only): the
-    true function's loss, the saved model (``saved`` plus its state_dict), the plot."""
+    true function's loss, the saved model (``saved`` plus its state_dict), the
+    plot (with the breakpoints' intervals when there is a ``summary``)."""
     if target is not None:
         # The yardstick: below this, the fit follows the noise rather than the function.
         true_loss = LOSSES[args.loss](target.fn(x), y).item()
@@ -256,9 +294,20 @@ def _report(args, model, x, y, history, target, saved):
     else:
         known = {"title": f"{target.formula} with noise", "true_fn": target.fn,
                  "true_label": target.formula}
-    save_fit_plot(args.out, model, x, y, history=history, **known)
+    save_fit_plot(args.out, model, x, y, history=history, summary=summary, **known)
     print(f"plot written to {args.out}")
     return 0
+
+
+def _units(text):
+    """--units: a number of units, or "auto" for fit_curve to choose it."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or auto, but got "
+                                         f"{text!r}") from None
 
 
 def _numbers(text):
@@ -276,11 +325,16 @@ def _numbers(text):
 # fit_curve's own options: given with --method sgd they are an error, not ignored.
 _CURVE_ONLY = {"--weights-column": "weights_column", "--breakpoints": "breakpoints",
                "--monotone": "monotone", "--convex/--concave": "convex"}
+# The options of choosing the number of units: given without --units auto they are an error.
+_AUTO_ONLY = {"--max-units": "max_units", "--select": "select", "--folds": "folds"}
 
 
 def _check_options(args):
     if args.units is None:
         args.units = len(args.breakpoints) + 1 if args.breakpoints else 20
+    elif args.units == "auto" and args.breakpoints:
+        raise UsageError(f"--units auto: --breakpoints fix the units at one more than their "
+                         f"count ({len(args.breakpoints) + 1}); give one or the other")
     elif args.breakpoints and args.units != len(args.breakpoints) + 1:
         raise UsageError(f"--units {args.units} needs {args.units - 1} breakpoints, but "
                          f"--breakpoints has {len(args.breakpoints)} (leave --units out)")
@@ -290,9 +344,23 @@ def _check_options(args):
         if given:
             raise UsageError(f"{', '.join(given)}: options of --method curve (fit_curve), not "
                              f"of the lesson's gradient descent")
+        if args.units == "auto":
+            raise UsageError("--units auto: choosing the number of units is fit_curve's "
+                             "(--method curve); --method sgd trains a given number, such as "
+                             "--units 20")
+        if args.summary:
+            raise UsageError("--summary: curve_summary needs a curve with an intercept (a "
+                             "ReLUSum with a bias), and --method sgd trains the lesson's sum "
+                             "without one; use --method curve")
+    _check_selection(args)
+    if args.summary and args.loss != "mse":
+        raise UsageError(f"--summary: curve_summary's standard errors and intervals are least "
+                         f"squares', so the fit must be too: add --loss mse (got --loss "
+                         f"{args.loss})")
     if args.weights_column is not None and args.data is None:
         raise UsageError("--weights-column applies to --data FILE.csv")
-    positive = {"--units": args.units, "--epochs": args.epochs, "--points": args.points,
+    positive = {"--units": None if args.units == "auto" else args.units,
+                "--max-units": args.max_units, "--epochs": args.epochs, "--points": args.points,
                 "--batch-size": args.batch_size, "--checkpoint-every": args.checkpoint_every}
     for option, value in positive.items():
         if value is not None and value < 1:
@@ -313,6 +381,19 @@ def _check_options(args):
             raise UsageError(f"{option} {path}: directory {directory} does not exist")
     if args.resume and not os.path.isfile(args.checkpoint):
         raise UsageError(f"--resume: no checkpoint at {args.checkpoint}")
+
+
+def _check_selection(args):
+    """--max-units, --select and --folds: only with --units auto, --folds only with --select cv."""
+    given = [option for option, name in _AUTO_ONLY.items() if getattr(args, name) is not None]
+    if args.units != "auto" and given:
+        raise UsageError(f"{', '.join(given)}: for --units auto (choosing the number of "
+                         f"units), but --units is {args.units}")
+    if args.folds is not None and args.select != "cv":
+        raise UsageError(f"--folds: for --select cv (cross-validation), but got --select "
+                         f"{args.select or 'bic (the default)'}")
+    if args.folds is not None and args.folds < 2:
+        raise UsageError(f"--folds must be at least 2, but got {args.folds}")
 
 
 def _device(spec):

@@ -7,7 +7,11 @@ Figure). matplotlib is an optional dependency, imported when a picture is
 drawn: neither ``import relu_ext`` nor ``import relu_ext.plot`` loads it.
 """
 
+import math
+
 import torch
+
+from .curve import CurveSummary
 
 # 10 x 4 inches at 100 dpi: a 1000 x 400 pixel PNG.
 FIGSIZE = (10.0, 4.0)
@@ -17,7 +21,7 @@ _GRID_POINTS = 400
 
 @torch.no_grad()
 def plot_fit(model, x, y, *, history=None, true_fn=None, true_label="true function",
-             title=None):
+             title=None, summary=None):
     """A Figure with the data, the fitted curve and each unit's contribution
     ``a_k·relu(m_k·x + b_k)`` (faint, with its breakpoint marked) on the left,
     and the loss per epoch (with the learning rate) on the right when a
@@ -25,7 +29,17 @@ def plot_fit(model, x, y, *, history=None, true_fn=None, true_label="true functi
 
     ``model`` is a ``ReLUSum``; ``x``, ``y`` the data it was fitted to;
     ``true_fn`` the noiseless function, drawn dashed when known.
+
+    ``summary``, one curve's :class:`~relu_ext.curve.CurveSummary` of the fit
+    (``relu_ext.curve_summary(model, x, y)``), adds how sure the fit is of
+    each breakpoint: a dashed vertical line at the breakpoint and a light band
+    over its confidence interval (``summary.conf_int()``'s, the profile
+    likelihood's, at the summary's level). A summary rather than the
+    intervals alone, because the legend states their level, which only the
+    summary knows. With ``fixed_breakpoints`` there are no intervals: the
+    lines alone.
     """
+    _check_summary(summary)
     Figure, FigureCanvasAgg = _matplotlib()
     xs = x.detach().reshape(-1).cpu().double()
     ys = y.detach().reshape(-1).cpu().double()
@@ -62,6 +76,8 @@ def plot_fit(model, x, y, *, history=None, true_fn=None, true_label="true functi
                 label=f"fit: sum of {m.numel()} rectified lines"
                 + (f" + bias {bias:.3g}" if bias else ""))
     ax_fit.scatter(xs, ys, s=18, color="k", zorder=3, label="data")
+    if summary is not None:
+        _shade_breakpoints(ax_fit, summary)
 
     # Scale to the data and the fit; single contributions may run far off it.
     shown = torch.cat([ys, fitted])
@@ -81,6 +97,30 @@ def plot_fit(model, x, y, *, history=None, true_fn=None, true_label="true functi
     if ax_loss is not None:
         _plot_history(ax_loss, history)
     return fig
+
+
+def _check_summary(summary):
+    """A summary plot_fit can draw: one curve's (a batch's has a row per curve)."""
+    if summary is None:
+        return
+    if not isinstance(summary, CurveSummary):
+        raise TypeError(f"plot_fit(): summary must be a CurveSummary (relu_ext.curve_summary's "
+                        f"result), but got {type(summary).__name__}")
+    if summary.breakpoints.dim() != 1:
+        raise ValueError(f"plot_fit(): summary must be one curve's, but got a batch's of "
+                         f"{len(summary)} curves; pass summary[c] for curve c")
+
+
+def _shade_breakpoints(ax, summary):
+    """Each breakpoint as a dashed line, its confidence interval as a band behind the data."""
+    low, high = summary.conf_int()["breakpoints"]
+    label = f"{100 * summary.level:g}% breakpoint interval"
+    for t, lo, hi in zip(summary.breakpoints.tolist(), low.tolist(), high.tolist()):
+        ax.axvline(t, color="0.3", ls="--", lw=1.0, zorder=1)
+        if math.isfinite(lo) and math.isfinite(hi):
+            # Grey: the units' lines take the colour cycle.
+            ax.axvspan(lo, hi, color="0.5", alpha=0.2, lw=0, zorder=0, label=label)
+            label = None  # one legend entry for all the bands
 
 
 def _matplotlib():

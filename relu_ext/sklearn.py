@@ -26,7 +26,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from .curve import fit_curve
+from .curve import curve_summary, fit_curve
 
 __all__ = ["PiecewiseLinearRegressor"]
 
@@ -38,8 +38,17 @@ class PiecewiseLinearRegressor(RegressorMixin, BaseEstimator):
     (n_samples, 1) or (n_samples,); the fit is computed in float64.
 
     Args:
-        units: K >= 1, the number of segments (K - 1 breakpoints). ``"auto"``
-            (K chosen from the data) is not implemented yet.
+        units: K >= 1, the number of segments (K - 1 breakpoints); or
+            ``"auto"``: the K from 1 to ``max_units`` that the data support,
+            chosen by ``select``, as ``fit_curve(units="auto")`` does.
+        max_units: with ``units="auto"``, the most segments tried (>= 1).
+        select: with ``units="auto"``, how K is chosen: ``"bic"``, the
+            Bayesian information criterion (2K parameters), or ``"cv"``,
+            ``folds``-fold cross-validated error with the one-standard-error
+            rule. Either way K is chosen within this one fit, by fit_curve's
+            compiled search, where a GridSearchCV over ``units`` refits the
+            estimator for every K and fold.
+        folds: with ``select="cv"``, the number of folds (>= 2).
         loss: ``"mse"`` (least squares) or ``"mae"`` (least absolute error).
         monotone: +1 non-decreasing or -1 non-increasing everywhere,
             extrapolation included; None for either.
@@ -53,6 +62,11 @@ class PiecewiseLinearRegressor(RegressorMixin, BaseEstimator):
 
     Attributes:
         n_features_in_ (int): 1.
+        n_units_ (int): the number of segments fitted: ``units``, or the K
+            chosen with ``units="auto"``.
+        scores_ (numpy.ndarray or None): with ``units="auto"``, the
+            criterion (BIC, or the cross-validated error) of each K tried:
+            ``scores_[K - 1]``, lower is better; None for a given ``units``.
         feature_names_in_ (numpy.ndarray): the column's name, when X was a
             DataFrame with string column names.
         breakpoints_ (numpy.ndarray): the fitted function's kinks, increasing:
@@ -64,7 +78,8 @@ class PiecewiseLinearRegressor(RegressorMixin, BaseEstimator):
             than the breakpoints.
         intercepts_ (numpy.ndarray): each interval's intercept: on interval i
             the function is ``slopes_[i] * x + intercepts_[i]``.
-        model_ (relu_ext.ReLUSum): the float64 module fit_curve returned;
+        model_ (relu_ext.ReLUSum): the float64 module fit_curve returned, of
+            ``n_units_`` units;
             ``model_(torch.from_numpy(x))`` computes the same function.
         loss_ (float): the fitted function's (weighted) loss on the training
             data, in y's units (squared for ``"mse"``).
@@ -78,11 +93,18 @@ class PiecewiseLinearRegressor(RegressorMixin, BaseEstimator):
         array([1.5])
         >>> model.predict([[0.0], [3.0]]).round(6)
         array([1.5, 1.5])
+        >>> noisy = np.abs(x - 1.5) + 0.1 * np.random.default_rng(0).standard_normal(101)
+        >>> PiecewiseLinearRegressor().fit(x[:, None], noisy).n_units_  # units="auto"
+        2
     """
 
-    def __init__(self, units=2, *, loss="mse", monotone=None, convex=None, breakpoints=None,
-                 seed=0, restarts=4, max_iter=200):
+    def __init__(self, units="auto", *, max_units=20, select="bic", folds=5, loss="mse",
+                 monotone=None, convex=None, breakpoints=None, seed=0, restarts=4,
+                 max_iter=200):
         self.units = units
+        self.max_units = max_units
+        self.select = select
+        self.folds = folds
         self.loss = loss
         self.monotone = monotone
         self.convex = convex
@@ -122,6 +144,8 @@ class PiecewiseLinearRegressor(RegressorMixin, BaseEstimator):
         model, history = fit_curve(_tensor(X[:, 0]), _tensor(y), weights=weights, **options)
         pieces = model.to_piecewise()
         self.model_ = model
+        self.n_units_ = model.units
+        self.scores_ = None if history.scores is None else np.array(history.scores)
         self.loss_ = float(history.final_loss)
         self.breakpoints_ = pieces.breakpoints.detach().numpy().copy()
         self.slopes_ = pieces.slopes.detach().numpy().copy()
@@ -137,18 +161,43 @@ class PiecewiseLinearRegressor(RegressorMixin, BaseEstimator):
         piece = np.searchsorted(self.breakpoints_, x, side="right")
         return self.slopes_[piece] * x + self.intercepts_[piece]
 
+    def summary(self, X, y, sample_weight=None, **options):
+        """The fit's statistics on (X, y), the data it was fitted to (an
+        estimator keeps no copy of them): :func:`relu_ext.curve_summary` of
+        ``model_``, with standard errors of the breakpoints, slopes and
+        intercepts, the breakpoints' profile-likelihood intervals, AIC and
+        BIC; ``print()`` it for the tables. X, y and ``sample_weight`` as
+        ``fit``'s; ``options`` are curve_summary's own (``level``,
+        ``calibrate``, ...). ``fixed_breakpoints`` defaults to whether the
+        ``breakpoints`` parameter fixed them.
+
+        Raises ValueError for a fit of ``loss="mae"``: the statistics are
+        least squares'."""
+        check_is_fitted(self, "model_")
+        if self.loss != "mse":
+            raise ValueError(f"{type(self).__name__}.summary(): the standard errors and "
+                             f"intervals are least squares', so the fit must be too "
+                             f"(loss='mse'), but it was fitted with loss={self.loss!r}")
+        X, y = validate_data(self, _one_column(X), y, dtype=np.float64, y_numeric=True,
+                             reset=False)
+        weights = None
+        if sample_weight is not None:
+            weights = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                           ensure_non_negative=True)
+        options = {"fixed_breakpoints": self.breakpoints is not None, **options}
+        return curve_summary(self.model_, X[:, 0], y, weights=weights, **options)
+
     def _fit_curve_options(self):
         """fit_curve's keyword arguments from the parameters, numpy scalars as
         Python's (a grid of np.arange(...) gives np.int64); fit_curve checks
         the values and raises naming the argument."""
         units = self.units
-        if isinstance(units, str) and units == "auto":
-            raise NotImplementedError(
-                f"{type(self).__name__}: units='auto' is not implemented yet; give the "
-                f"number of segments, an int >= 1")
-        if isinstance(units, bool) or not isinstance(units, numbers.Integral):
+        auto = isinstance(units, str) and units == "auto"
+        if not auto and (isinstance(units, (bool, np.bool_))
+                         or not isinstance(units, numbers.Integral)):
             raise ValueError(f"{type(self).__name__}: units must be an int >= 1 (the number "
-                             f"of segments), but got {units!r}")
+                             f"of segments) or 'auto', but got {units!r}")
+        self._check_selection()
 
         def integer(value):
             return int(value) if isinstance(value, numbers.Integral) and \
@@ -158,9 +207,25 @@ class PiecewiseLinearRegressor(RegressorMixin, BaseEstimator):
         if breakpoints is not None:
             breakpoints = _tensor(np.asarray(breakpoints, dtype=np.float64))
         convex = bool(self.convex) if isinstance(self.convex, np.bool_) else self.convex
-        return dict(units=int(units), loss=self.loss, monotone=integer(self.monotone),
-                    convex=convex, breakpoints=breakpoints, seed=integer(self.seed),
-                    restarts=integer(self.restarts), max_iter=integer(self.max_iter))
+        return dict(units=units if auto else int(units), max_units=int(self.max_units),
+                    select=self.select, folds=int(self.folds), loss=self.loss,
+                    monotone=integer(self.monotone), convex=convex, breakpoints=breakpoints,
+                    seed=integer(self.seed), restarts=integer(self.restarts),
+                    max_iter=integer(self.max_iter))
+
+    def _check_selection(self):
+        """max_units, select and folds, checked whatever ``units`` is: fit_curve
+        looks at them only with units="auto", and a typo should not wait
+        until a grid search reaches "auto"."""
+        name = type(self).__name__
+        if not (isinstance(self.select, str) and self.select in ("bic", "cv")):
+            raise ValueError(f"{name}: select must be 'bic' or 'cv', but got {self.select!r}")
+        for param, least in (("max_units", 1), ("folds", 2)):
+            value = getattr(self, param)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
+                    or value < least:
+                raise ValueError(f"{name}: {param} must be an int >= {least}, but got "
+                                 f"{value!r}")
 
 
 def _one_column(X):

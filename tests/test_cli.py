@@ -137,6 +137,81 @@ def test_fit_curve_options_from_the_command_line(tmp_path, capsys):
     torch.testing.assert_close(model.to_piecewise().breakpoints, torch.tensor([0.5, 1.5]))
 
 
+def three_segments_csv(tmp_path, weights=False):
+    """A CSV of 150 noisy points of a function of three segments (kinks at 0.3
+    and 0.65), with a column w of weights 1 to 3 when asked."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(150, generator=g, dtype=torch.float64)
+    y = x - 3 * torch.relu(x - 0.3) + 4 * torch.relu(x - 0.65)
+    y = y + 0.02 * torch.randn(150, generator=g, dtype=torch.float64)
+    rows = [(a, b, 1 + i % 3) for i, (a, b) in enumerate(zip(x.tolist(), y.tolist()))]
+    text = "x,y,w\n" + "".join(f"{a!r},{b!r},{w}\n" for a, b, w in rows) if weights else \
+        "x,y\n" + "".join(f"{a!r},{b!r}\n" for a, b, _ in rows)
+    return write(tmp_path, "three.csv", text), [torch.tensor(c) for c in zip(*rows)]
+
+
+def load_saved(path):
+    saved = torch.load(path, weights_only=True)
+    model = relu_ext.ReLUSum(saved["units"], bias=True)
+    model.load_state_dict(saved["state_dict"])
+    return model
+
+
+@pytest.mark.parametrize("select, options, said", [
+    ("bic", [], "units chosen by BIC: 3 of K = 1 to 20"),
+    ("cv", ["--select", "cv", "--folds", "4", "--max-units", "6"],
+     "units chosen by cross-validation: 3 of K = 1 to 6"),
+])
+def test_units_auto_prints_and_saves_the_units_chosen(select, options, said, tmp_path, capsys):
+    csv, _ = three_segments_csv(tmp_path)
+    save = str(tmp_path / "m.pt")
+    assert main(["fit", "--data", csv, "--units", "auto", *options, "--save", save,
+                 "--out", str(tmp_path / "f.png")]) == 0
+    out = capsys.readouterr().out
+    assert said in out.splitlines()
+    assert "from fit_curve (150 points, 3 units, output weights on)" in out
+    model = load_saved(save)  # the saved units are the ones chosen
+    torch.testing.assert_close(model.to_piecewise().breakpoints, torch.tensor([0.3, 0.65]),
+                               atol=0.02, rtol=0)
+
+
+def test_summary_prints_curve_summary_of_the_weighted_fit_and_plots_it(tmp_path, capsys,
+                                                                       monkeypatch):
+    csv, (x, y, w) = three_segments_csv(tmp_path, weights=True)
+    drawn = {}
+    monkeypatch.setattr("relu_ext.cli.save_fit_plot",
+                        lambda path, *args, **kwargs: drawn.update(kwargs))
+    save = str(tmp_path / "m.pt")
+    assert main(["fit", "--data", csv, "--weights-column", "w", "--units", "3", "--loss", "mse",
+                 "--summary", "--save", save, "--out", str(tmp_path / "f.png")]) == 0
+    out = capsys.readouterr().out
+    # The model saved is float32, as the CSV's points are; the summary computes in float64.
+    expected = relu_ext.curve_summary(load_saved(save), x.float(), y.float(), weights=w.float())
+    assert str(expected) in out
+    assert str(relu_ext.curve_summary(load_saved(save), x.float(), y.float())) not in out
+    assert str(drawn["summary"]) == str(expected)  # the plot shades its intervals
+
+
+def test_summary_of_fixed_breakpoints_treats_them_as_known(tmp_path, capsys):
+    csv, _ = three_segments_csv(tmp_path)
+    assert main(["fit", "--data", csv, "--breakpoints", "0.3,0.65", "--loss", "mse",
+                 "--summary", "--out", str(tmp_path / "f.png")]) == 0
+    out = capsys.readouterr().out
+    assert "Piecewise-linear curve: 3 segments, breakpoints fixed (treated as known)" in out
+
+
+def test_summary_in_a_subprocess_draws_the_plot(tmp_path):
+    csv, _ = three_segments_csv(tmp_path)
+    result = run_cli("fit", "--data", csv, "--units", "auto", "--loss", "mse", "--summary",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "units chosen by BIC: 3" in result.stdout
+    assert re.search(r"^breakpoint +estimate +std err .* profile, (F test|bootstrap)$",
+                     result.stdout,
+                     re.MULTILINE), result.stdout
+    assert png_size(tmp_path / "fit.png") == PLOT_SIZE
+
+
 def test_info(tmp_path):
     result = run_cli("info", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -207,6 +282,34 @@ BAD_INPUTS = {
                           "--monotone: options of --method curve"),
     "convex and concave": (lambda d: ["--convex", "--concave"], "not allowed with argument"),
     "monotone direction": (lambda d: ["--monotone", "sideways"], "invalid choice: 'sideways'"),
+    "units neither number nor auto": (lambda d: ["--units", "many"],
+                                      "argument --units: expected a whole number or auto, but "
+                                      "got 'many'"),
+    "auto with sgd": (lambda d: ["--method", "sgd", "--units", "auto"],
+                      "--units auto: choosing the number of units is fit_curve's"),
+    "auto and breakpoints": (lambda d: ["--units", "auto", "--breakpoints", "0.5"],
+                             "--units auto: --breakpoints fix the units at one more than their "
+                             "count (2)"),
+    "max units without auto": (lambda d: ["--units", "4", "--max-units", "6"],
+                               "--max-units: for --units auto (choosing the number of units), "
+                               "but --units is 4"),
+    "select without auto": (lambda d: ["--select", "cv", "--folds", "3"],
+                            "--select, --folds: for --units auto"),
+    "zero max units": (lambda d: ["--units", "auto", "--max-units", "0"],
+                       "--max-units must be at least 1, but got 0"),
+    "unknown criterion": (lambda d: ["--units", "auto", "--select", "aic"],
+                          "argument --select: invalid choice: 'aic'"),
+    "folds without cv": (lambda d: ["--units", "auto", "--folds", "3"],
+                         "--folds: for --select cv (cross-validation), but got --select bic"),
+    "one fold": (lambda d: ["--units", "auto", "--select", "cv", "--folds", "1"],
+                 "--folds must be at least 2, but got 1"),
+    "summary with sgd": (lambda d: ["--method", "sgd", "--summary"],
+                         "--summary: curve_summary needs a curve with an intercept"),
+    "summary of mae": (lambda d: ["--summary"],
+                       "--summary: curve_summary's standard errors and intervals are least "
+                       "squares', so the fit must be too: add --loss mse (got --loss mae)"),
+    "summary without dof": (lambda d: ["--units", "15", "--loss", "mse", "--summary"],
+                            "--summary: needs more points than parameters"),
 }
 CUDA_USABLE = "cuda" in relu_ext.build_info()["backends"] and torch.cuda.is_available()
 if not CUDA_USABLE:

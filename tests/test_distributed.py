@@ -218,3 +218,20 @@ def test_cli_fit_curve_under_torchrun_splits_the_points_and_prints_once(tmp_path
     grid = torch.linspace(-2, 2, 201)
     with torch.no_grad():
         torch.testing.assert_close(models[0](grid), models[1](grid), rtol=0, atol=2e-2)
+
+
+def test_cli_units_auto_and_summary_under_torchrun_print_once(tmp_path, capsys):
+    # The criterion's sums are all-reduced, so the ranks choose the K one
+    # process choosing on all the points does; rank 0, which holds them all,
+    # prints it and the summary.
+    options = ["fit", "--points", "400", "--units", "auto", "--max-units", "8", "--target", "sin",
+               "--loss", "mse", "--summary", "--out", "fit.png"]
+    result = torchrun(["-m", "relu_ext", *options], tmp_path)
+    assert result.stdout.count("units chosen by BIC: ") == 1
+    assert result.stdout.count("Piecewise-linear curve: ") == 1
+    assert (tmp_path / "fit.png").exists()
+
+    run_cli_alone(tmp_path / "alone", options)
+    out = capsys.readouterr().out
+    chosen = [text.split("units chosen by BIC: ")[1].split()[0] for text in (result.stdout, out)]
+    assert chosen[0] == chosen[1]

@@ -188,15 +188,30 @@ def test_a_batch_gives_each_curve_its_own_units(select):
             assert (p.grad[c, k:] == 0).all()
 
 
-def test_fewer_points_than_max_units_tries_what_it_can():
-    x = torch.tensor([0.0, 1.0, 2.0, 3.0], dtype=torch.float64)
-    _, history = relu_ext.fit_curve(x, x.abs(), "auto", max_units=20)
-    assert len(history.scores) == 4 and history.units == 1
+def test_only_the_units_with_fewer_parameters_than_points_are_tried():
+    # 2K parameters must leave a residual degree of freedom: on 20 points,
+    # K <= 9. Beyond, the fit interpolates and the criterion measures rounding.
+    x = torch.linspace(0, 1, 20, dtype=torch.float64)
+    y = torch.sin(7 * x) + 0.1 * torch.cos(31 * x)
+    model, history = relu_ext.fit_curve(x, y, "auto", max_units=20)
+    assert len(history.scores) == 9
+    assert relu_ext.curve_summary(model, x, y).dof >= 2
+    _, through = relu_ext.fit_curve(x, y, "auto", max_units=20, through=([0.5], [0.0]))
+    assert len(through.scores) == 10  # a point to pass through is one parameter less
     xb = torch.stack([torch.linspace(0, 1, 30, dtype=torch.float64)] * 2)
     w = torch.ones_like(xb)
-    w[1, 3:] = 0  # three points
+    w[1, 5:] = 0  # five points: K <= 2
     _, batch = relu_ext.fit_curve(xb, xb, "auto", max_units=5, weights=w)
-    assert batch.scores[1, 3:].isnan().all() and not batch.scores[0].isnan().any()
+    assert batch.scores[1, 2:].isnan().all() and not batch.scores[1, :2].isnan().any()
+    assert not batch.scores[0].isnan().any()
+
+
+def test_exact_data_gets_its_own_units_not_rounding_s():
+    # |x - 1.5| without noise: two segments; more only fit rounding.
+    x = torch.linspace(0, 4, 101, dtype=torch.float64)
+    for select in CRITERIA:
+        _, history = relu_ext.fit_curve(x, (x - 1.5).abs(), "auto", select=select)
+        assert history.units == 2, select
 
 
 @pytest.mark.parametrize("select", CRITERIA)

@@ -216,6 +216,83 @@ def test_numpy_integers_and_bools_as_parameters():
     assert (model.slopes_ >= 0).all() and (np.diff(model.slopes_) >= 0).all()
 
 
+# -- units="auto" and the summary -----------------------------------------------------------------
+
+@pytest.mark.parametrize("select", ["bic", "cv"])
+def test_units_auto_finds_the_three_segments(select):
+    X, y = data(noise=0.05)
+    model = PiecewiseLinearRegressor(select=select).fit(X, y)  # units="auto", the default
+    assert model.n_units_ == 3 and model.model_.units == 3
+    np.testing.assert_allclose(model.breakpoints_, BREAKPOINTS, atol=0.05)
+    assert model.scores_.shape == (20,)  # K = 1 to max_units
+    if select == "bic":  # the least; cross-validation keeps the fewest within a standard error
+        assert np.argmin(model.scores_) + 1 == 3
+    assert model.scores_[0] > model.scores_[1] > model.scores_[2]  # 1 and 2 fall short
+
+
+def test_units_auto_is_fit_curve_auto():
+    X, y = data(noise=0.3)
+    model = PiecewiseLinearRegressor(max_units=6, select="cv", folds=4, seed=2).fit(X, y)
+    expected, history = relu_ext.fit_curve(torch.from_numpy(X[:, 0]), torch.from_numpy(y),
+                                           "auto", max_units=6, select="cv", folds=4, seed=2)
+    assert model.n_units_ == history.units
+    np.testing.assert_array_equal(model.scores_, history.scores)
+    np.testing.assert_array_equal(model.breakpoints_,
+                                  expected.to_piecewise().breakpoints.numpy())
+
+
+def test_a_given_number_of_units_has_no_scores():
+    X, y = data(noise=0.05)
+    model = PiecewiseLinearRegressor(4).fit(X, y)
+    assert model.n_units_ == 4 and model.scores_ is None
+
+
+def test_grid_search_with_auto_among_the_units():
+    X, y = data(noise=0.05)
+    search = GridSearchCV(PiecewiseLinearRegressor(), {"units": [1, 2, "auto"]},
+                          cv=KFold(5, shuffle=True, random_state=0)).fit(X, y)
+    assert search.best_params_ == {"units": "auto"}
+    assert search.best_estimator_.n_units_ == 3
+
+
+def test_summary_is_curve_summary_of_the_fit():
+    X, y = data(noise=0.05)
+    weights = np.random.default_rng(2).uniform(0.5, 2.0, len(y))
+    model = PiecewiseLinearRegressor().fit(X, y, sample_weight=weights)
+    options = dict(level=0.9, calibrate="bootstrap", replicates=20, seed=3)  # curve_summary's
+    summary = model.summary(X, y, sample_weight=weights, **options)
+    expected = relu_ext.curve_summary(model.model_, X[:, 0], y, weights=weights, **options)
+    assert str(summary) == str(expected)
+    assert summary.level == 0.9 and summary.bootstrapped and not summary.fixed_breakpoints
+    np.testing.assert_allclose(summary.breakpoints.numpy(), model.breakpoints_, rtol=1e-12)
+    assert str(model.summary(X, y, **options)) != str(expected)  # the weights do count
+    low, high = summary.conf_int()["breakpoints"]
+    assert ((low < summary.breakpoints) & (summary.breakpoints < high)).all()
+
+
+def test_summary_of_fixed_breakpoints_treats_them_as_known():
+    X, y = data(noise=0.05)
+    model = PiecewiseLinearRegressor(3, breakpoints=[-1.0, 1.0]).fit(X, y)
+    summary = model.summary(X[:, 0], y)  # X as the feature's values, as fit takes it
+    assert summary.fixed_breakpoints and int(summary.n_params) == 4  # 3 slopes, an intercept
+    estimated = model.summary(X, y, fixed_breakpoints=False)  # asked for: counted as estimated
+    assert not estimated.fixed_breakpoints and int(estimated.n_params) == 6
+
+
+def test_summary_refuses_what_it_cannot_summarise():
+    X, y = data(noise=0.05)
+    with pytest.raises(NotFittedError):
+        PiecewiseLinearRegressor(3).summary(X, y)
+    with pytest.raises(ValueError, match=r"summary\(\): .* least squares'.*loss='mae'"):
+        PiecewiseLinearRegressor(3, loss="mae").fit(X, y).summary(X, y)
+    model = PiecewiseLinearRegressor(3).fit(X, y)
+    with pytest.raises(ValueError, match="X has 2 features, but PiecewiseLinearRegressor is "
+                                         "expecting 1 features"):
+        model.summary(np.hstack([X, X]), y)
+    with pytest.raises(ValueError, match="sample_weight"):
+        model.summary(X, y, sample_weight=np.ones(len(y) - 1))
+
+
 # -- sample_weight --------------------------------------------------------------------------------
 
 def test_a_zero_weight_removes_a_points_influence():
@@ -300,17 +377,18 @@ def test_more_units_than_points_and_constant_x_raise_value_error():
         PiecewiseLinearRegressor(1).fit([[1.0], [1.0], [1.0]], [0.0, 1.0, 0.0])
 
 
-def test_units_auto_is_not_implemented_yet():
-    X, y = data(n=20)
-    model = PiecewiseLinearRegressor("auto")  # a parameter is stored, and checked in fit
-    with pytest.raises(NotImplementedError, match="units='auto' is not implemented yet"):
-        model.fit(X, y)
-
-
 @pytest.mark.parametrize("params, match", [
-    (dict(units=2.5), "units must be an int"),
+    (dict(units=2.5), "units must be an int >= 1 .* or 'auto', but got 2.5"),
     (dict(units=0), "units must be an int >= 1"),
     (dict(units=True), "units must be an int"),
+    (dict(units="many"), "units must be an int >= 1 .* or 'auto', but got 'many'"),
+    (dict(max_units=0), "max_units must be an int >= 1, but got 0"),
+    (dict(max_units=2.5), "max_units must be an int >= 1, but got 2.5"),
+    (dict(select="aic"), "select must be 'bic' or 'cv', but got 'aic'"),
+    (dict(select="cv", folds=1), "folds must be an int >= 2, but got 1"),
+    # Checked whatever units is: a typo does not wait for a grid to reach "auto".
+    (dict(units=3, select="aic"), "select must be 'bic' or 'cv', but got 'aic'"),
+    (dict(units="auto", breakpoints=[0.5]), "cannot be given with units=\"auto\""),
     (dict(loss="huber"), "loss must be one of"),
     (dict(monotone=2), "monotone must be None"),
     (dict(convex="yes"), "convex must be None"),
@@ -370,8 +448,8 @@ def test_fit_changes_neither_the_parameters_nor_the_data():
     assert vars(model).keys() == before.keys()
     assert all(vars(model)[k] is v for k, v in before.items())
     public = {k for k in vars(model) if not k.startswith("_")}
-    assert public - set(params) == {"n_features_in_", "breakpoints_", "slopes_", "intercepts_",
-                                    "model_", "loss_"}
+    assert public - set(params) == {"n_features_in_", "n_units_", "scores_", "breakpoints_",
+                                    "slopes_", "intercepts_", "model_", "loss_"}
 
 
 def test_fortran_ordered_readonly_and_object_data_are_accepted():
@@ -404,11 +482,15 @@ def test_a_dataframes_column_name_is_recorded():
 def test_get_params_and_set_params():
     breakpoints = np.array([-1.0, 1.0])
     model = PiecewiseLinearRegressor(3, loss="mae", monotone=1, breakpoints=breakpoints, seed=7)
-    assert model.get_params() == dict(units=3, loss="mae", monotone=1, convex=None,
-                                      breakpoints=breakpoints, seed=7, restarts=4, max_iter=200)
+    assert model.get_params() == dict(units=3, max_units=20, select="bic", folds=5, loss="mae",
+                                      monotone=1, convex=None, breakpoints=breakpoints, seed=7,
+                                      restarts=4, max_iter=200)
     assert model.get_params()["breakpoints"] is breakpoints  # stored untouched
     assert model.set_params(units=4, convex=True) is model
     assert model.units == 4 and model.convex is True
+    assert model.set_params(units="auto", select="cv", folds=3) is model
+    assert (model.units, model.select, model.folds) == ("auto", "cv", 3)
+    assert repr(PiecewiseLinearRegressor()) == "PiecewiseLinearRegressor()"  # units="auto"
     assert repr(PiecewiseLinearRegressor(3)) == "PiecewiseLinearRegressor(units=3)"
 
 

@@ -90,8 +90,9 @@ struct CurveFit {
   // error over the points, weighted).
   double error = 0;
   // Units chosen from the data: the criterion at K = 1, 2, ... max_units (in
-  // y's units; NaN for K above the points' count, +inf where no fit of K
-  // units meets the constraints).
+  // y's units; NaN for K not tried, where the fit would have as many
+  // parameters as points; +inf where no fit of K units meets the
+  // constraints).
   std::vector<double> scores;
 };
 

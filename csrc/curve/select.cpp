@@ -17,10 +17,12 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// Mean squared errors (standardised y) below this are rounding, not fit: an
-// exact line fitted with more units gains only rounding error, and the
-// logarithm in the likelihood would reward it without bound.
-constexpr double kErrorFloor = 1e-24;
+// Mean squared errors (standardised y) below this are rounding, not fit:
+// residuals within 1e-7 of y's spread, float32's resolution (float32 data's
+// own rounding, and the breakpoints' L-BFGS tolerance on exact data). More
+// units gain only rounding error there, which the logarithm in the
+// likelihood would reward without bound.
+constexpr double kErrorFloor = 1e-14;
 
 int64_t free_parameters(int64_t units, const CurveOptions& options) {
   return 2 * units - static_cast<int64_t>(options.through_x.size());
@@ -116,7 +118,9 @@ Validated cross_validated(const Points& p, const CurveOptions& options, const Cu
     out.error += sums[2 * f];
     if (sums[2 * f + 1] > 0) means.push_back(sums[2 * f] / sums[2 * f + 1] * to_y);
   }
-  out.error = out.error / p.weight * to_y;
+  // Below the floor, the held-out error is rounding too (as the BIC's).
+  const double floor = options.loss == Loss::kSquared ? kErrorFloor : std::sqrt(kErrorFloor);
+  out.error = std::max(out.error / p.weight, floor) * to_y;
   if (means.size() > 1) {
     double mean = 0, spread = 0;
     for (double m : means) mean += m / static_cast<double>(means.size());
@@ -184,10 +188,20 @@ std::vector<CurveFit> fit_each_units(const Points& p, const CurveOptions& option
   return fits;
 }
 
+
+// The most units worth trying: at most max_units, and fewer parameters
+// than points (2K - P < n, P the points to pass through), where the fit
+// has a residual degree of freedom left: beyond it the fit interpolates and
+// the criterion would measure rounding.
+int64_t most_units(const Points& p, const CurveOptions& options) {
+  const auto through = static_cast<int64_t>(options.through_x.size());
+  return std::clamp<int64_t>((p.count - 1 + through) / 2, 1, options.max_units);
+}
+
 }  // namespace
 
 CurveFit select_units(const Points& p, const CurveOptions& options, const Collective& collective) {
-  const int64_t most = std::min(options.max_units, p.count);
+  const int64_t most = most_units(p, options);
   std::vector<CurveFit> fits = fit_each_units(p, options, most, collective);
   Vec scores(options.max_units, std::numeric_limits<double>::quiet_NaN());
   Vec se(options.max_units, 0.0);  // of the cross-validated scores

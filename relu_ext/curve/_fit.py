@@ -186,7 +186,8 @@ def _fit_batch(problem, options):
     parts = data.gather(part)
     # Each process's t and coef are as wide as its own curves' most units.
     most = max(p[4].shape[1] for p in parts)
-    status, points, scale, chosen, scores = (torch.cat([p[i] for p in parts]) for i in (0, 1, 2, 6, 7))
+    status, points, scale, chosen, scores = (torch.cat([p[i] for p in parts])
+                                             for i in (0, 1, 2, 6, 7))
     t = torch.cat([torch.nn.functional.pad(p[3], (0, most - p[4].shape[1]), value=float("nan"))
                    for p in parts])
     coef = torch.cat([torch.nn.functional.pad(p[4], (0, most - p[4].shape[1])) for p in parts])

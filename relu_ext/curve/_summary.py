@@ -79,8 +79,8 @@ def curve_summary(model, x, y, *, weights=None, fixed_breakpoints=False, level=0
             likelihood-ratio statistic of the true breakpoint among them,
             never below the F test's; and the slopes' and intercepts' from
             the replicates' errors. "auto" (the default): the bootstrap for
-            the curves with a breakpoint whose change of slope |Δs| is small
-            for the noise, |Δs|·(x range)·√n/σ < 200, or whose standard
+            the curves with a breakpoint whose change of slope Δs is small
+            for the noise, ``|Δs|·(x range)·√n/σ < 200``, or whose standard
             error is over a quarter of its room (the distance to the data's
             end or the next breakpoint); the F test for the others, where
             the study finds it right, so that a well-determined fit's
@@ -175,7 +175,7 @@ class CurveSummary:
         F(1, dof) test's factor 1 + t²/dof, or the bootstrap's), up to the
         data's ends and the neighbouring breakpoints; slopes and intercepts
         estimate ± q·se, q the t distribution's quantile t_{(1+level)/2, dof}
-        or, bootstrapped, the level-quantile of |estimate* - estimate|/se
+        or, bootstrapped, the level-quantile of ``|estimate* - estimate|/se``
         over the replicates. Which curves are bootstrapped: curve_summary's
         ``calibrate``, and ``bootstrapped``. Computed once per level.
         ``method="wald"``: all three estimate ± t_q·se, the Jacobian's

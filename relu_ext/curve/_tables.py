@@ -34,8 +34,9 @@ def curve_tables(s):
     intervals = s.conf_int()
     if s.breakpoints.shape[0]:
         if estimated:
+            calibration = "bootstrap" if s.bootstrapped else "F test"
             lines.append(f"{'breakpoint':<12}{'estimate':>11} {'std err':>11} {bounds}  "
-                         f"profile, {100 * s.level:g}%")
+                         f"profile, {calibration}")
             low, high = intervals["breakpoints"]
             for k in range(s.breakpoints.shape[0]):
                 lines.append(f"{k + 1:<12}" + " ".join(

@@ -38,8 +38,9 @@ class History:
             (B,) tensor for a batch of curves).
         scores: fit_curve(units="auto") only: the criterion (BIC, or the
             cross-validated error) for each number of units tried, K = 1,
-            2, ...: a list, or a (B, max_units) tensor for a batch, NaN where
-            a curve had fewer points than K.
+            2, ...: a list, or a (B, max_units) tensor for a batch, NaN for
+            the K not tried (2K parameters, less one per point to pass
+            through, must be fewer than the points).
     """
 
     loss: List[float] = field(default_factory=list)
