@@ -176,8 +176,9 @@ class CurveSummary:
         data's ends and the neighbouring breakpoints; slopes and intercepts
         estimate ± q·se, q the t distribution's quantile t_{(1+level)/2, dof}
         or, bootstrapped, the level-quantile of ``|estimate* - estimate|/se``
-        over the replicates. Which curves are bootstrapped: curve_summary's
-        ``calibrate``, and ``bootstrapped``. Computed once per level.
+        over the replicates (never below the t quantile). Which curves are
+        bootstrapped: curve_summary's ``calibrate``, and ``bootstrapped``.
+        Computed once per level.
         ``method="wald"``: all three estimate ± t_q·se, the Jacobian's
         intervals alone (the baseline the coverage study compares with).
         With ``fixed_breakpoints`` the model is linear and its t intervals
@@ -593,7 +594,8 @@ def _profile_intervals(data, rows, level, calibration):
             estimate, se = some(rows[name]), some(rows["se_" + name])
             width = replicated.shape[2]
             errors = (replicated - estimate[:, None, :width]).abs() / se[:, None, :width]
-            q = torch.nanquantile(errors, level, dim=1)
+            # Never below the t distribution's, as the breakpoints' limits.
+            q = torch.maximum(torch.nanquantile(errors, level, dim=1), quantile[chosen, None])
             bounds = intervals[name]
             bounds[0][chosen, :width] = estimate[:, :width] - q * se[:, :width]
             bounds[1][chosen, :width] = estimate[:, :width] + q * se[:, :width]
