@@ -45,7 +45,7 @@ CALIBRATIONS = ("auto", "f", "bootstrap")
 # over the noise, times the range of x and √n, is below this: where the
 # coverage study (benchmarks/RESULTS.md) finds the F test's and the t
 # distribution's intervals short.
-_WELL_DETERMINED = 200
+_WELL_DETERMINED = 400
 
 
 def curve_summary(model, x, y, *, weights=None, fixed_breakpoints=False, level=0.95,
@@ -80,7 +80,7 @@ def curve_summary(model, x, y, *, weights=None, fixed_breakpoints=False, level=0
             never below the F test's; and the slopes' and intercepts' from
             the replicates' errors. "auto" (the default): the bootstrap for
             the curves with a breakpoint whose change of slope Δs is small
-            for the noise, ``|Δs|·(x range)·√n/σ < 200``, or whose standard
+            for the noise, ``|Δs|·(x range)·√n/σ < 400``, or whose standard
             error is over a quarter of its room (the distance to the data's
             end or the next breakpoint); the F test for the others, where
             the study finds it right, so that a well-determined fit's
