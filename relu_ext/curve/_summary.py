@@ -71,8 +71,9 @@ def curve_summary(model, x, y, *, weights=None, fixed_breakpoints=False, level=0
             reach. "f": the F(1, dof) test's limit, exact for a linear model
             and right once the breakpoints are well determined; but where
             they are not, the error is far from quadratic in them and the F
-            test's intervals come out short (84-93% for 95% intervals in the
-            coverage study of benchmarks/RESULTS.md). "bootstrap": each
+            test's intervals come out short (80-94% for 95% intervals in the
+            coverage study's cells of signal below 400, benchmarks/
+            RESULTS.md; 93-97% above). "bootstrap": each
             breakpoint's limit from ``replicates`` curves simulated from the
             fit (its fitted values plus normal noise of the residuals'
             variance) and fitted afresh: the level-quantile of the
