@@ -381,9 +381,9 @@ def test_the_profile_intervals_are_computed_once_per_level(monkeypatch):
     calls = []
     compiled = relu_ext.ops._C.breakpoint_intervals
 
-    def counted(*args):
+    def counted(*args, **kwargs):
         calls.append(args)
-        return compiled(*args)
+        return compiled(*args, **kwargs)
 
     monkeypatch.setattr(relu_ext.ops._C, "breakpoint_intervals", counted)
     first = s.conf_int()["breakpoints"]

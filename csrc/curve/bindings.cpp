@@ -378,9 +378,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> breakpoin
   const auto nan = std::numeric_limits<double>::quiet_NaN();
   auto low = at::full({curves, h}, nan, at::kDouble), high = at::full({curves, h}, nan, at::kDouble);
   auto limits = at::full({curves, h}, nan, at::kDouble);
-  const int64_t kept_replicates = replicates > 0 ? replicates : 0;
-  auto slopes = at::full({curves, kept_replicates, h + 1}, nan, at::kDouble);
-  auto intercepts = at::full({curves, kept_replicates, h + 1}, nan, at::kDouble);
+  auto slopes = at::full({curves, replicates, h + 1}, nan, at::kDouble);
+  auto intercepts = at::full({curves, replicates, h + 1}, nan, at::kDouble);
   std::vector<std::vector<double>> rows(curves);
   for (int64_t b = 0; b < curves; ++b) {
     const double* r = row(t, b);

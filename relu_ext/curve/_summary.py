@@ -581,16 +581,21 @@ def _profile_intervals(data, rows, level, calibration):
     limit = 1 + quantile ** 2 / rows["dof"]
     # Where the search looks first: the Wald interval's ends.
     wald = (quantile[:, None] * rows["se_breakpoints"]).contiguous()
-    low, high, *_ = _C.breakpoint_intervals(data.x, data.y, data.w, t, limit, wald)
-    chosen = boot.nonzero()[:, 0]
-    if chosen.numel():
+    low, high = torch.full_like(t, math.nan), torch.full_like(t, math.nan)
+    for bootstrapped in (False, True):  # each curve's intervals once, F's or the bootstrap's
+        chosen = (boot == bootstrapped).nonzero()[:, 0]
+        if not chosen.numel():
+            continue
+
         def some(tensor):
             return tensor[chosen].contiguous()
 
         low[chosen], high[chosen], _, slopes, intercepts = _C.breakpoint_intervals(
             some(data.x), some(data.y), some(data.w), some(t), some(limit), some(wald),
-            replicates=calibration.replicates, level=level, dof=some(rows["dof"]),
-            seed=calibration.seed)
+            replicates=calibration.replicates if bootstrapped else 0, level=level,
+            dof=some(rows["dof"]), seed=calibration.seed)
+        if not bootstrapped:
+            continue
         for name, replicated in (("slopes", slopes), ("intercepts", intercepts)):
             estimate, se = some(rows[name]), some(rows["se_" + name])
             width = replicated.shape[2]
