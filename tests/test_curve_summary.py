@@ -641,6 +641,73 @@ def test_the_replicates_lines_are_in_the_datas_units():
                                atol=1e-6 * 2030)
 
 
+def seven_kinks_one_weak():
+    """Seven breakpoints on (-2, 2), 800 points: the third's slope change 0.15
+    (kink/noise·√N·range = 170, weak), the others' 2 or more."""
+    return noisy_curve(n=800, breakpoints=(-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5),
+                       slopes=(1.0, -1.0, 1.0, 1.15, -1.0, 1.0, -1.0, 1.0), noise=0.1, seed=40)
+
+
+def bootstrap_limits(x, y, summary, marked, seed, replicates=400):
+    """The compiled bootstrap's limits (H,) and replicates' slopes (R, K) for
+    the breakpoints marked, at a floor of 1 (no F test)."""
+    t = summary.breakpoints[None].contiguous()
+    chosen = torch.zeros(t.shape, dtype=torch.bool)
+    chosen[0, marked] = True
+    _, _, limits, slopes, _ = relu_ext.ops._C.breakpoint_intervals(
+        x[None].contiguous(), y[None].contiguous(), None, t, torch.ones(1, dtype=F64), None,
+        replicates=replicates, level=0.95, dof=summary.dof[None].contiguous(), seed=seed,
+        bootstrap=chosen)
+    return limits[0], slopes[0]
+
+
+def test_a_weak_breakpoint_is_bootstrapped_with_its_neighbours_alone():
+    x, y = seven_kinks_one_weak()
+    model, _ = fit_curve(x, y, 8)
+    f, auto = curve_summary(model, x, y, calibrate="f"), curve_summary(model, x, y)
+    assert auto.bootstrapped
+    weak, others = 2, [0, 1, 3, 4, 5, 6]
+    (f_low, f_high), (low, high) = f.conf_int()["breakpoints"], auto.conf_int()["breakpoints"]
+    assert torch.equal(low[others], f_low[others]) and torch.equal(high[others], f_high[others])
+    assert high[weak] - low[weak] > 1.05 * (f_high[weak] - f_low[weak])
+    # Its block re-fits breakpoints 1-3 on the points between 0 and 4: the
+    # replicates hold segments 1-4, the others keep the t distribution's.
+    wald = auto.conf_int(method="wald")["slopes"]
+    outside = [0, 5, 6, 7]
+    assert all(torch.equal(a[outside], b[outside]) for a, b in zip(auto.conf_int()["slopes"], wald))
+    limits, slopes = bootstrap_limits(x, y, f, [weak], seed=0, replicates=20)
+    assert slopes[:, outside].isnan().all() and slopes[:, 1:5].isfinite().all()
+    assert (limits[others] == 1).all() and limits[weak] > 1
+
+
+def test_the_local_bootstrap_agrees_with_the_whole_curves():
+    # The weak breakpoint's limit from its block against re-fitting all seven
+    # breakpoints on every point (every breakpoint marked: one block), each
+    # the mean over 4 seeds of 400 replicates: ~4% Monte Carlo error.
+    x, y = seven_kinks_one_weak()
+    model, _ = fit_curve(x, y, 8)
+    summary = curve_summary(model, x, y, calibrate="f")
+    weak = 2
+    local = [bootstrap_limits(x, y, summary, [weak], seed)[0][weak] for seed in range(4)]
+    whole = [bootstrap_limits(x, y, summary, list(range(7)), seed)[0][weak] for seed in range(4)]
+    # As statistics (limit - 1)·dof: near χ²(1)'s 3.84, a little above.
+    local, whole = ((torch.stack(v) - 1) * summary.dof for v in (local, whole))
+    assert 3.84 < local.mean() < 5.5 and 3.84 < whole.mean() < 5.5
+    assert abs(local.mean() - whole.mean()) < 0.12 * whole.mean()
+
+
+def test_a_two_breakpoint_curve_is_one_block():
+    # Either breakpoint marked, the replicates re-fit both on every point:
+    # the same replicates, so the same limit to the bit.
+    x, y = noisy_curve(n=60, noise=0.5, seed=41)
+    model, _ = fit_curve(x, y, 3)
+    summary = curve_summary(model, x, y, calibrate="f")
+    first, _ = bootstrap_limits(x, y, summary, [0], seed=5, replicates=50)
+    both, slopes = bootstrap_limits(x, y, summary, [0, 1], seed=5, replicates=50)
+    assert first[0] == both[0] and first[1] == 1 and both[1] > 1
+    assert slopes.isfinite().all()
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(calibrate="exact"), "calibrate must be one of 'auto', 'f', 'bootstrap', but got 'exact'"),
     (dict(replicates=0), "replicates must be an int >= 1, but got 0"),

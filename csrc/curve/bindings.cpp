@@ -340,19 +340,21 @@ py::tuple fit_curves(const at::Tensor& x_in, const at::Tensor& y_in,
   return py::make_tuple(status, points, scale, t, coef, traces, chosen, scores);
 }
 
-// breakpoint_intervals(x, y, w, t, limit, step, replicates, level, dof, seed)
-// -> (low, high, limits, slopes, intercepts): the profile-likelihood
-// intervals of each row's breakpoints and the limits they used, (B, H)
-// (profile.h). Row b's breakpoints are t[b]'s leading non-NaN entries,
-// sorted; limit (B,), the F test's; step (B, H) or None, the guesses at the
-// half-widths. With replicates = R > 0, each breakpoint's limit is
-// calibrated by a bootstrap of R replicates (level and dof (B,) needed
-// then), and slopes and intercepts (B, R, H + 1) are the replicates' (NaN
-// beyond a row's segments); else they are empty.
+// breakpoint_intervals(x, y, w, t, limit, step, replicates, level, dof, seed,
+// bootstrap) -> (low, high, limits, slopes, intercepts): the
+// profile-likelihood intervals of each row's breakpoints and the limits they
+// used, (B, H) (profile.h). Row b's breakpoints are t[b]'s leading non-NaN
+// entries, sorted; limit (B,), the F test's; step (B, H) or None, the
+// guesses at the half-widths. With replicates = R > 0, the limits of the
+// breakpoints `bootstrap` (B, H) bool marks (None: all) are calibrated by a
+// bootstrap of R replicates (level and dof (B,) needed then), and slopes and
+// intercepts (B, R, H + 1) are the replicates' (NaN for the segments no
+// bootstrapped block holds); else they are empty.
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> breakpoint_intervals_of(
     const at::Tensor& x_in, const at::Tensor& y_in, const std::optional<at::Tensor>& w_in,
     const at::Tensor& t_in, const at::Tensor& limit_in, const std::optional<at::Tensor>& step_in,
-    int64_t replicates, double level, const std::optional<at::Tensor>& dof_in, uint64_t seed) {
+    int64_t replicates, double level, const std::optional<at::Tensor>& dof_in, uint64_t seed,
+    const std::optional<at::Tensor>& bootstrap_in) {
   const auto x = checked(x_in, "x", 2), y = checked(y_in, "y", 2);
   const int64_t curves = x.size(0), n = x.size(1);
   TORCH_CHECK_VALUE(y.sizes() == x.sizes(), "y must have x's shape ", x.sizes(), ", but got ",
@@ -367,13 +369,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> breakpoin
   TORCH_CHECK_VALUE(!step || step->size(1) == h, "step must have t's shape ", t.sizes(),
                     ", but got ", step ? step->sizes() : t.sizes());
   TORCH_CHECK_VALUE(replicates >= 0, "replicates must be >= 0, but got ", replicates);
-  at::Tensor dof;
+  at::Tensor dof, chosen;
   if (replicates > 0) {
     TORCH_CHECK_VALUE(0 < level && level < 1, "level must be in (0, 1), but got ", level);
     TORCH_CHECK_VALUE(dof_in.has_value(), "dof must be given with replicates");
     dof = checked(*dof_in, "dof", 1, at::kLong);
     TORCH_CHECK_VALUE(dof.numel() == curves, "dof must have one entry per curve (", curves,
                       "), but got ", dof.numel());
+    chosen = bootstrap_in ? checked(*bootstrap_in, "bootstrap", 2, at::kBool)
+                          : at::full({curves, h}, true, at::kBool);
+    TORCH_CHECK_VALUE(chosen.sizes() == t.sizes(), "bootstrap must have t's shape ", t.sizes(),
+                      ", but got ", chosen.sizes());
   }
   const auto nan = std::numeric_limits<double>::quiet_NaN();
   auto low = at::full({curves, h}, nan, at::kDouble), high = at::full({curves, h}, nan, at::kDouble);
@@ -397,29 +403,30 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> breakpoin
     py::gil_scoped_release no_gil;
     at::parallel_for(0, curves, 1, [&](int64_t begin, int64_t end) {
       for (int64_t b = begin; b < end; ++b) {
-        const double l = limit.const_data_ptr<double>()[b];
-        Bootstrap boot{std::vector<double>(rows[b].size(), l), {}, {}};
+        const auto count = static_cast<int64_t>(rows[b].size());
+        BootstrapOptions options;
         if (replicates > 0) {
-          boot = bootstrap(row(x, b), row(y, b), row(w, b), n, rows[b], l, level,
-                           dof.const_data_ptr<int64_t>()[b], replicates, seed);
-        }
-        const std::vector<double>& kept = boot.limits;
-        for (size_t r = 0; r < boot.slopes.size(); ++r) {
-          const int64_t at = (b * replicates + static_cast<int64_t>(r)) * (h + 1);
-          std::copy(boot.slopes[r].begin(), boot.slopes[r].end(),
-                    slopes.mutable_data_ptr<double>() + at);
-          std::copy(boot.intercepts[r].begin(), boot.intercepts[r].end(),
-                    intercepts.mutable_data_ptr<double>() + at);
+          const bool* marked = chosen.const_data_ptr<bool>() + b * h;
+          options.calibrate.assign(marked, marked + count);
+          options.replicates = replicates, options.level = level, options.seed = seed;
+          options.dof = dof.const_data_ptr<int64_t>()[b];
         }
         const std::vector<double> steps =
-            step ? std::vector<double>(row(step, b), row(step, b) + rows[b].size())
-                 : std::vector<double>{};
-        const auto intervals =
-            breakpoint_intervals(row(x, b), row(y, b), row(w, b), n, rows[b], kept, steps);
-        for (size_t k = 0; k < intervals.size(); ++k) {
-          low.mutable_data_ptr<double>()[b * h + k] = intervals[k].low;
-          high.mutable_data_ptr<double>()[b * h + k] = intervals[k].high;
-          limits.mutable_data_ptr<double>()[b * h + k] = kept[k];
+            step ? std::vector<double>(row(step, b), row(step, b) + count) : std::vector<double>{};
+        const ProfileIntervals found =
+            profile_intervals(row(x, b), row(y, b), row(w, b), n, rows[b],
+                              limit.const_data_ptr<double>()[b], steps, options);
+        for (size_t r = 0; r < found.slopes.size(); ++r) {
+          const int64_t at = (b * replicates + static_cast<int64_t>(r)) * (h + 1);
+          std::copy(found.slopes[r].begin(), found.slopes[r].end(),
+                    slopes.mutable_data_ptr<double>() + at);
+          std::copy(found.intercepts[r].begin(), found.intercepts[r].end(),
+                    intercepts.mutable_data_ptr<double>() + at);
+        }
+        for (int64_t k = 0; k < count; ++k) {
+          low.mutable_data_ptr<double>()[b * h + k] = found.intervals[k].low;
+          high.mutable_data_ptr<double>()[b * h + k] = found.intervals[k].high;
+          limits.mutable_data_ptr<double>()[b * h + k] = found.limits[k];
         }
       }
     });
@@ -450,10 +457,11 @@ void bind(py::module_& m) {
   m.def("breakpoint_intervals", &breakpoint_intervals_of, py::arg("x"), py::arg("y"),
         py::arg("w"), py::arg("t"), py::arg("limit"), py::arg("step") = py::none(),
         py::arg("replicates") = 0, py::arg("level") = 0.95, py::arg("dof") = py::none(),
-        py::arg("seed") = 0,
+        py::arg("seed") = 0, py::arg("bootstrap") = py::none(),
         "(low, high, limits, slopes, intercepts): profile-likelihood intervals of each row's "
-        "breakpoints, their limits calibrated by a parametric bootstrap when replicates > 0, "
-        "and the replicates' slopes and intercepts (csrc/curve/profile.h).");
+        "breakpoints, the limits of those `bootstrap` marks (None: all) calibrated by a "
+        "parametric bootstrap when replicates > 0, and the replicates' slopes and intercepts "
+        "(csrc/curve/profile.h).");
   m.def("exact_sums", &exact_sums, py::arg("values"), py::arg("segment"), py::arg("segments"),
         "(R, segments, digits): exact sums of each row's values per segment (csrc/curve/exact_sum.h).");
   m.def("constrained_lstsq", &constrained_lstsq, py::arg("G"), py::arg("g"), py::arg("E"),

@@ -544,25 +544,25 @@ def _wald_intervals(rows, level):
 
 
 def _to_bootstrap(data, rows, calibration):
-    """Which curves (B,) curve_summary's ``calibrate`` bootstraps."""
-    curves = rows["dof"].shape[0]
+    """Which breakpoints (B, H) curve_summary's ``calibrate`` bootstraps
+    (the compiled bootstrap re-fits each with its neighbours)."""
+    t = rows["breakpoints"]
     if calibration.how != "auto":
-        return torch.full((curves,), calibration.how == "bootstrap")
+        return t.isfinite() & (calibration.how == "bootstrap")
     change = rows["slopes"].diff(dim=1).abs()
     signal = change * (data.high - data.low)[:, None] * rows["nobs"].double().sqrt()[:, None] \
         / rows["sigma"][:, None]
     # A noisy fit can show a large slope change where the truth has a small
     # one (a sharp spurious bend): then its breakpoints' standard errors are
     # large for the room they have, the data's ends or the next breakpoint.
-    t = rows["breakpoints"]
     ends = torch.cat([data.low[:, None], t.nan_to_num(math.inf), data.high[:, None]], 1)
     ends = torch.cat([data.low[:, None], torch.minimum(ends[:, 1:-1], data.high[:, None]),
                       data.high[:, None]], 1)
     room = torch.minimum(ends[:, 1:-1] - ends[:, :-2], ends[:, 2:] - ends[:, 1:-1])
     crowded = 4 * rows["se_breakpoints"] > room
     # NaN (padding) is neither below nor crowded; a perfect fit (σ = 0) gives inf.
-    return (signal < _WELL_DETERMINED).any(1) | crowded.any(1) | \
-        (t.isfinite() & ~rows["se_breakpoints"].isfinite()).any(1)
+    return t.isfinite() & ((signal < _WELL_DETERMINED) | crowded |
+                           ~rows["se_breakpoints"].isfinite())
 
 
 def _profile_intervals(data, rows, level, calibration):
@@ -571,39 +571,32 @@ def _profile_intervals(data, rows, level, calibration):
     breakpoint k fixed at τ and everything else re-fitted, the τ whose RSS
     stays within the limit (the F(1, dof) test's 1 + t²/dof, or the
     bootstrap's) of the minimum; slopes and intercepts: Wald's, their
-    quantile the bootstrap's where it ran."""
+    quantile the bootstrap's for the segments it re-fitted."""
     intervals = _wald_intervals(rows, level)
     t = rows["breakpoints"].contiguous()
     boot = _to_bootstrap(data, rows, calibration)
     if t.shape[1] == 0:
-        return intervals, torch.zeros_like(boot)
+        return intervals, boot.any(1)
     quantile = _t_quantiles((1 + level) / 2, rows["dof"])
     limit = 1 + quantile ** 2 / rows["dof"]
     # Where the search looks first: the Wald interval's ends.
     wald = (quantile[:, None] * rows["se_breakpoints"]).contiguous()
-    low, high = torch.full_like(t, math.nan), torch.full_like(t, math.nan)
-    for bootstrapped in (False, True):  # each curve's intervals once, F's or the bootstrap's
-        chosen = (boot == bootstrapped).nonzero()[:, 0]
-        if not chosen.numel():
-            continue
-
-        def some(tensor):
-            return tensor[chosen].contiguous()
-
-        low[chosen], high[chosen], _, slopes, intercepts = _C.breakpoint_intervals(
-            some(data.x), some(data.y), some(data.w), some(t), some(limit), some(wald),
-            replicates=calibration.replicates if bootstrapped else 0, level=level,
-            dof=some(rows["dof"]), seed=calibration.seed)
-        if not bootstrapped:
-            continue
-        for name, replicated in (("slopes", slopes), ("intercepts", intercepts)):
-            estimate, se = some(rows[name]), some(rows["se_" + name])
-            width = replicated.shape[2]
-            errors = (replicated - estimate[:, None, :width]).abs() / se[:, None, :width]
-            # Never below the t distribution's, as the breakpoints' limits.
-            q = torch.maximum(torch.nanquantile(errors, level, dim=1), quantile[chosen, None])
-            bounds = intervals[name]
-            bounds[0][chosen, :width] = estimate[:, :width] - q * se[:, :width]
-            bounds[1][chosen, :width] = estimate[:, :width] + q * se[:, :width]
+    replicates = calibration.replicates if boot.any() else 0
+    low, high, _, slopes, intercepts = _C.breakpoint_intervals(
+        data.x, data.y, data.w, t, limit, wald, replicates=replicates, level=level,
+        dof=rows["dof"], seed=calibration.seed, bootstrap=boot)
     intervals["breakpoints"] = (low, high)
-    return intervals, boot
+    if not replicates:
+        return intervals, boot.any(1)
+    for name, replicated in (("slopes", slopes), ("intercepts", intercepts)):
+        estimate, se = rows[name], rows["se_" + name]
+        width = replicated.shape[2]
+        errors = (replicated - estimate[:, None, :width]).abs() / se[:, None, :width]
+        # Never below the t distribution's, as the breakpoints' limits; the
+        # t distribution's alone for the segments no replicate re-fitted
+        # (fmax ignores nanquantile's NaN for them).
+        q = torch.fmax(torch.nanquantile(errors, level, dim=1), quantile[:, None])
+        bounds = intervals[name]
+        bounds[0][:, :width] = estimate[:, :width] - q * se[:, :width]
+        bounds[1][:, :width] = estimate[:, :width] + q * se[:, :width]
+    return intervals, boot.any(1)
