@@ -632,13 +632,45 @@ def test_the_replicates_lines_are_in_the_datas_units():
     summary = curve_summary(model, x, y, calibrate="f")
     t = summary.breakpoints[None].contiguous()
     limit = torch.tensor([1.1], dtype=F64)
-    *_, slopes, intercepts = relu_ext.ops._C.breakpoint_intervals(
+    _, _, _, slopes, intercepts, *errors = relu_ext.ops._C.breakpoint_intervals(
         x[None].contiguous(), y[None].contiguous(), None, t, limit, None, replicates=5,
         level=0.95, dof=summary.dof[None].contiguous(), seed=0)
-    assert slopes.shape == intercepts.shape == (1, 5, 3)
+    assert slopes.shape == intercepts.shape == errors[0].shape == errors[1].shape == (1, 5, 3)
     torch.testing.assert_close(slopes[0], summary.slopes.expand(5, 3), rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(intercepts[0], summary.intercepts.expand(5, 3), rtol=1e-6,
                                atol=1e-6 * 2030)
+
+
+def test_the_replicates_standard_errors_are_curve_summarys():
+    # Well-determined breakpoints: each replicate's standard errors are the
+    # fit's but for its own σ and breakpoints (a few % on 300 points), in
+    # the data's units (x in years: the slopes' and intercepts' scales
+    # 2000 apart).
+    x, y = noisy_curve(n=300, breakpoints=(2000, 2015), noise=0.1, seed=32, low=1990, high=2030)
+    model, _ = fit_curve(x, y, 3)
+    summary = curve_summary(model, x, y, calibrate="f")
+    *_, se_slopes, se_intercepts = relu_ext.ops._C.breakpoint_intervals(
+        x[None].contiguous(), y[None].contiguous(), None, summary.breakpoints[None].contiguous(),
+        torch.tensor([1.1], dtype=F64), None, replicates=40, level=0.95,
+        dof=summary.dof[None].contiguous(), seed=0)
+    for own, fits in ((se_slopes[0], summary.se_slopes), (se_intercepts[0], summary.se_intercepts)):
+        ratio = own / fits
+        assert ((ratio - 1).abs() < 0.25).all()
+        torch.testing.assert_close(ratio.mean(0), torch.ones(3, dtype=F64), rtol=0.05, atol=0)
+
+
+def test_the_bootstraps_quantile_is_its_rank_among_the_replicates():
+    from relu_ext.curve._summary import _rank_quantile
+    values = torch.tensor([[9., 1, 5, 3, 7, 2, 8, 4, 6]], dtype=F64)[:, :, None]
+    assert _rank_quantile(values, 0.5).item() == 5  # ⌈0.5·10⌉ = 5th smallest
+    assert _rank_quantile(values, 0.95).item() == 9
+    nan, inf = math.nan, math.inf
+    padded = torch.cat([values, torch.full((1, 4, 1), nan, dtype=F64)], 1)
+    assert _rank_quantile(padded, 0.5).item() == 5  # NaN: not a replicate
+    unbounded = torch.tensor([[1., inf, 2, inf, nan]], dtype=F64)[:, :, None]
+    assert _rank_quantile(unbounded, 0.5).item() == inf  # 3rd of 4
+    assert _rank_quantile(unbounded, 0.2).item() == 1
+    assert _rank_quantile(torch.full((2, 3, 1), nan, dtype=F64), 0.9).isnan().all()
 
 
 def seven_kinks_one_weak():
@@ -654,7 +686,7 @@ def bootstrap_limits(x, y, summary, marked, seed, replicates=400):
     t = summary.breakpoints[None].contiguous()
     chosen = torch.zeros(t.shape, dtype=torch.bool)
     chosen[0, marked] = True
-    _, _, limits, slopes, _ = relu_ext.ops._C.breakpoint_intervals(
+    _, _, limits, slopes, *_ = relu_ext.ops._C.breakpoint_intervals(
         x[None].contiguous(), y[None].contiguous(), None, t, torch.ones(1, dtype=F64), None,
         replicates=replicates, level=0.95, dof=summary.dof[None].contiguous(), seed=seed,
         bootstrap=chosen)
@@ -671,12 +703,13 @@ def test_a_weak_breakpoint_is_bootstrapped_with_its_neighbours_alone():
     assert torch.equal(low[others], f_low[others]) and torch.equal(high[others], f_high[others])
     assert high[weak] - low[weak] > 1.05 * (f_high[weak] - f_low[weak])
     # Its block re-fits breakpoints 1-3 on the points between 0 and 4: the
-    # replicates hold segments 1-4, the others keep the t distribution's.
+    # replicates hold segments 2 and 3 (1 and 4 end at a breakpoint the
+    # block holds fixed), the others keep the t distribution's.
     wald = auto.conf_int(method="wald")["slopes"]
-    outside = [0, 5, 6, 7]
+    outside = [0, 1, 4, 5, 6, 7]
     assert all(torch.equal(a[outside], b[outside]) for a, b in zip(auto.conf_int()["slopes"], wald))
     limits, slopes = bootstrap_limits(x, y, f, [weak], seed=0, replicates=20)
-    assert slopes[:, outside].isnan().all() and slopes[:, 1:5].isfinite().all()
+    assert slopes[:, outside].isnan().all() and slopes[:, 2:4].isfinite().all()
     assert (limits[others] == 1).all() and limits[weak] > 1
 
 

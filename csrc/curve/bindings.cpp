@@ -341,16 +341,18 @@ py::tuple fit_curves(const at::Tensor& x_in, const at::Tensor& y_in,
 }
 
 // breakpoint_intervals(x, y, w, t, limit, step, replicates, level, dof, seed,
-// bootstrap) -> (low, high, limits, slopes, intercepts): the
+// bootstrap) -> (low, high, limits, slopes, intercepts, se_slopes,
+// se_intercepts): the
 // profile-likelihood intervals of each row's breakpoints and the limits they
 // used, (B, H) (profile.h). Row b's breakpoints are t[b]'s leading non-NaN
 // entries, sorted; limit (B,), the F test's; step (B, H) or None, the
 // guesses at the half-widths. With replicates = R > 0, the limits of the
 // breakpoints `bootstrap` (B, H) bool marks (None: all) are calibrated by a
-// bootstrap of R replicates (level and dof (B,) needed then), and slopes and
-// intercepts (B, R, H + 1) are the replicates' (NaN for the segments no
-// bootstrapped block holds); else they are empty.
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> breakpoint_intervals_of(
+// bootstrap of R replicates (level and dof (B,) needed then), and slopes,
+// intercepts and their standard errors (B, R, H + 1) are the replicates'
+// (NaN for the segments no bootstrapped block holds); else they are empty.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+breakpoint_intervals_of(
     const at::Tensor& x_in, const at::Tensor& y_in, const std::optional<at::Tensor>& w_in,
     const at::Tensor& t_in, const at::Tensor& limit_in, const std::optional<at::Tensor>& step_in,
     int64_t replicates, double level, const std::optional<at::Tensor>& dof_in, uint64_t seed,
@@ -386,6 +388,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> breakpoin
   auto limits = at::full({curves, h}, nan, at::kDouble);
   auto slopes = at::full({curves, replicates, h + 1}, nan, at::kDouble);
   auto intercepts = at::full({curves, replicates, h + 1}, nan, at::kDouble);
+  auto se_slopes = at::full({curves, replicates, h + 1}, nan, at::kDouble);
+  auto se_intercepts = at::full({curves, replicates, h + 1}, nan, at::kDouble);
   std::vector<std::vector<double>> rows(curves);
   for (int64_t b = 0; b < curves; ++b) {
     const double* r = row(t, b);
@@ -416,12 +420,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> breakpoin
         const ProfileIntervals found =
             profile_intervals(row(x, b), row(y, b), row(w, b), n, rows[b],
                               limit.const_data_ptr<double>()[b], steps, options);
-        for (size_t r = 0; r < found.slopes.size(); ++r) {
-          const int64_t at = (b * replicates + static_cast<int64_t>(r)) * (h + 1);
-          std::copy(found.slopes[r].begin(), found.slopes[r].end(),
-                    slopes.mutable_data_ptr<double>() + at);
-          std::copy(found.intercepts[r].begin(), found.intercepts[r].end(),
-                    intercepts.mutable_data_ptr<double>() + at);
+        const std::pair<const std::vector<std::vector<double>>*, at::Tensor*> lines[] = {
+            {&found.slopes, &slopes}, {&found.intercepts, &intercepts},
+            {&found.se_slopes, &se_slopes}, {&found.se_intercepts, &se_intercepts}};
+        for (const auto& [from, to] : lines) {
+          for (size_t r = 0; r < from->size(); ++r) {
+            const int64_t at = (b * replicates + static_cast<int64_t>(r)) * (h + 1);
+            std::copy((*from)[r].begin(), (*from)[r].end(), to->mutable_data_ptr<double>() + at);
+          }
         }
         for (int64_t k = 0; k < count; ++k) {
           low.mutable_data_ptr<double>()[b * h + k] = found.intervals[k].low;
@@ -431,7 +437,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> breakpoin
       }
     });
   }
-  return {low, high, limits, slopes, intercepts};
+  return {low, high, limits, slopes, intercepts, se_slopes, se_intercepts};
 }
 
 }  // namespace
@@ -458,10 +464,10 @@ void bind(py::module_& m) {
         py::arg("w"), py::arg("t"), py::arg("limit"), py::arg("step") = py::none(),
         py::arg("replicates") = 0, py::arg("level") = 0.95, py::arg("dof") = py::none(),
         py::arg("seed") = 0, py::arg("bootstrap") = py::none(),
-        "(low, high, limits, slopes, intercepts): profile-likelihood intervals of each row's "
-        "breakpoints, the limits of those `bootstrap` marks (None: all) calibrated by a "
-        "parametric bootstrap when replicates > 0, and the replicates' slopes and intercepts "
-        "(csrc/curve/profile.h).");
+        "(low, high, limits, slopes, intercepts, se_slopes, se_intercepts): profile-likelihood "
+        "intervals of each row's breakpoints, the limits of those `bootstrap` marks (None: all) "
+        "calibrated by a parametric bootstrap when replicates > 0, and the replicates' slopes "
+        "and intercepts and their standard errors (csrc/curve/profile.h).");
   m.def("exact_sums", &exact_sums, py::arg("values"), py::arg("segment"), py::arg("segments"),
         "(R, segments, digits): exact sums of each row's values per segment (csrc/curve/exact_sum.h).");
   m.def("constrained_lstsq", &constrained_lstsq, py::arg("G"), py::arg("g"), py::arg("E"),

@@ -7,6 +7,7 @@
 #include <limits>
 #include <numbers>
 
+#include "cholesky.h"
 #include "fit.h"
 #include "hinge_lstsq.h"
 #include "lbfgs.h"
@@ -196,10 +197,72 @@ std::vector<Block> blocks_of(const Points& p, const Vec& t, const std::vector<bo
   return blocks;
 }
 
+// The standard errors of each segment's slope and of its line's value at u0
+// (its intercept, u0 being where x = 0) for the curve (t, coef) fitted to q's
+// points with residual variance sigma² (q's units): σ·√(gᵀ(JᵀWJ)⁻¹g) for g
+// the gradient in (c, α, β, t), J the Jacobian at the points, the delta
+// method of curve_summary's own (relu_ext/curve/_summary.py), from the
+// Cholesky factor of JᵀWJ with its columns scaled to a unit diagonal. NaN
+// where that is singular, a pivot under 1e-7 of the largest (a segment
+// without the points to fix its line), as curve_summary's are NaN.
+struct LineErrors {
+  Vec slopes, intercepts;
+};
+LineErrors line_errors(const Points& q, const Vec& t, const Vec& coef, double sigma, double u0) {
+  const auto h = static_cast<int64_t>(t.size());
+  const int64_t p = 2 * h + 2;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  LineErrors out{Vec(h + 1, nan), Vec(h + 1, nan)};
+  Vec gram(p * p, 0.0), row(p);
+  for (size_t i = 0; i < q.u.size(); ++i) {
+    const double u = q.u[i];
+    row[0] = 1, row[1] = u;
+    for (int64_t k = 0; k < h; ++k) {
+      row[2 + k] = std::max(u - t[k], 0.0);
+      row[2 + h + k] = u > t[k] ? -coef[2 + k] : 0.0;
+    }
+    for (int64_t a = 0; a < p; ++a) {
+      if (row[a] == 0) continue;
+      const double weighted = q.w[i] * row[a];
+      for (int64_t b = a; b < p; ++b) gram[a * p + b] += weighted * row[b];
+    }
+  }
+  Vec scale(p);
+  for (int64_t a = 0; a < p; ++a) scale[a] = gram[a * p + a] > 0 ? std::sqrt(gram[a * p + a]) : 1.0;
+  for (int64_t a = 0; a < p; ++a) {
+    for (int64_t b = a; b < p; ++b) gram[a * p + b] /= scale[a] * scale[b];
+  }
+  if (!cholesky_upper(gram.data(), p)) return out;
+  double largest = 0, smallest = kInf;
+  for (int64_t a = 0; a < p; ++a) {
+    largest = std::max(largest, gram[a * p + a]), smallest = std::min(smallest, gram[a * p + a]);
+  }
+  if (!(smallest > 1e-7 * largest)) return out;
+  const auto error_of = [&](Vec g) {  // σ·‖U⁻ᵀD⁻¹g‖
+    for (int64_t a = 0; a < p; ++a) g[a] /= scale[a];
+    cholesky_solve_lower(gram.data(), p, g.data());
+    double squares = 0;
+    for (const double v : g) squares += v * v;
+    return sigma * std::sqrt(squares);
+  };
+  for (int64_t j = 0; j <= h; ++j) {
+    // Segment j: c + α·u + Σ_{k<j} β_k·(u - t_k).
+    Vec slope(p, 0.0), value(p, 0.0);
+    slope[1] = 1, value[0] = 1, value[1] = u0;
+    for (int64_t k = 0; k < j; ++k) {
+      slope[2 + k] = 1, value[2 + k] = u0 - t[k], value[2 + h + k] = -coef[2 + k];
+    }
+    out.slopes[j] = error_of(std::move(slope));
+    out.intercepts[j] = error_of(std::move(value));
+  }
+  return out;
+}
+
 // One simulated block's fit, seen from the world it was simulated in.
 struct Replicate {
   Vec statistics;          // each of the block's breakpoints' likelihood-ratio statistic at its true value
   Vec slopes, intercepts;  // each of the block's segments', in x's and y's units
+  Vec se_slopes, se_intercepts;  // their standard errors, the replicate's own
 };
 
 // The block's points (p's u and w, simulated v) fitted afresh, from their
@@ -214,7 +277,8 @@ Replicate replicate(const Points& p, const Block& block, const Vec& v, const Vec
   const auto h = static_cast<int64_t>(t.size());
   const int64_t n = block.end - block.begin;
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  Replicate out{Vec(h, kInf), Vec(h + 1, nan), Vec(h + 1, nan)};
+  Replicate out{Vec(h, kInf), Vec(h + 1, nan), Vec(h + 1, nan), Vec(h + 1, nan),
+                Vec(h + 1, nan)};
   Points q;  // p's u as its x
   if (standardise(p.u.data() + block.begin, v.data(), p.w.data() + block.begin, n, h + 1,
                   Collective{}, q) != FitStatus::kOk) {
@@ -247,6 +311,13 @@ Replicate replicate(const Points& p, const Block& block, const Vec& v, const Vec
     if (j > 0) slope += fit.coef[1 + j], intercept -= fit.coef[1 + j] * fit.t[j - 1];
     out.slopes[j] = slope * to_slope;
     out.intercepts[j] = p.y_shift + p.y_scale * (q.y_shift + q.y_scale * (intercept + slope * at_zero));
+  }
+  // The replicate's σ² is the whole curve's: its RSS, the block's and beyond.
+  const double sigma = std::sqrt((fit.error + beyond) * q.weight / static_cast<double>(dof));
+  const LineErrors errors = line_errors(q, fit.t, fit.coef, sigma, at_zero);
+  for (int64_t j = 0; j <= h; ++j) {
+    out.se_slopes[j] = errors.slopes[j] * std::abs(to_slope);
+    out.se_intercepts[j] = errors.intercepts[j] * p.y_scale * q.y_scale;
   }
   return out;
 }
@@ -299,8 +370,9 @@ void bootstrap(const Points& p, const Vec& tu, const BootstrapOptions& options,
       static_cast<int64_t>(std::ceil(options.level * static_cast<double>(replicates + 1))) - 1,
       0, replicates - 1);
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  out.slopes.assign(replicates, Vec(h + 1, nan));
-  out.intercepts.assign(replicates, Vec(h + 1, nan));
+  for (auto* lines : {&out.slopes, &out.intercepts, &out.se_slopes, &out.se_intercepts}) {
+    lines->assign(replicates, Vec(h + 1, nan));
+  }
   for (int64_t b = 0; b < count; ++b) {
     const Block& block = blocks[b];
     const Replicate* mine = found.data() + b * replicates;
@@ -310,10 +382,18 @@ void bootstrap(const Points& p, const Vec& tu, const BootstrapOptions& options,
       std::nth_element(values.begin(), values.begin() + rank, values.end());
       out.limits[k] = std::max(out.limits[k], 1 + values[rank] / static_cast<double>(dof));
     }
+    // The block's segments but an end one against a breakpoint held fixed:
+    // that segment's line is freer in the whole curve, where the breakpoint
+    // moves too, than in the block.
+    const int64_t first = block.first > 0 ? block.first + 1 : block.first;
+    const int64_t last = block.last < h - 1 ? block.last : block.last + 1;
     for (int64_t r = 0; r < replicates; ++r) {
-      for (int64_t j = block.first; j <= block.last + 1; ++j) {
-        out.slopes[r][j] = mine[r].slopes[j - block.first];
-        out.intercepts[r][j] = mine[r].intercepts[j - block.first];
+      for (int64_t j = first; j <= last; ++j) {
+        const int64_t local = j - block.first;
+        out.slopes[r][j] = mine[r].slopes[local];
+        out.intercepts[r][j] = mine[r].intercepts[local];
+        out.se_slopes[r][j] = mine[r].se_slopes[local];
+        out.se_intercepts[r][j] = mine[r].se_intercepts[local];
       }
     }
   }
@@ -326,7 +406,7 @@ ProfileIntervals profile_intervals(const double* x, const double* y, const doubl
                                    const BootstrapOptions& options) {
   const auto h = static_cast<int64_t>(t.size());
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  ProfileIntervals out{std::vector<BreakpointInterval>(h, {nan, nan}), Vec(h, limit), {}, {}};
+  ProfileIntervals out{std::vector<BreakpointInterval>(h, {nan, nan}), Vec(h, limit), {}, {}, {}, {}};
   Points p;
   if (standardise(x, y, w, n, h + 1, Collective{}, p) != FitStatus::kOk) return out;
   Vec tu(h);

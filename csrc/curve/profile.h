@@ -53,11 +53,13 @@ struct BootstrapOptions {
 struct ProfileIntervals {
   std::vector<BreakpointInterval> intervals;
   std::vector<double> limits;  // each breakpoint's: the F test's or the bootstrap's
-  // The replicates' fitted slopes and intercepts (x's and y's units), per
-  // replicate and segment, for the caller to calibrate their intervals by:
-  // the segments of a bootstrapped block's, NaN for the others; empty with
-  // no bootstrap.
-  std::vector<std::vector<double>> slopes, intercepts;
+  // The replicates' fitted slopes and intercepts (x's and y's units) and
+  // their standard errors (each replicate's own, by the delta method; NaN
+  // where its JᵀWJ is singular), per replicate and segment, for the caller
+  // to calibrate the fit's intervals by: the segments a bootstrapped block
+  // holds, bar an end one against a breakpoint held fixed, NaN for the
+  // others; empty with no bootstrap.
+  std::vector<std::vector<double>> slopes, intercepts, se_slopes, se_intercepts;
 };
 
 // The intervals of the sorted breakpoints t (x's units) of the curve

@@ -73,19 +73,23 @@ def curve_summary(model, x, y, *, weights=None, fixed_breakpoints=False, level=0
             they are not, the error is far from quadratic in them and the F
             test's intervals come out short (80-94% for 95% intervals in the
             coverage study's cells of signal below 400, benchmarks/
-            RESULTS.md; 93-97% above). "bootstrap": each
-            breakpoint's limit from ``replicates`` curves simulated from the
-            fit (its fitted values plus normal noise of the residuals'
-            variance) and fitted afresh: the level-quantile of the
-            likelihood-ratio statistic of the true breakpoint among them,
-            never below the F test's; and the slopes' and intercepts' from
-            the replicates' errors. "auto" (the default): the bootstrap for
-            the curves with a breakpoint whose change of slope Δs is small
-            for the noise, ``|Δs|·(x range)·√n/σ < 400``, or whose standard
-            error is over a quarter of its room (the distance to the data's
-            end or the next breakpoint); the F test for the others, where
-            the study finds it right, so that a well-determined fit's
-            summary stays fast.
+            RESULTS.md; 93-97% above). "bootstrap": each breakpoint's
+            limit from ``replicates`` curves simulated from the fit (its
+            fitted values plus normal noise of the residuals' variance) and
+            fitted afresh: the level-quantile of the likelihood-ratio
+            statistic of the true breakpoint among them, never below the F
+            test's; and the slopes' and intercepts' quantiles from the
+            replicates' errors. A replicate re-fits the breakpoint with its
+            neighbour on each side, on the points between the next
+            breakpoints out (csrc/curve/profile.h says why that is the
+            whole curve's statistic), so its cost does not grow with K.
+            "auto" (the default): the bootstrap for each breakpoint whose
+            change of slope Δs is small for the noise, ``|Δs|·(x range)·√n/σ
+            < 400``, or whose standard error is over a quarter of its room
+            (the distance to the data's end or the next breakpoint), and
+            for the segments next to it; the F test and the t
+            distribution for the others, where the study finds them right,
+            so that a well-determined fit's summary stays fast.
         replicates, seed: the bootstrap's number of simulated curves and the
             seed of their noise: the same seed gives the same intervals.
 
@@ -177,8 +181,9 @@ class CurveSummary:
         data's ends and the neighbouring breakpoints; slopes and intercepts
         estimate ± q·se, q the t distribution's quantile t_{(1+level)/2, dof}
         or, bootstrapped, the level-quantile of ``|estimate* - estimate|/se``
-        over the replicates (never below the t quantile). Which curves are
-        bootstrapped: curve_summary's ``calibrate``, and ``bootstrapped``.
+        over the replicates (never below the t quantile). Which breakpoints
+        and segments are bootstrapped: curve_summary's ``calibrate``; whether
+        any was: ``bootstrapped``.
         Computed once per level.
         ``method="wald"``: all three estimate ± t_q·se, the Jacobian's
         intervals alone (the baseline the coverage study compares with).
@@ -239,9 +244,9 @@ class CurveSummary:
 
     @property
     def bootstrapped(self):
-        """Whether the breakpoints' profile intervals at the summary's level
-        were calibrated by the bootstrap (a (B,) tensor for a batch), or by
-        the F test; see curve_summary's ``calibrate``."""
+        """Whether any of the breakpoints' profile intervals at the summary's
+        level was calibrated by the bootstrap (a (B,) tensor for a batch),
+        or all by the F test; see curve_summary's ``calibrate``."""
         flags = self._profile(self.level)[1]
         return flags if self._batched else bool(flags[0])
 
@@ -582,21 +587,40 @@ def _profile_intervals(data, rows, level, calibration):
     # Where the search looks first: the Wald interval's ends.
     wald = (quantile[:, None] * rows["se_breakpoints"]).contiguous()
     replicates = calibration.replicates if boot.any() else 0
-    low, high, _, slopes, intercepts = _C.breakpoint_intervals(
+    low, high, _, slopes, intercepts, se_slopes, se_intercepts = _C.breakpoint_intervals(
         data.x, data.y, data.w, t, limit, wald, replicates=replicates, level=level,
         dof=rows["dof"], seed=calibration.seed, bootstrap=boot)
     intervals["breakpoints"] = (low, high)
     if not replicates:
         return intervals, boot.any(1)
-    for name, replicated in (("slopes", slopes), ("intercepts", intercepts)):
+    for name, replicated, own in (("slopes", slopes, se_slopes),
+                                  ("intercepts", intercepts, se_intercepts)):
         estimate, se = rows[name], rows["se_" + name]
         width = replicated.shape[2]
-        errors = (replicated - estimate[:, None, :width]).abs() / se[:, None, :width]
+        # Studentised, the bootstrap-t: each replicate's error over its own
+        # standard error, which grows and shrinks with where its breakpoints
+        # fell as the fit's does (over the fit's, the quantile was set by the
+        # replicates whose breakpoints fell badly: too wide for the others).
+        # A replicate whose JᵀWJ is singular has an unbounded error.
+        errors = (replicated - estimate[:, None, :width]).abs() / own
+        errors = torch.where(replicated.isfinite() & own.isnan(), math.inf, errors)
         # Never below the t distribution's, as the breakpoints' limits; the
         # t distribution's alone for the segments no replicate re-fitted
-        # (fmax ignores nanquantile's NaN for them).
-        q = torch.fmax(torch.nanquantile(errors, level, dim=1), quantile[:, None])
+        # (fmax passes over their NaN).
+        q = torch.fmax(_rank_quantile(errors, level), quantile[:, None])
         bounds = intervals[name]
         bounds[0][:, :width] = estimate[:, :width] - q * se[:, :width]
         bounds[1][:, :width] = estimate[:, :width] + q * se[:, :width]
     return intervals, boot.any(1)
+
+
+def _rank_quantile(values, level):
+    """The level-quantile of each (B, R, K) row's non-NaN values over R, as
+    the compiled bootstrap's limits take it: the ⌈level·(count + 1)⌉-th
+    smallest (inf among them is a value like any other); NaN for none."""
+    ordered = values.sort(dim=1).values  # NaN last
+    count = (~values.isnan()).sum(1)
+    rank = ((level * (count + 1).double()).ceil().long() - 1).clamp(min=0)
+    rank = torch.minimum(rank, (count - 1).clamp(min=0))
+    found = ordered.gather(1, rank[:, None, :])[:, 0, :]
+    return torch.where(count > 0, found, math.nan)
