@@ -19,7 +19,7 @@ import sys
 
 import torch
 
-from .curve import curve_summary, fit_curve
+from .curve import CRITERIA, curve_summary, fit_curve
 from .data import TARGETS, DataError, load_csv, sample_target
 from .nn import ReLUSum
 from .ops import build_info
@@ -215,7 +215,6 @@ def run_fit(args):
 
 
 METHODS = ("curve", "sgd")
-CRITERIA = ("bic", "cv")  # fit_curve's select
 # The options only gradient descent uses, and their defaults: given with
 # --method curve they are reported as unused rather than silently dropped.
 _SGD_ONLY = {"--lr": ("lr", 0.1), "--batch-size": ("batch_size", None),

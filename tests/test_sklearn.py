@@ -384,10 +384,10 @@ def test_more_units_than_points_and_constant_x_raise_value_error():
     (dict(units="many"), "units must be an int >= 1 .* or 'auto', but got 'many'"),
     (dict(max_units=0), "max_units must be an int >= 1, but got 0"),
     (dict(max_units=2.5), "max_units must be an int >= 1, but got 2.5"),
-    (dict(select="aic"), "select must be 'bic' or 'cv', but got 'aic'"),
+    (dict(select="aic"), "select must be one of 'bic', 'cv', but got 'aic'"),
     (dict(select="cv", folds=1), "folds must be an int >= 2, but got 1"),
     # Checked whatever units is: a typo does not wait for a grid to reach "auto".
-    (dict(units=3, select="aic"), "select must be 'bic' or 'cv', but got 'aic'"),
+    (dict(units=3, select="aic"), "select must be one of 'bic', 'cv', but got 'aic'"),
     (dict(units="auto", breakpoints=[0.5]), "cannot be given with units=\"auto\""),
     (dict(loss="huber"), "loss must be one of"),
     (dict(monotone=2), "monotone must be None"),

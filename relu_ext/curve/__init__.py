@@ -11,7 +11,8 @@ layer loads. Imports: the op layer (``relu_ext.ops``), the module
 package's own modules.
 """
 
+from ._data import CRITERIA
 from ._fit import fit_curve
-from ._summary import CurveSummary, curve_summary
+from ._summary import CALIBRATIONS, CurveSummary, curve_summary
 
-__all__ = ["CurveSummary", "curve_summary", "fit_curve"]
+__all__ = ["CALIBRATIONS", "CRITERIA", "CurveSummary", "curve_summary", "fit_curve"]
