@@ -42,7 +42,6 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 import zlib
@@ -57,7 +56,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import relu_ext  # noqa: E402
 import sections  # noqa: E402
 from curves import optional  # noqa: E402
-from machine import machine_info  # noqa: E402
+from machine import code_version, machine_info  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 SCHEMA_VERSION = 1
@@ -97,21 +96,6 @@ def simulate(truth, n, sigma, reps):
     g = torch.Generator().manual_seed(zlib.crc32(f"{truth} {n} {sigma}".encode()))
     x = torch.rand(reps, n, generator=g, dtype=torch.float64)
     return x, TRUTHS[truth](x) + sigma * torch.randn(reps, n, generator=g, dtype=torch.float64)
-
-
-def code_version():
-    """The commit measured, flagged when relu_ext/ or csrc/ differ from it:
-    curve_summary's calibration decides what this study finds, and it changes."""
-    root = Path(__file__).resolve().parents[1]
-
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
-
-    commit = git("rev-parse", "--short", "HEAD").stdout.strip()
-    if not commit:
-        return "unknown (not a git checkout)"
-    changed = git("diff", "--quiet", "HEAD", "--", "relu_ext", "csrc").returncode != 0
-    return commit + (" with local changes to relu_ext/ or csrc/" if changed else "")
 
 
 # --------------------------------------------------------------------------- one cell

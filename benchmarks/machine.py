@@ -2,7 +2,9 @@
 
 import os
 import platform
+import subprocess
 from datetime import datetime, timezone
+from pathlib import Path
 
 import torch
 
@@ -37,3 +39,19 @@ def machine_info(device, threads):
     if torch.device(device).type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
+
+
+def code_version():
+    """The commit measured, flagged when relu_ext/ or csrc/ differ from it: a
+    study's figures (coverage, the cost of a summary) are those of the code
+    that ran, and it changes."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+
+    commit = git("rev-parse", "--short", "HEAD").stdout.strip()
+    if not commit:
+        return "unknown (not a git checkout)"
+    changed = git("diff", "--quiet", "HEAD", "--", "relu_ext", "csrc").returncode != 0
+    return commit + (" with local changes to relu_ext/ or csrc/" if changed else "")

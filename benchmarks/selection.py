@@ -43,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import relu_ext  # noqa: E402
 import sections  # noqa: E402
 from curves import optional, rmse, run_child  # noqa: E402
-from machine import machine_info  # noqa: E402
+from machine import code_version, machine_info  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 SCHEMA_VERSION = 1
@@ -268,7 +268,8 @@ def markdown(doc):
         "",
         f"`{doc['command']}` on {m['cpu_model']} ({m['logical_cpus']} logical CPUs, "
         f"{build['cpu_isa']} kernels), {m['threads']} threads, torch {m['torch']}, relu_ext "
-        f"{build['version']}, load average {m['load_average_at_start'][0]:.2f} at the start and "
+        f"{build['version']} at commit {doc.get('code', 'unrecorded')}, load average "
+        f"{m['load_average_at_start'][0]:.2f} at the start and "
         f"{m['load_average_at_end'][0]:.2f} at the end ({m['date_utc']}). N = {n:,} points, x "
         "sorted uniform on [0, 1] (seeded). Each time is the median of "
         f"{doc['runs']} calls after an untimed one, the calls of one table row made in turn, "
@@ -285,7 +286,8 @@ def markdown(doc):
         f"### `str(curve_summary(model, x, y))` of a K = {k} fit",
         "",
         "The summary printed (its intervals computed), per `calibrate`; \"auto\" is the "
-        "default, \"bootstrap\" fits 200 simulated curves per breakpoint's limit.",
+        "default, \"bootstrap\" fits 200 simulated curves per breakpoint's limit (each "
+        "breakpoint with its neighbours, on their points).",
         "",
         summary_md,
         "",
@@ -334,7 +336,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
         doc = {"schema_version": SCHEMA_VERSION, "quick": args.quick, "runs": args.runs,
                "command": "python benchmarks/selection.py " + " ".join(argv or sys.argv[1:]),
-               "machine": machine_info("cpu", torch.get_num_threads())}
+               "code": code_version(), "machine": machine_info("cpu", torch.get_num_threads())}
         data = datasets(args.points)
         doc["parts"] = {name: part(args, data) for name, part in
                         (("selection", selection), ("summary", summary), ("pwlf", pwlf_side))}
