@@ -78,11 +78,13 @@ def curve_summary(model, x, y, *, weights=None, fixed_breakpoints=False, level=0
             fitted values plus normal noise of the residuals' variance) and
             fitted afresh: the level-quantile of the likelihood-ratio
             statistic of the true breakpoint among them, never below the F
-            test's; and the slopes' and intercepts' quantiles from the
-            replicates' errors. A replicate re-fits the breakpoint with its
-            neighbour on each side, on the points between the next
-            breakpoints out (csrc/curve/profile.h says why that is the
-            whole curve's statistic), so its cost does not grow with K.
+            test's; and the q of the slopes and intercepts next to it, the
+            level-quantile of each replicate's error over its own standard
+            error (the bootstrap-t), never below the t distribution's. A
+            replicate re-fits the breakpoint with its neighbour on each
+            side, on the points between the next breakpoints out
+            (csrc/curve/profile.h says why that is the whole curve's
+            statistic), so its cost does not grow with K.
             "auto" (the default): the bootstrap for each breakpoint whose
             change of slope Δs is small for the noise, ``|Δs|·(x range)·√n/σ
             < 400``, or whose standard error is over a quarter of its room
@@ -180,10 +182,11 @@ class CurveSummary:
         F(1, dof) test's factor 1 + t²/dof, or the bootstrap's), up to the
         data's ends and the neighbouring breakpoints; slopes and intercepts
         estimate ± q·se, q the t distribution's quantile t_{(1+level)/2, dof}
-        or, bootstrapped, the level-quantile of ``|estimate* - estimate|/se``
-        over the replicates (never below the t quantile). Which breakpoints
-        and segments are bootstrapped: curve_summary's ``calibrate``; whether
-        any was: ``bootstrapped``.
+        or, bootstrapped, the level-quantile of ``|estimate* - estimate|/se*``
+        over the replicates, se* each one's own (never below the t
+        quantile; infinite where too many replicates' JᵀWJ are singular).
+        Which breakpoints and segments are bootstrapped: curve_summary's
+        ``calibrate``; whether any was: ``bootstrapped``.
         Computed once per level.
         ``method="wald"``: all three estimate ± t_q·se, the Jacobian's
         intervals alone (the baseline the coverage study compares with).
