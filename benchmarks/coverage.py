@@ -142,10 +142,15 @@ def measure_cell(truth_name, n, sigma, reps):
     intervals["f_test"] = relu_ext.curve_summary(model, x, y, level=LEVEL,
                                                  calibrate="f").conf_int()
 
+    # A fit with a segment too short to fix its line (two breakpoints in one
+    # bend: a spike) has a singular JᵀWJ, NaN standard errors and NaN
+    # intervals, counted as misses.
+    singular = (summary.se_slopes.isnan() & summary.slopes.isfinite()).any(1)
     cell = {"truth": truth_name, "n": n, "sigma": sigma, "reps": reps, "xi": truth.xi(n, sigma),
             "bootstrapped": bootstrapped,
             "lost_breakpoint": (summary.breakpoints.isfinite().sum(1)
                                 < len(truth.breakpoints)).double().mean().item(),
+            "singular": singular.double().mean().item(),
             "fit_seconds": fitted - start, "summary_seconds": done - fitted}
     for method, found in intervals.items():
         at_breakpoints = holds(found["breakpoints"], truth.breakpoints)
@@ -153,6 +158,9 @@ def measure_cell(truth_name, n, sigma, reps):
         cell[method] = {"breakpoints": coverage(at_breakpoints), "slopes": coverage(at_slopes),
                         "per_breakpoint": [h.double().mean().item() for h in at_breakpoints.T],
                         "per_slope": [h.double().mean().item() for h in at_slopes.T]}
+        if method == "ours":
+            cell["ours_regular"] = {"breakpoints": coverage(at_breakpoints[~singular]),
+                                    "slopes": coverage(at_slopes[~singular])}
     cell["width_ratio"] = {
         name: median_width_ratio(intervals["ours"][name], intervals["wald"][name], len(true_values))
         for name, true_values in (("breakpoints", truth.breakpoints), ("slopes", truth.slopes))}
@@ -245,6 +253,16 @@ def verdict(cells):
                      + ", Wald's " + ", ".join(f"{percent(c['wald']['breakpoints']['coverage'])}%"
                                                for c in below)
                      + f" ({', '.join(name(c) for c in below)}).")
+    singular = [c for c in misses if c["singular"] > 0]
+    if singular:
+        words.append("Of those misses' fits, some have a segment too short to fix its line (two "
+                     "breakpoints in one bend): their JᵀWJ is singular, and their standard errors "
+                     "and intervals are NaN, counted as misses. Their share, and ours' coverage "
+                     "over the other fits (breakpoints, slopes): " + "; ".join(
+                         f"{name(c)} {percent(c['singular'])}%: "
+                         f"{percent(c['ours_regular']['breakpoints']['coverage'])}%, "
+                         f"{percent(c['ours_regular']['slopes']['coverage'])}%"
+                         for c in singular) + ".")
     lost = [c for c in cells if c["lost_breakpoint"] > 0]
     if lost:
         words.append("Fits that lost a breakpoint (fewer inside the data than the truth; "
@@ -260,8 +278,8 @@ def name(cell):
 def cells_table(cells):
     lines = ["| truth | N | σ | ξ | breakpoints Wald, % | breakpoints F test, % | breakpoints "
              "ours, % | ours per breakpoint, % | slopes Wald, % | slopes ours, % | bootstrapped | "
-             "width ours/Wald (breakpoints, slopes) | time (fit + summary) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "singular JᵀWJ | width ours/Wald (breakpoints, slopes) | time (fit + summary) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in cells:
         mark = "" if c["xi"] < TARGET_XI else (
             " ✓" if in_target(c["ours"]["breakpoints"]["coverage"])
@@ -273,7 +291,7 @@ def cells_table(cells):
             f"{with_se(c['ours']['breakpoints'])} | "
             f"{', '.join(percent(p) for p in c['ours']['per_breakpoint'])} | "
             f"{with_se(c['wald']['slopes'])} | {with_se(c['ours']['slopes'])} | "
-            f"{percent(c['bootstrapped'])}% | {widths} | "
+            f"{percent(c['bootstrapped'])}% | {percent(c['singular'])}% | {widths} | "
             f"{c['fit_seconds']:.2g} + {c['summary_seconds']:.3g} s |")
     return "\n".join(lines)
 
@@ -325,7 +343,8 @@ def markdown(doc, plot_link):
         "F(1, dof) test's limit alone (`calibrate=\"f\"`; their slopes are Wald's). *Ours*: "
         "`conf_int()`, the profile-likelihood breakpoint intervals, bootstrap-calibrated for "
         "the curves *bootstrapped* (the share calibrate=\"auto\" chose), the slopes' from the "
-        "bootstrap there and Wald's elsewhere. "
+        "bootstrap-t there and Wald's elsewhere. *singular JᵀWJ*: the share of fits whose "
+        "standard errors are NaN (a segment too short to fix its line). "
         "ξ = min |slope change| / σ · √N. Coverage in percent, pooled over the breakpoints (or "
         "segments) of all curves, ± its Monte Carlo standard error √(p(1 − p)/count) (pooled "
         "intervals of one curve are not independent, so read it as approximate); ✓ / **✗**: ours "

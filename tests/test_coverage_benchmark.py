@@ -72,6 +72,11 @@ def test_coverage_json_has_every_cell_in_range(coverage_run):
             assert len(cell[method]["per_slope"]) == breakpoints + 1
             assert all(map(_fraction, cell[method]["per_breakpoint"] + cell[method]["per_slope"]))
         assert _fraction(cell["bootstrapped"]) and _fraction(cell["lost_breakpoint"])
+        assert _fraction(cell["singular"])
+        for field, count in (("breakpoints", breakpoints), ("slopes", breakpoints + 1)):
+            regular = cell["ours_regular"][field]
+            assert regular["count"] == round(10 * (1 - cell["singular"])) * count
+            assert regular["count"] == 0 or _fraction(regular["coverage"])
         assert all(w is None or w > 0 for w in cell["width_ratio"].values())
         assert cell["fit_seconds"] > 0 and cell["summary_seconds"] > 0
     # calibrate="auto" bootstraps the small kinks (σ = 2, ξ ≈ 14).
