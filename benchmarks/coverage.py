@@ -39,7 +39,6 @@ name), so a run is reproducible and a cell's figures do not depend on the grid.
 """
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -56,7 +55,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import relu_ext  # noqa: E402
 import sections  # noqa: E402
 from curves import optional  # noqa: E402
-from machine import code_version, machine_info  # noqa: E402
+from study import add_output_arguments, measured_document  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 SCHEMA_VERSION = 1
@@ -436,15 +435,11 @@ def main(argv=None):
     parser.add_argument("--reps", type=int, help="replications per cell (500; 10 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="N = 200, σ 0.1 and 2, 10 replications: seconds, for tests")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="torch threads (all logical CPUs)")
-    parser.add_argument("--json", type=Path, default=RESULTS / "coverage.json")
     parser.add_argument("--plot", type=Path, action="append",
                         help="where the plot goes; repeat for several (default "
                              "benchmarks/results/coverage.png)")
-    parser.add_argument("--report-only", action="store_true",
-                        help="measure nothing: the plot and the section from --json")
-    parser.add_argument("--results-md", type=Path, help="write the section 'coverage' of this page")
+    add_output_arguments(parser, "coverage", RESULTS / "coverage.json",
+                         report_only_help="the plot and the section")
     args = parser.parse_args(argv)
     grid = QUICK_GRID if args.quick else GRID
     args.ns, args.sigmas = grid["ns"], grid["sigmas"]
@@ -453,20 +448,14 @@ def main(argv=None):
         parser.error(f"--reps must be at least 2, got {args.reps}")
     plots = args.plot or [RESULTS / "coverage.png"]
 
-    if args.report_only:
-        doc = json.loads(args.json.read_text())
-    else:
-        torch.set_num_threads(args.threads)
-        doc = {"schema_version": SCHEMA_VERSION, "quick": args.quick, "reps": args.reps,
-               "command": "python benchmarks/coverage.py " + " ".join(argv or sys.argv[1:]),
-               "code": code_version(), "machine": machine_info("cpu", torch.get_num_threads())}
+    def measure(doc):
         start = time.perf_counter()
         doc["cells"] = run(args)
         doc["pwlf"] = pwlf_side(args, doc["cells"])
         doc["seconds"] = time.perf_counter() - start
-        doc["machine"]["load_average_at_end"] = list(os.getloadavg())
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(doc, indent=1))
+
+    doc = measured_document(args, "coverage", argv, measure, schema_version=SCHEMA_VERSION,
+                            quick=args.quick, reps=args.reps)
     plot(doc, plots)
     link = plots[0]
     if args.results_md:

@@ -65,6 +65,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import relu_ext  # noqa: E402
 import sections  # noqa: E402
 from machine import machine_info  # noqa: E402
+from study import add_output_arguments  # noqa: E402
 from relu_ext.nn import to_piecewise  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -750,14 +751,9 @@ def main(argv=None):
                         help="seconds per pwlf fitfast (600)")
     parser.add_argument("--through-cap", type=float, default=300.0,
                         help="seconds per pwlf fit through points (300)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="torch threads (all logical CPUs)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes (B=50, N=300, K=5, a few targets, small pwlf sample)")
-    parser.add_argument("--json", type=Path, default=RESULTS / "curves.json")
-    parser.add_argument("--report-only", action="store_true",
-                        help="measure nothing: the section from --json")
-    parser.add_argument("--results-md", help="write the section 'curves' of this page")
+    add_output_arguments(parser, "curves", RESULTS / "curves.json")
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SECTIONS]

@@ -43,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import relu_ext  # noqa: E402
 import sections  # noqa: E402
 from curves import optional, rmse, run_child  # noqa: E402
-from machine import code_version, machine_info  # noqa: E402
+from study import add_output_arguments, measured_document  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 SCHEMA_VERSION = 1
@@ -314,15 +314,9 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=7, help="timed calls of each (7)")
     parser.add_argument("--pwlf-cap", type=float, default=300.0,
                         help="seconds per pwlf fit (300)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="torch threads (all logical CPUs)")
     parser.add_argument("--quick", action="store_true",
                         help="N = 300, K = 3, one run, pwlf capped at 20 s: for tests")
-    parser.add_argument("--json", type=Path, default=RESULTS / "selection.json")
-    parser.add_argument("--report-only", action="store_true",
-                        help="measure nothing: the section from --json")
-    parser.add_argument("--results-md", type=Path,
-                        help="write the section 'selection' of this page")
+    add_output_arguments(parser, "selection", RESULTS / "selection.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.points, args.units, args.runs = 300, 3, 1
@@ -330,19 +324,13 @@ def main(argv=None):
     if args.runs < 1 or args.units < 2 or args.points <= 2 * args.units:
         parser.error("needs --runs >= 1, --units >= 2 and --points > 2 × --units")
 
-    if args.report_only:
-        doc = json.loads(args.json.read_text())
-    else:
-        torch.set_num_threads(args.threads)
-        doc = {"schema_version": SCHEMA_VERSION, "quick": args.quick, "runs": args.runs,
-               "command": "python benchmarks/selection.py " + " ".join(argv or sys.argv[1:]),
-               "code": code_version(), "machine": machine_info("cpu", torch.get_num_threads())}
+    def measure(doc):
         data = datasets(args.points)
         doc["parts"] = {name: part(args, data) for name, part in
                         (("selection", selection), ("summary", summary), ("pwlf", pwlf_side))}
-        doc["machine"]["load_average_at_end"] = list(os.getloadavg())
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(doc, indent=1))
+
+    doc = measured_document(args, "selection", argv, measure, schema_version=SCHEMA_VERSION,
+                            quick=args.quick, runs=args.runs)
     text = markdown(doc)
     print(text)
     if args.results_md:
