@@ -322,16 +322,15 @@ Replicate replicate(const Points& p, const Block& block, const Vec& v, const Vec
   return out;
 }
 
-// profile.h's bootstrap over p's points, the breakpoints tu in p's u: sets
-// the calibrated breakpoints' limits in out, and out's slopes and
-// intercepts.
-void bootstrap(const Points& p, const Vec& tu, const BootstrapOptions& options,
-               ProfileIntervals& out) {
+// profile.h's bootstrap over p's points (weighted: their solver columns),
+// the breakpoints tu in p's u: sets the calibrated breakpoints' limits in
+// out, and out's replicated lines.
+void bootstrap(const Points& p, const Vec& weighted, const Vec& tu,
+               const BootstrapOptions& options, ProfileIntervals& out) {
   const auto h = static_cast<int64_t>(tu.size());
   const int64_t replicates = options.replicates, dof = options.dof;
   const std::vector<Block> blocks = blocks_of(p, tu, options.calibrate);
   if (replicates < 1 || blocks.empty()) return;
-  const Vec weighted = columns(p, p.w);
   HingeLeastSquares ls(p.u.data(), weighted.data(), static_cast<int64_t>(p.u.size()), {});
   const HingeSolution fit = ls.solve(tu.data(), h);
   // The noise of point i: σ/√w_i, σ² = RSS/dof in v's units.
@@ -411,8 +410,8 @@ ProfileIntervals profile_intervals(const double* x, const double* y, const doubl
   if (standardise(x, y, w, n, h + 1, Collective{}, p) != FitStatus::kOk) return out;
   Vec tu(h);
   for (int64_t k = 0; k < h; ++k) tu[k] = p.to_u(t[k]);
-  bootstrap(p, tu, options, out);
   const Vec weighted = columns(p, p.w);
+  bootstrap(p, weighted, tu, options, out);
   // The first step: the guess, or a thousandth of the typical gap between
   // breakpoints.
   const double fallback = (p.u_max - p.u_min) / static_cast<double>(h + 1) * 1e-3;

@@ -188,7 +188,6 @@ std::vector<CurveFit> fit_each_units(const Points& p, const CurveOptions& option
   return fits;
 }
 
-
 // The most units worth trying: at most max_units, and fewer parameters
 // than points (2K - P < n, P the points to pass through), where the fit
 // has a residual degree of freedom left: beyond it the fit interpolates and
