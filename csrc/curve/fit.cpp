@@ -55,16 +55,38 @@ Vec curvature_weighted(HingeLeastSquares& ls, const Points& p, int64_t hinges) {
   return interpolate(even_grid(hinges), cumulative, edges);
 }
 
-// Breakpoints outside the data, or with no point between them and the
-// previous one (their hinge duplicates another); t sorted.
-std::vector<bool> dead(const HingeLeastSquares& ls, const Points& p, const Vec& t) {
+// The fewest points a segment of a fit may hold. A line through one point
+// is not fixed by the data: the least error puts one there through an
+// outlier, a spike of two breakpoints in one bend, where the breakpoint the
+// curve has is lost; its JᵀWJ is singular, and curve_summary's errors are
+// infinite. Measured in the coverage study (benchmarks/coverage.py): such
+// fits were 24% of the three-segment truth's at N = 50, σ = 0.5.
+constexpr int64_t kFewestPoints = 2;
+
+// Breakpoints outside the data, or bounding a segment of fewer than
+// kFewestPoints points (its right one; the last segment's: the last
+// breakpoint); t sorted. Those with no point between them and the previous
+// one duplicate another's hinge.
+std::vector<bool> dead(const HingeLeastSquares& ls, const Points& p, const Vec& t,
+                       const Collective& collective) {
   const auto h = static_cast<int64_t>(t.size());
   Vec sums(kSums * h);
   ls.suffix_sums(t.data(), h, sums.data());
+  // Points up to each breakpoint, over every process: segment k holds
+  // those in (t_{k-1}, t_k].
+  std::vector<int64_t> upto(h + 1, 0);
+  for (int64_t k = 0; k < h; ++k) {
+    upto[k] = std::upper_bound(p.u.begin(), p.u.end(), t[k]) - p.u.begin();
+  }
+  upto[h] = static_cast<int64_t>(p.u.size());
+  if (collective.active()) collective.sum(upto.data(), h + 1);
   std::vector<bool> out(h);
   for (int64_t k = 0; k < h; ++k) {
-    out[k] = t[k] <= p.u_min || t[k] >= p.u_max || (k > 0 && sums[k] >= sums[k - 1]);
+    const int64_t held = upto[k] - (k > 0 ? upto[k - 1] : 0);
+    out[k] = t[k] <= p.u_min || t[k] >= p.u_max || (k > 0 && sums[k] >= sums[k - 1]) ||
+             held < kFewestPoints;
   }
+  if (h > 0 && upto[h] - upto[h - 1] < kFewestPoints) out[h - 1] = true;
   return out;
 }
 
@@ -103,7 +125,19 @@ Vec revive(ProjectedError& f, const Points& p, const Vec& t, const std::vector<b
 struct Run {
   double error = std::numeric_limits<double>::infinity();
   Vec t, trace;
+  bool supported = false;  // no breakpoint dead(): every segment has its points
+
+  // The least error among the runs whose segments all have their points;
+  // one with a segment too thin wins only over others like it.
+  bool better_than(const Run& other) const {
+    if (supported != other.supported) return supported;
+    return error < other.error;
+  }
 };
+
+bool none(const std::vector<bool>& flags) {
+  return std::none_of(flags.begin(), flags.end(), [](bool b) { return b; });
+}
 
 // L-BFGS on the breakpoints, then revive dead ones and run again; the best
 // breakpoints seen are kept, so a run never ends worse than it started.
@@ -115,17 +149,20 @@ Run optimise(ProjectedError& f, HingeLeastSquares& ls, const Points& p, Vec t,
   best.error = f(t.data(), h).mse;
   if (h == 0) {
     best.trace = {best.error};
+    best.supported = true;
     return best;
   }
+  // The start is kept only as a run's floor: not supported, so that any
+  // fitted run whose segments have their points is preferred to it.
   Vec trace;
   for (int64_t round = 0; round <= options.revive; ++round) {
     minimize_breakpoints(f, t, options.max_iter, trace);
-    const double error = f(t.data(), h).mse;
-    if (error < best.error) best.error = error, best.t = t;
-    const auto is_dead = dead(ls, p, t);
-    if (round == options.revive || std::none_of(is_dead.begin(), is_dead.end(), [](bool d) { return d; })) {
-      break;
-    }
+    Run run;
+    run.error = f(t.data(), h).mse;
+    const auto is_dead = dead(ls, p, t, collective);
+    run.supported = none(is_dead);
+    if (run.better_than(best)) best.error = run.error, best.t = t, best.supported = run.supported;
+    if (round == options.revive || run.supported) break;
     t = revive(f, p, t, is_dead, collective);
   }
   trace.push_back(best.error);
@@ -391,7 +428,7 @@ CurveFit fit_points(const Points& p, const CurveOptions& options, const Collecti
     }
     for (const Vec& start : starts) {
       Run run = optimise(f, ls, p, start, options, collective);
-      if (run.error < best.error || best.t.size() != static_cast<size_t>(h)) best = std::move(run);
+      if (run.better_than(best) || best.t.size() != static_cast<size_t>(h)) best = std::move(run);
     }
   }
   if (!std::isfinite(best.error) && options.constrained()) {
