@@ -632,7 +632,7 @@ def test_the_replicates_lines_are_in_the_datas_units():
     summary = curve_summary(model, x, y, calibrate="f")
     t = summary.breakpoints[None].contiguous()
     limit = torch.tensor([1.1], dtype=F64)
-    _, _, _, slopes, intercepts, *errors = relu_ext.ops._C.breakpoint_intervals(
+    _, _, _, slopes, intercepts, *errors, _ = relu_ext.ops._C.breakpoint_intervals(
         x[None].contiguous(), y[None].contiguous(), None, t, limit, None, replicates=5,
         level=0.95, dof=summary.dof[None].contiguous(), seed=0)
     assert slopes.shape == intercepts.shape == errors[0].shape == errors[1].shape == (1, 5, 3)
@@ -649,7 +649,7 @@ def test_the_replicates_standard_errors_are_curve_summarys():
     x, y = noisy_curve(n=300, breakpoints=(2000, 2015), noise=0.1, seed=32, low=1990, high=2030)
     model, _ = fit_curve(x, y, 3)
     summary = curve_summary(model, x, y, calibrate="f")
-    *_, se_slopes, se_intercepts = relu_ext.ops._C.breakpoint_intervals(
+    *_, se_slopes, se_intercepts, _ = relu_ext.ops._C.breakpoint_intervals(
         x[None].contiguous(), y[None].contiguous(), None, summary.breakpoints[None].contiguous(),
         torch.tensor([1.1], dtype=F64), None, replicates=40, level=0.95,
         dof=summary.dof[None].contiguous(), seed=0)

@@ -342,7 +342,7 @@ py::tuple fit_curves(const at::Tensor& x_in, const at::Tensor& y_in,
 
 // breakpoint_intervals(x, y, w, t, limit, step, replicates, level, dof, seed,
 // bootstrap) -> (low, high, limits, slopes, intercepts, se_slopes,
-// se_intercepts): the
+// se_intercepts, reach): the
 // profile-likelihood intervals of each row's breakpoints and the limits they
 // used, (B, H) (profile.h). Row b's breakpoints are t[b]'s leading non-NaN
 // entries, sorted; limit (B,), the F test's; step (B, H) or None, the
@@ -351,7 +351,10 @@ py::tuple fit_curves(const at::Tensor& x_in, const at::Tensor& y_in,
 // bootstrap of R replicates (level and dof (B,) needed then), and slopes,
 // intercepts and their standard errors (B, R, H + 1) are the replicates'
 // (NaN for the segments no bootstrapped block holds); else they are empty.
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+// reach (B, 4, H + 1): profile.h's, each segment's least and greatest slope
+// and intercept at the bootstrapped breakpoints' interval ends.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor,
+           at::Tensor>
 breakpoint_intervals_of(
     const at::Tensor& x_in, const at::Tensor& y_in, const std::optional<at::Tensor>& w_in,
     const at::Tensor& t_in, const at::Tensor& limit_in, const std::optional<at::Tensor>& step_in,
@@ -390,6 +393,7 @@ breakpoint_intervals_of(
   auto intercepts = at::full({curves, replicates, h + 1}, nan, at::kDouble);
   auto se_slopes = at::full({curves, replicates, h + 1}, nan, at::kDouble);
   auto se_intercepts = at::full({curves, replicates, h + 1}, nan, at::kDouble);
+  auto reach = at::full({curves, 4, h + 1}, nan, at::kDouble);
   std::vector<std::vector<double>> rows(curves);
   for (int64_t b = 0; b < curves; ++b) {
     const double* r = row(t, b);
@@ -429,6 +433,10 @@ breakpoint_intervals_of(
             std::copy((*from)[r].begin(), (*from)[r].end(), to->mutable_data_ptr<double>() + at);
           }
         }
+        for (size_t line = 0; line < found.reach.size(); ++line) {
+          std::copy(found.reach[line].begin(), found.reach[line].end(),
+                    reach.mutable_data_ptr<double>() + (b * 4 + static_cast<int64_t>(line)) * (h + 1));
+        }
         for (int64_t k = 0; k < count; ++k) {
           low.mutable_data_ptr<double>()[b * h + k] = found.intervals[k].low;
           high.mutable_data_ptr<double>()[b * h + k] = found.intervals[k].high;
@@ -437,7 +445,7 @@ breakpoint_intervals_of(
       }
     });
   }
-  return {low, high, limits, slopes, intercepts, se_slopes, se_intercepts};
+  return {low, high, limits, slopes, intercepts, se_slopes, se_intercepts, reach};
 }
 
 }  // namespace
@@ -464,10 +472,11 @@ void bind(py::module_& m) {
         py::arg("w"), py::arg("t"), py::arg("limit"), py::arg("step") = py::none(),
         py::arg("replicates") = 0, py::arg("level") = 0.95, py::arg("dof") = py::none(),
         py::arg("seed") = 0, py::arg("bootstrap") = py::none(),
-        "(low, high, limits, slopes, intercepts, se_slopes, se_intercepts): profile-likelihood "
-        "intervals of each row's breakpoints, the limits of those `bootstrap` marks (None: all) "
-        "calibrated by a parametric bootstrap when replicates > 0, and the replicates' slopes "
-        "and intercepts and their standard errors (csrc/curve/profile.h).");
+        "(low, high, limits, slopes, intercepts, se_slopes, se_intercepts, reach): "
+        "profile-likelihood intervals of each row's breakpoints, the limits of those "
+        "`bootstrap` marks (None: all) calibrated by a parametric bootstrap when replicates > 0, "
+        "the replicates' slopes and intercepts and their standard errors, and the lines at the "
+        "bootstrapped intervals' ends (csrc/curve/profile.h).");
   m.def("exact_sums", &exact_sums, py::arg("values"), py::arg("segment"), py::arg("segments"),
         "(R, segments, digits): exact sums of each row's values per segment (csrc/curve/exact_sum.h).");
   m.def("constrained_lstsq", &constrained_lstsq, py::arg("G"), py::arg("g"), py::arg("E"),

@@ -60,6 +60,12 @@ struct ProfileIntervals {
   // holds, bar an end one against a breakpoint held fixed, NaN for the
   // others; empty with no bootstrap.
   std::vector<std::vector<double>> slopes, intercepts, se_slopes, se_intercepts;
+  // Each segment's least and greatest slope, then least and greatest
+  // intercept (x's and y's units), over the curves at the ends of the
+  // bootstrapped breakpoints' intervals, their neighbours re-fitted: the
+  // lines the curve can have with a weak breakpoint anywhere in its
+  // interval. NaN for a segment none reached; all NaN without bootstrap.
+  std::vector<std::vector<double>> reach;
 };
 
 // The intervals of the sorted breakpoints t (x's units) of the curve

@@ -590,14 +590,15 @@ def _profile_intervals(data, rows, level, calibration):
     # Where the search looks first: the Wald interval's ends.
     wald = (quantile[:, None] * rows["se_breakpoints"]).contiguous()
     replicates = calibration.replicates if boot.any() else 0
-    low, high, _, slopes, intercepts, se_slopes, se_intercepts = _C.breakpoint_intervals(
+    low, high, _, slopes, intercepts, se_slopes, se_intercepts, reach = _C.breakpoint_intervals(
         data.x, data.y, data.w, t, limit, wald, replicates=replicates, level=level,
         dof=rows["dof"], seed=calibration.seed, bootstrap=boot)
     intervals["breakpoints"] = (low, high)
     if not replicates:
         return intervals, boot.any(1)
-    for name, replicated, own in (("slopes", slopes, se_slopes),
-                                  ("intercepts", intercepts, se_intercepts)):
+    for name, replicated, own, (least, greatest) in (
+            ("slopes", slopes, se_slopes, reach[:, 0:2].unbind(1)),
+            ("intercepts", intercepts, se_intercepts, reach[:, 2:4].unbind(1))):
         estimate, se = rows[name], rows["se_" + name]
         width = replicated.shape[2]
         # Studentised, the bootstrap-t: each replicate's error over its own
@@ -614,6 +615,12 @@ def _profile_intervals(data, rows, level, calibration):
         bounds = intervals[name]
         bounds[0][:, :width] = estimate[:, :width] - q * se[:, :width]
         bounds[1][:, :width] = estimate[:, :width] + q * se[:, :width]
+        # And every line the curve takes with a bootstrapped breakpoint at
+        # either end of its interval: where the breakpoint is that unsure,
+        # so are the lines beside it, beyond what the replicates' spread
+        # about the fitted breakpoint shows (fmin/fmax pass over NaN).
+        bounds[0][:, :width] = torch.fmin(bounds[0][:, :width], least[:, :width])
+        bounds[1][:, :width] = torch.fmax(bounds[1][:, :width], greatest[:, :width])
     return intervals, boot.any(1)
 
 
