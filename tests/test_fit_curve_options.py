@@ -373,4 +373,6 @@ def test_pandas_series_go_in():
 
     frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0, 4.0], "y": [1.0, 0.0, 1.0, 2.0, 3.0]})
     model, _ = fit_curve(frame["x"], frame["y"], 2)
-    assert abs(model.predict(frame["x"]) - frame["y"].to_numpy()).max() < 1e-9
+    # The kink sits on the point x = 1, which the search nears from the side
+    # where the first segment holds two points: to L-BFGS's tolerance.
+    assert abs(model.predict(frame["x"]) - frame["y"].to_numpy()).max() < 1e-7
