@@ -611,6 +611,65 @@ def test_the_bootstrap_widens_where_the_f_test_is_short_and_is_repeatable():
     assert covered[1] > covered[0]
 
 
+def fixed_breakpoint_fit(x, y, t):
+    """(RSS, slopes) of least squares with the breakpoints t held."""
+    design = hinge_design(x, t)
+    coef = np.linalg.lstsq(design, y, rcond=None)[0]
+    residual = y - design @ coef
+    slope_rows, _ = lines_of(t)
+    return residual @ residual, slope_rows @ coef
+
+
+def test_a_weak_breakpoints_interval_is_its_whole_calibrated_set():
+    # One breakpoint: its profile is least squares with it held, on a grid
+    # here. Where the kink is weak the set under the limit comes in pieces;
+    # the interval spans them all, not the piece around the fit alone.
+    x, y = weak_curves()
+    model, _ = fit_curve(x, y, 2)
+    summary = curve_summary(model, x, y, calibrate="bootstrap", replicates=100, seed=3)
+    low, high, limits, *_ = relu_ext.ops._C.breakpoint_intervals(
+        x, y, None, summary.breakpoints.contiguous(), torch.full((60,), 1.1, dtype=F64), None,
+        replicates=100, level=0.95, dof=summary.dof, seed=3)
+    pieces = []
+    for b in range(60):
+        xs, ys = x[b].numpy(), y[b].numpy()
+        grid = np.linspace(xs.min(), xs.max(), 2001)
+        least = fixed_breakpoint_fit(xs, ys, [summary.breakpoints[b, 0].item()])[0]
+        under = np.array([fixed_breakpoint_fit(xs, ys, [tau])[0] for tau in grid]) \
+            <= limits[b, 0].item() * least
+        pieces.append(np.count_nonzero(np.diff(under.astype(int)) == 1) + under[0])
+        assert low[b, 0].item() == pytest.approx(grid[under].min(), abs=2e-3)
+        assert high[b, 0].item() == pytest.approx(grid[under].max(), abs=2e-3)
+    assert sum(p > 1 for p in pieces) >= 5
+
+
+def test_the_lines_beside_a_weak_breakpoint_follow_it_across_its_interval():
+    # The slopes' intervals hold the slopes of the curve with the breakpoint
+    # at either end of its interval; where that reaches the data's end, the
+    # segment beyond has no points and its slope is unbounded.
+    x, y = weak_curves()
+    model, _ = fit_curve(x, y, 2)
+    summary = curve_summary(model, x, y, calibrate="bootstrap", replicates=100, seed=3)
+    (low, high), (slope_low, slope_high) = (summary.conf_int()[name]
+                                            for name in ("breakpoints", "slopes"))
+    unbounded = 0
+    for b in range(60):
+        xs, ys = x[b].numpy(), y[b].numpy()
+        for end in (low[b, 0].item(), high[b, 0].item()):
+            slopes = fixed_breakpoint_fit(xs, ys, [end])[1]
+            # The segments with the points to fix their lines well (a slope
+            # through one or two points just past the end is ill-conditioned).
+            reached = [np.count_nonzero(xs <= end) >= 3, np.count_nonzero(xs > end) >= 3]
+            for j in range(2):
+                if reached[j]:
+                    slack = 1e-6 * (1 + abs(slopes[j]))
+                    assert slope_low[b, j] - slack <= slopes[j] <= slope_high[b, j] + slack
+        if high[b, 0] >= x[b].max():
+            assert slope_low[b, 1] == -math.inf and slope_high[b, 1] == math.inf
+            unbounded += 1
+    assert 0 < unbounded < 60
+
+
 def test_auto_bootstraps_the_weak_fits_and_not_the_well_determined_ones():
     x, y = weak_curves(curves=10)
     model, _ = fit_curve(x, y, 2)

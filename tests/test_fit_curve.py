@@ -1,5 +1,7 @@
 """relu_ext.fit_curve: exact recovery, scaling folded back, reproducibility, bad data."""
 
+import math
+
 import pytest
 import torch
 
@@ -96,6 +98,26 @@ def test_data_with_a_gap_keeps_every_breakpoint_in_use():
     between = (x[None, :] > t[:-1, None]) & (x[None, :] < t[1:, None])
     assert between.any(1).all(), t
     assert revived.final_loss < 0.95 * as_found.final_loss
+
+
+def test_every_segment_holds_two_points():
+    # Three segments (slopes 1, -1, 1), 50 points, noise 0.5: the least error
+    # often has a segment through one point, a line fixed by nothing (its
+    # JᵀWJ singular; a quarter of these curves, before the fit kept two
+    # points a segment).
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(100, 50, generator=g, dtype=torch.float64).sort(1).values
+    truth = x - 2 * (x - 1 / 3).clamp_min(0) + 2 * (x - 2 / 3).clamp_min(0)
+    model, _ = fit_curve(x, truth + 0.5 * torch.randn(x.shape, generator=g, dtype=x.dtype), 3)
+    t = model.to_piecewise().breakpoints
+    edges = torch.cat([torch.full((100, 1), -math.inf, dtype=x.dtype), t,
+                       torch.full((100, 1), math.inf, dtype=x.dtype)], 1)
+    held = ((x[:, None, :] > edges[:, :-1, None]) & (x[:, None, :] <= edges[:, 1:, None])).sum(2)
+    assert (held >= 2).all(), held.min(1).values
+    # Where the units leave no room for two points a segment: the least error.
+    few = torch.tensor([0.0, 1, 2, 3, 4], dtype=torch.float64)
+    _, tight = fit_curve(few, few.square(), units=4)
+    assert tight.final_loss < 1e-3
 
 
 def test_mae_loss_fits_through_outliers():
