@@ -645,29 +645,26 @@ def test_a_weak_breakpoints_interval_is_its_whole_calibrated_set():
 
 def test_the_lines_beside_a_weak_breakpoint_follow_it_across_its_interval():
     # The slopes' intervals hold the slopes of the curve with the breakpoint
-    # at either end of its interval; where that reaches the data's end, the
-    # segment beyond has no points and its slope is unbounded.
+    # at either end of its interval; near the data's ends, where the end
+    # segment still holds two points (a line through fewer is fixed by
+    # nothing, and fit_curve fits none).
     x, y = weak_curves()
     model, _ = fit_curve(x, y, 2)
     summary = curve_summary(model, x, y, calibrate="bootstrap", replicates=100, seed=3)
     (low, high), (slope_low, slope_high) = (summary.conf_int()[name]
                                             for name in ("breakpoints", "slopes"))
-    unbounded = 0
+    at_the_ends = 0
     for b in range(60):
         xs, ys = x[b].numpy(), y[b].numpy()
-        for end in (low[b, 0].item(), high[b, 0].item()):
+        ordered = np.sort(xs)
+        ends = (max(low[b, 0].item(), ordered[1]), min(high[b, 0].item(), ordered[-3]))
+        at_the_ends += ends != (low[b, 0].item(), high[b, 0].item())
+        for end in ends:
             slopes = fixed_breakpoint_fit(xs, ys, [end])[1]
-            # The segments with the points to fix their lines well (a slope
-            # through one or two points just past the end is ill-conditioned).
-            reached = [np.count_nonzero(xs <= end) >= 3, np.count_nonzero(xs > end) >= 3]
             for j in range(2):
-                if reached[j]:
-                    slack = 1e-6 * (1 + abs(slopes[j]))
-                    assert slope_low[b, j] - slack <= slopes[j] <= slope_high[b, j] + slack
-        if high[b, 0] >= x[b].max():
-            assert slope_low[b, 1] == -math.inf and slope_high[b, 1] == math.inf
-            unbounded += 1
-    assert 0 < unbounded < 60
+                slack = 1e-3 * (1 + abs(slopes[j]))  # two close points fix a steep line loosely
+                assert slope_low[b, j] - slack <= slopes[j] <= slope_high[b, j] + slack
+    assert at_the_ends > 0
 
 
 def test_auto_bootstraps_the_weak_fits_and_not_the_well_determined_ones():

@@ -55,14 +55,6 @@ Vec curvature_weighted(HingeLeastSquares& ls, const Points& p, int64_t hinges) {
   return interpolate(even_grid(hinges), cumulative, edges);
 }
 
-// The fewest points a segment of a fit may hold. A line through one point
-// is not fixed by the data: the least error puts one there through an
-// outlier, a spike of two breakpoints in one bend, where the breakpoint the
-// curve has is lost; its JᵀWJ is singular, and curve_summary's errors are
-// infinite. Measured in the coverage study (benchmarks/coverage.py): such
-// fits were 24% of the three-segment truth's at N = 50, σ = 0.5.
-constexpr int64_t kFewestPoints = 2;
-
 // Breakpoints outside the data, or bounding a segment of fewer than
 // kFewestPoints points (its right one; the last segment's: the last
 // breakpoint); t sorted. Those with no point between them and the previous

@@ -515,7 +515,6 @@ ProfileIntervals profile_intervals(const double* x, const double* y, const doubl
     return std::isfinite(guess) && guess > 0 ? guess : fallback;
   };
   std::vector<Vec> ends(2 * h);  // the lines at each scanned interval's ends
-  std::vector<char> unbounded(h + 1, false);  // segments whose line those leave free
   // Each breakpoint on its own thread (within a batch's thread: in turn),
   // with its own solver: the solver's workspace is not shared.
   at::parallel_for(0, h, 1, [&](int64_t begin, int64_t end) {
@@ -535,11 +534,14 @@ ProfileIntervals profile_intervals(const double* x, const double* y, const doubl
       if (!scan) continue;
       a = farthest(low, a, p.u_min, threshold), b = farthest(high, b, p.u_max, threshold);
       out.intervals[k] = {p.to_x(a), p.to_x(b)};
-      // The curve at each end: its lines, in x's and y's units. An interval
-      // that reaches the data's end holds curves whose segment beyond the
-      // breakpoint has no points: its line is anything.
-      if (k == 0 && a <= p.u_min) unbounded[0] = true;
-      if (k == h - 1 && b >= p.u_max) unbounded[h] = true;
+      // The curve at each end: its lines, in x's and y's units. Near the
+      // data's ends, the curves fit_curve fits: where the end segment
+      // holds kFewestPoints points (with fewer its line is fixed by nothing).
+      const auto n_points = static_cast<int64_t>(p.u.size());
+      if (k == 0 && n_points > kFewestPoints) a = std::max(a, std::min(tu[k], p.u[kFewestPoints - 1]));
+      if (k == h - 1 && n_points > kFewestPoints) {
+        b = std::min(b, std::max(tu[k], p.u[n_points - 1 - kFewestPoints]));
+      }
       for (auto [profile, tau, side] : {std::tuple{&low, a, 0}, {&high, b, 1}}) {
         if (!std::isfinite((*profile)(tau))) continue;
         const Vec& at = profile->breakpoints();
@@ -560,11 +562,6 @@ ProfileIntervals profile_intervals(const double* x, const double* y, const doubl
       out.reach[line][segment] = std::fmin(out.reach[line][segment], end[j]);
       out.reach[line + 1][segment] = std::fmax(out.reach[line + 1][segment], end[j]);
     }
-  }
-  for (int64_t j = 0; j <= h; ++j) {
-    if (!unbounded[j]) continue;
-    out.reach[0][j] = out.reach[2][j] = -kInf;
-    out.reach[1][j] = out.reach[3][j] = kInf;
   }
   return out;
 }
