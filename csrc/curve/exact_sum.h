@@ -9,6 +9,7 @@
 // split, and so is every step of the fit that follows from it.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -53,30 +54,33 @@ class ExactSum {
   // holds the sign. The form is unique for a value, so equal sums have equal
   // digits.
   void normalize() {
-    for (int i = 0; i + 1 < kDigits; ++i) {
-      const int64_t carry = digits_[i] >> 32;  // floor division by 2^32
-      digits_[i] -= carry * (int64_t{1} << 32);
-      digits_[i + 1] += carry;
-    }
+    carry_from(digits_, lowest_nonzero());
     adds_ = 0;
   }
 
   // The sum rounded to a double (within an ulp; overflows to ±inf), a
   // function of the exact value alone.
   double value() const {
-    ExactSum magnitude = *this;
-    magnitude.normalize();
-    const bool negative = magnitude.digits_[kDigits - 1] < 0;
+    // Digits below `low` are 0 and stay 0 through normalising, negating and
+    // normalising again (carries only move up): a fit's sums span a handful
+    // of digits around 2^0, and the carries through the ~30 zeros below
+    // them were most of the cost of rounding.
+    const int low = lowest_nonzero();
+    int64_t magnitude[kDigits];
+    std::copy(digits_ + low, digits_ + kDigits, magnitude + low);
+    carry_from(magnitude, low);
+    const bool negative = magnitude[kDigits - 1] < 0;
     if (negative) {
-      for (int64_t& d : magnitude.digits_) d = -d;
-      magnitude.normalize();
+      for (int i = low; i < kDigits; ++i) magnitude[i] = -magnitude[i];
+      carry_from(magnitude, low);
     }
+    const auto digit = [&](int i) { return i >= low ? magnitude[i] : int64_t{0}; };
     int top = kDigits - 1;
-    while (top > 0 && magnitude.digits_[top] == 0) --top;
+    while (top > 0 && digit(top) == 0) --top;
     // The top three digits carry at least 65 significant bits.
     double v = 0;
     for (int i = top; i >= 0 && i > top - 3; --i) {
-      v += std::ldexp(static_cast<double>(magnitude.digits_[i]), 32 * i + kLowestExponent);
+      v += std::ldexp(static_cast<double>(digit(i)), 32 * i + kLowestExponent);
     }
     return negative ? -v : v;
   }
@@ -87,6 +91,22 @@ class ExactSum {
   int64_t* digits() { return digits_; }
 
  private:
+  // The first digit that is not 0 (the top one if none is).
+  int lowest_nonzero() const {
+    int low = 0;
+    while (low < kDigits - 1 && digits_[low] == 0) ++low;
+    return low;
+  }
+
+  // Propagates the carries of d[low..] up (normalize's step), d[..low) being 0.
+  static void carry_from(int64_t* d, int low) {
+    for (int i = low; i + 1 < kDigits; ++i) {
+      const int64_t carry = d[i] >> 32;  // floor division by 2^32
+      d[i] -= carry * (int64_t{1} << 32);
+      d[i + 1] += carry;
+    }
+  }
+
   ExactSum& combine(const ExactSum& other, int64_t sign) {
     for (int i = 0; i < kDigits; ++i) digits_[i] += sign * other.digits_[i];
     normalize();

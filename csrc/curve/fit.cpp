@@ -362,7 +362,10 @@ CurveFit fit_curve(const double* x, const double* y, const double* w, int64_t n,
   return fit;
 }
 
-CurveFit fit_points(const Points& p, const CurveOptions& options, const Collective& collective) {
+namespace {
+
+CurveFit fit_with(const Points& p, const CurveOptions& options, const Collective& collective,
+                  HingeLeastSquares& ls) {
   CurveFit fit;
   fit.units = options.hinges + 1;
   Vec through_u, through_v;
@@ -370,9 +373,6 @@ CurveFit fit_points(const Points& p, const CurveOptions& options, const Collecti
     through_u.push_back(p.to_u(options.through_x[c]));
     through_v.push_back(p.to_v(options.through_y[c]));
   }
-  const Vec weighted = columns(p, p.w);
-  HingeLeastSquares ls(p.u.data(), weighted.data(), static_cast<int64_t>(p.u.size()),
-                       reduce_of(collective));
   ProjectedError f(ls, options, through_u, through_v);
   const int64_t h = options.hinges;
 
@@ -442,6 +442,19 @@ CurveFit fit_points(const Points& p, const CurveOptions& options, const Collecti
     fit.error = best.error;
   }
   return fit;
+}
+
+}  // namespace
+
+CurveFit fit_points(const Points& p, const CurveOptions& options, const Collective& collective) {
+  const Vec weighted = columns(p, p.w);
+  HingeLeastSquares ls(p.u.data(), weighted.data(), static_cast<int64_t>(p.u.size()),
+                       reduce_of(collective));
+  return fit_with(p, options, collective, ls);
+}
+
+CurveFit fit_points(const Points& p, const CurveOptions& options, HingeLeastSquares& ls) {
+  return fit_with(p, options, Collective{}, ls);
 }
 
 }  // namespace relu_ext::curve

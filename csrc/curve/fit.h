@@ -120,6 +120,11 @@ struct Points;
 // constraints cannot be met, status; the rest is the caller's.
 CurveFit fit_points(const Points& p, const CurveOptions& options, const Collective& collective);
 
+// fit_points on one process with the solver of p's points given,
+// HingeLeastSquares over columns(p, p.w) without a reduce: for a caller that
+// goes on to use that solver (and the sums it has rounded) after the fit.
+CurveFit fit_points(const Points& p, const CurveOptions& options, HingeLeastSquares& ls);
+
 // The error at breakpoints t (any order) at the best coefficients meeting
 // the constraints, and its gradient in t: what L-BFGS minimises.
 class ProjectedError {

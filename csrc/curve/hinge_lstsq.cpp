@@ -30,6 +30,51 @@ HingeLeastSquares::HingeLeastSquares(const double* u, const double* columns, int
     for (int64_t i = 0; i < n; ++i) totals[p].add(columns_[p * n + i]);
   }
   reduce_and_round(totals, reduce_, totals_);
+  if (!reduce_ && n <= kSmall) {
+    rounded_.assign(kSums * (n + 1), std::numeric_limits<double>::quiet_NaN());
+  }
+}
+
+HingeLeastSquares::HingeLeastSquares(const double* u, const double* columns, int64_t n,
+                                     const HingeLeastSquares& same_x)
+    : u_(u), columns_(columns), n_(n), block_(same_x.block_) {
+  const int64_t blocks = block_count();
+  blocks_.resize(kSums * blocks);
+  std::copy_n(same_x.blocks_.begin(), kXSums * blocks, blocks_.begin());
+  for (int p = kXSums; p < kSums; ++p) {
+    const double* column = columns_ + p * n;
+    ExactSum sum;
+    for (int64_t i = n - 1; i >= 0; --i) {
+      sum.add(column[i]);
+      if (i % block_ == 0) {
+        sum.normalize();  // a suffix() starts from it
+        blocks_[p * blocks + i / block_] = sum;
+      }
+    }
+  }
+  std::vector<ExactSum> totals(kColumns - kXSums);
+  for (int p = kXSums; p < kColumns; ++p) {
+    for (int64_t i = 0; i < n; ++i) totals[p - kXSums].add(columns_[p * n + i]);
+  }
+  std::copy_n(same_x.totals_, kXSums, totals_);
+  reduce_and_round(totals, reduce_, totals_ + kXSums);
+  if (!same_x.rounded_.empty()) {
+    rounded_.assign(kSums * (n + 1), std::numeric_limits<double>::quiet_NaN());
+    std::copy_n(same_x.rounded_.begin(), kXSums * (n + 1), rounded_.begin());
+  }
+}
+
+void HingeLeastSquares::round_x_sums() {
+  for (int p = 0; p < kXSums && !rounded_.empty(); ++p) {
+    for (int64_t first = 0; first <= n_; ++first) rounded_suffix(p, first);
+  }
+}
+
+double HingeLeastSquares::rounded_suffix(int p, int64_t first) const {
+  if (rounded_.empty()) return suffix(p, first).value();
+  double& cached = rounded_[p * (n_ + 1) + first];
+  if (std::isnan(cached)) cached = suffix(p, first).value();
+  return cached;
 }
 
 ExactSum HingeLeastSquares::suffix(int p, int64_t first) const {
@@ -64,7 +109,7 @@ void HingeLeastSquares::suffix_sums(const double* t, int64_t h, double* out) con
   if (!reduce_) {  // rounded as they come: no sums to keep for an all-reduce
     for (int64_t k = 0; k < h; ++k) {
       const int64_t from = first(k);
-      for (int p = 0; p < kSums; ++p) out[p * h + k] = suffix(p, from).value();
+      for (int p = 0; p < kSums; ++p) out[p * h + k] = rounded_suffix(p, from);
     }
     return;
   }

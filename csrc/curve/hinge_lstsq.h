@@ -57,9 +57,18 @@ class HingeLeastSquares {
   // u: n points sorted ascending; columns: kColumns rows of n, in u's order.
   // Both must outlive the object.
   HingeLeastSquares(const double* u, const double* columns, int64_t n, Reduce reduce);
+  // The same, for columns whose rows w, w·u, w·u² are those of `same_x`
+  // (the same points and weights, other v; one process): their sums are
+  // copied from it rather than added again. The bootstrap's replicates of
+  // a block differ in v alone.
+  HingeLeastSquares(const double* u, const double* columns, int64_t n,
+                    const HingeLeastSquares& same_x);
+  // Rounds every suffix sum of w, w·u and w·u² now, for the solvers made
+  // from this one to copy.
+  void round_x_sums();
 
   // S0, S1, S2, V0, V1 over the points (of every process) with u > t_k:
-  // kSums rows of h.
+  // kSums rows of h. Not for concurrent calls (it fills a cache).
   void suffix_sums(const double* t, int64_t h, double* out) const;
 
   // The error at the best coefficients for breakpoints t (any order) and
@@ -88,11 +97,16 @@ class HingeLeastSquares {
   static constexpr int64_t kBlock = 64;
   static constexpr int64_t kSmallBlock = 16;
   static constexpr int64_t kSmall = 65536;
+  // The rows of w, w·u and w·u²: those a solver over the same points and
+  // weights shares.
+  static constexpr int kXSums = 3;
   // Suffixes from block 0 to the one past the last point (zero).
   int64_t block_count() const { return (n_ + block_ - 1) / block_ + 1; }
 
   // The exact sum of column p over the points i >= first.
   ExactSum suffix(int p, int64_t first) const;
+  // suffix(p, first).value(), from the cache when there is one.
+  double rounded_suffix(int p, int64_t first) const;
 
   const double* u_;
   const double* columns_;
@@ -100,6 +114,11 @@ class HingeLeastSquares {
   int64_t block_;
   Reduce reduce_;
   std::vector<ExactSum> blocks_;  // [p][b]: column p over the points from b·block_ on
+  // [p][first]: suffix(p, first).value(), NaN until first asked for; for up
+  // to kSmall points and one process. A fit asks for the same few hundred
+  // suffixes thousands of times (its breakpoints move by less than a point's
+  // gap), and rounding an exact sum costs more than the solve around it.
+  mutable std::vector<double> rounded_;
   double totals_[kColumns];  // the columns' sums over every process's points
   HingeSolution solution_;
   std::vector<double> sums_, gram_, factor_, rhs_;

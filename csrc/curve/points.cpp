@@ -152,6 +152,19 @@ FitStatus standardise(const double* x, const double* y, const double* w, int64_t
   return FitStatus::kOk;
 }
 
+void restandardise(const double* y, const Collective& collective, Points& p) {
+  // standardise's steps on y: the exact sums are the same in any order.
+  Vec ys(y, y + p.u.size());
+  p.y_exponent = scale_exponent(ys, collective);
+  for (double& yi : ys) yi = std::ldexp(yi, -p.y_exponent);
+  std::tie(p.y_mean_, p.y_std_) = moments(ys, p.w, p.weight, collective);
+  if (!(p.y_std_ > 0)) p.y_std_ = 1;  // a constant: nothing to scale
+  p.y_shift = std::ldexp(p.y_mean_, p.y_exponent);
+  p.y_scale = std::ldexp(p.y_std_, p.y_exponent);
+  p.v.resize(ys.size());
+  for (size_t i = 0; i < ys.size(); ++i) p.v[i] = (ys[i] - p.y_mean_) / p.y_std_;
+}
+
 // The solver's columns for weights w: w, w·u, w·u², w·v, w·u·v, w·v².
 Vec columns(const Points& p, const Vec& w) {
   const auto n = static_cast<int64_t>(p.u.size());

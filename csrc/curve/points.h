@@ -63,6 +63,13 @@ struct Points {
 FitStatus standardise(const double* x, const double* y, const double* w, int64_t n,
                       int64_t units, const Collective& collective, Points& p);
 
+// Points p (from standardise) with new y values, given in p's order (the
+// same points, weights and order, so the same x side): sets v and the y
+// scaling as standardise would have. For the bootstrap's replicates, whose
+// points differ in y alone: the x side (the quantile histogram above all)
+// is then computed once, not once a replicate.
+void restandardise(const double* y, const Collective& collective, Points& p);
+
 // The solver's columns for weights w: w, w·u, w·u², w·v, w·u·v, w·v².
 Vec columns(const Points& p, const Vec& w);
 

@@ -3,9 +3,11 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <tuple>
 #include <limits>
+#include <memory>
 #include <numbers>
 
 #include "cholesky.h"
@@ -362,32 +364,32 @@ struct Replicate {
   Vec se_slopes, se_intercepts;  // their standard errors, the replicate's own
 };
 
-// The block's points (p's u and w, simulated v) fitted afresh, from their
+// The block's points (p's u and w, simulated v; q: them standardised,
+// bar v, which is set here; same_x: a solver over them) fitted afresh, from their
 // true breakpoints t and fit_curve's usual starts (without which the
 // statistic's quantile comes out 5% lower: the fit of a weak kink is
 // sometimes best far from the truth):
 // the statistic (profile(t_k) - RSS)/((RSS + outside)/dof) of each
 // breakpoint calibrated, outside the simulated RSS of the points beyond the
 // block (p's v units), and the fitted segments' lines.
-Replicate replicate(const Points& p, const Block& block, const Vec& v, const Vec& t,
+Replicate replicate(const Points& p, const Block& block, Points& q,
+                    const HingeLeastSquares& same_x, const Vec& v, const Vec& t,
                     double outside, int64_t dof) {
   const auto h = static_cast<int64_t>(t.size());
   const int64_t n = block.end - block.begin;
   const double nan = std::numeric_limits<double>::quiet_NaN();
   Replicate out{Vec(h, kInf), Vec(h + 1, nan), Vec(h + 1, nan), Vec(h + 1, nan),
                 Vec(h + 1, nan)};
-  Points q;  // p's u as its x
-  if (standardise(p.u.data() + block.begin, v.data(), p.w.data() + block.begin, n, h + 1,
-                  Collective{}, q) != FitStatus::kOk) {
-    return out;
-  }
+  restandardise(v.data(), Collective{}, q);
   CurveOptions options;
   options.hinges = h;
   options.restarts = 2;
   options.starts = {t};
-  const CurveFit fit = fit_points(q, options, Collective{});
+  // One solver for the fit and the profiles: building it costs a third of
+  // a start's search, and the profiles reuse the sums the fit rounded.
   const Vec weighted = columns(q, q.w);
-  HingeLeastSquares ls(q.u.data(), weighted.data(), n, {});
+  HingeLeastSquares ls(q.u.data(), weighted.data(), n, same_x);
+  const CurveFit fit = fit_points(q, options, ls);
   ProjectedError f(ls, CurveOptions{}, {}, {});
   // outside in q's mean squared error: q's RSS in p's v units is
   // error·weight·y_scale².
@@ -432,19 +434,55 @@ void bootstrap(const Points& p, const Vec& weighted, const Vec& tu,
   const double sigma = std::sqrt(fit.mse * p.weight / static_cast<double>(dof));
   const auto count = static_cast<int64_t>(blocks.size());
   std::vector<Replicate> found(count * replicates);
-  at::parallel_for(0, count * replicates, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const Block& block = blocks[i / replicates];
-      const int64_t r = i % replicates;
+  // Each block's points standardised (p's u as their x), what its replicates
+  // share; a block that cannot be standardised has no replicates (NaN
+  // lines, infinite statistics).
+  std::vector<Points> standardised(count);
+  std::vector<bool> usable(count);
+  for (int64_t b = 0; b < count; ++b) {
+    const Block& block = blocks[b];
+    usable[b] = standardise(p.u.data() + block.begin, p.v.data() + block.begin,
+                            p.w.data() + block.begin, block.end - block.begin,
+                            block.last - block.first + 2, Collective{},
+                            standardised[b]) == FitStatus::kOk;
+  }
+  // And a solver over each, whose sums of w, w·u and w·u² its replicates'
+  // solvers copy: all but v's are the same in every replicate.
+  std::vector<Vec> block_columns(count);
+  std::vector<std::unique_ptr<HingeLeastSquares>> same_x(count);
+  for (int64_t b = 0; b < count; ++b) {
+    if (!usable[b]) continue;
+    const Points& q = standardised[b];
+    block_columns[b] = columns(q, q.w);
+    same_x[b] = std::make_unique<HingeLeastSquares>(q.u.data(), block_columns[b].data(),
+                                                   static_cast<int64_t>(q.u.size()), Reduce{});
+    same_x[b]->round_x_sums();
+  }
+  // Each block's fitted values and noise scales, the same in every replicate.
+  std::vector<Vec> means(count), scales(count);
+  for (int64_t b = 0; b < count; ++b) {
+    for (int64_t at = blocks[b].begin; at < blocks[b].end; ++at) {
+      means[b].push_back(evaluate(p.u[at], tu, fit.coef));
+      scales[b].push_back(sigma / std::sqrt(p.w[at]));
+    }
+  }
+  // Each thread takes the next task left, the blocks interleaved (task t is
+  // block t % count's replicate t / count): parallel_for's fixed halves
+  // left a thread idle while the other fitted the largest block alone, or
+  // while it waited, descheduled, on a machine with other work. A
+  // replicate depends on its index alone, whichever thread fits it.
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
+    std::vector<Points> mine(count);  // the thread's copies, v overwritten
+    for (int64_t task; (task = next++) < count * replicates;) {
+      const int64_t b = task % count, r = task / count, i = b * replicates + r;
+      const Block& block = blocks[b];
       // mix64(0) = 0: a block of all the breakpoints draws what the whole
       // curve's bootstrap always drew.
       Normal normal(mix64(options.seed ^ mix64(static_cast<uint64_t>(r))) ^
                     mix64(static_cast<uint64_t>(block.first)));
       Vec v(block.end - block.begin);
-      for (size_t j = 0; j < v.size(); ++j) {
-        const size_t at = block.begin + j;
-        v[j] = evaluate(p.u[at], tu, fit.coef) + sigma / std::sqrt(p.w[at]) * normal();
-      }
+      for (size_t j = 0; j < v.size(); ++j) v[j] = means[b][j] + scales[b][j] * normal();
       // The points beyond the block add σ²·χ² on the degrees of freedom
       // the block's own fit (2 parameters per breakpoint, and c, α) leaves
       // to the whole curve's.
@@ -455,7 +493,15 @@ void bootstrap(const Points& p, const Vec& weighted, const Vec& tu,
         outside += z * z;
       }
       const Vec t(tu.begin() + block.first, tu.begin() + block.last + 1);
-      found[i] = replicate(p, block, v, t, sigma * sigma * outside, dof);
+      if (!usable[b]) {
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        const int64_t hb = block.last - block.first + 1;
+        found[i] = {Vec(hb, kInf), Vec(hb + 1, nan), Vec(hb + 1, nan), Vec(hb + 1, nan),
+                    Vec(hb + 1, nan)};
+        continue;
+      }
+      if (mine[b].u.empty()) mine[b] = standardised[b];
+      found[i] = replicate(p, block, mine[b], *same_x[b], v, t, sigma * sigma * outside, dof);
     }
   });
   // The level-quantile of each breakpoint's statistic, as the (B + 1)·level-th
@@ -515,13 +561,17 @@ ProfileIntervals profile_intervals(const double* x, const double* y, const doubl
     return std::isfinite(guess) && guess > 0 ? guess : fallback;
   };
   std::vector<Vec> ends(2 * h);  // the lines at each scanned interval's ends
-  // Each breakpoint on its own thread (within a batch's thread: in turn),
-  // with its own solver: the solver's workspace is not shared.
-  at::parallel_for(0, h, 1, [&](int64_t begin, int64_t end) {
+  // Each thread (within a batch's thread: this one alone) takes the next
+  // breakpoint left, as the bootstrap's replicates, with its own solver:
+  // the solver's workspace is not shared. The scanned (bootstrapped) ones
+  // cost several times the others and sit together: fixed halves would
+  // leave one thread with all of them.
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, std::min<int64_t>(h, at::get_num_threads()), 1, [&](int64_t, int64_t) {
     HingeLeastSquares ls(p.u.data(), weighted.data(), static_cast<int64_t>(p.u.size()), {});
     ProjectedError f(ls, CurveOptions{}, {}, {});
     const double base = f(tu.data(), h).mse;
-    for (int64_t k = begin; k < end; ++k) {
+    for (int64_t k; (k = next++) < h;) {
       const double threshold = out.limits[k] * base;
       // The breakpoints bootstrapped are the weak ones, where the scan matters.
       const bool scan = k < static_cast<int64_t>(options.calibrate.size()) &&
