@@ -81,7 +81,10 @@ def fit_curve(x, y, units, *, max_units=20, select="bic", folds=5, weights=None,
         restarts: starts tried, the best kept (the first two are the data's
             quantiles and a curvature-weighted placement, then random ones;
             with ``monotone`` or ``convex``, also equally spaced breakpoints,
-            so the fit is never worse than the best on K uniform pieces).
+            so the fit is never worse than the best on K uniform pieces whose
+            segments hold two points). A fit whose segments each hold at least
+            two points is kept over one with a segment through a single point
+            (a line fixed by nothing), whatever their errors.
         max_iter: L-BFGS iterations per run.
         revive: rounds of moving dead breakpoints and running L-BFGS again.
         mae_rounds: reweighting rounds for loss="mae".

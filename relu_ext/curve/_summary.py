@@ -84,7 +84,14 @@ def curve_summary(model, x, y, *, weights=None, fixed_breakpoints=False, level=0
             replicate re-fits the breakpoint with its neighbour on each
             side, on the points between the next breakpoints out
             (csrc/curve/profile.h says why that is the whole curve's
-            statistic), so its cost does not grow with K.
+            statistic), so its cost does not grow with K. Such a weak
+            breakpoint's interval is all of the set the limit calibrates,
+            from its outermost τ (where the kink is weak the set comes in
+            pieces), its neighbours searched on a grid as well as by L-BFGS;
+            and the intervals of its segments' slopes and intercepts also
+            hold the lines the curve has with the breakpoint at either end
+            of it (near the data's ends, where the end segment still holds
+            two points).
             "auto" (the default): the bootstrap for each breakpoint whose
             change of slope Δs is small for the noise, ``|Δs|·(x range)·√n/σ
             < 400``, or whose standard error is over a quarter of its room
@@ -184,7 +191,8 @@ class CurveSummary:
         estimate ± q·se, q the t distribution's quantile t_{(1+level)/2, dof}
         or, bootstrapped, the level-quantile of ``|estimate* - estimate|/se*``
         over the replicates, se* each one's own (never below the t
-        quantile; infinite where too many replicates' JᵀWJ are singular).
+        quantile; infinite where too many replicates' JᵀWJ are singular),
+        widened to the lines at a bootstrapped breakpoint's interval ends.
         Which breakpoints and segments are bootstrapped: curve_summary's
         ``calibrate``; whether any was: ``bootstrapped``.
         Computed once per level.
