@@ -14,7 +14,9 @@
 // from quadratic in a breakpoint (it changes by whole points crossing it).
 // An interval stops at the data's edge, and at a neighbouring breakpoint
 // (past it, the two would trade places: the profile would then be another
-// breakpoint's).
+// breakpoint's). For a breakpoint the bootstrap calibrates (a weak one),
+// the set can come in pieces: its interval runs from the set's outermost
+// τ on either side, and its neighbours are also searched on a grid.
 #pragma once
 
 #include <cstdint>

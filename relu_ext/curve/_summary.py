@@ -587,7 +587,8 @@ def _profile_intervals(data, rows, level, calibration):
     breakpoint k fixed at τ and everything else re-fitted, the τ whose RSS
     stays within the limit (the F(1, dof) test's 1 + t²/dof, or the
     bootstrap's) of the minimum; slopes and intercepts: Wald's, their
-    quantile the bootstrap's for the segments it re-fitted."""
+    quantile the bootstrap's for the segments it re-fitted, widened to the
+    lines at the bootstrapped breakpoints' interval ends."""
     intervals = _wald_intervals(rows, level)
     t = rows["breakpoints"].contiguous()
     boot = _to_bootstrap(data, rows, calibration)
