@@ -12,24 +12,8 @@ HingeLeastSquares::HingeLeastSquares(const double* u, const double* columns, int
                                      Reduce reduce)
     : u_(u), columns_(columns), n_(n), block_(n <= kSmall ? kSmallBlock : kBlock),
       reduce_(std::move(reduce)) {
-  const int64_t blocks = block_count();
-  blocks_.resize(kSums * blocks);
-  for (int p = 0; p < kSums; ++p) {
-    const double* column = columns_ + p * n;
-    ExactSum sum;
-    for (int64_t i = n - 1; i >= 0; --i) {
-      sum.add(column[i]);
-      if (i % block_ == 0) {
-        sum.normalize();  // a suffix() starts from it
-        blocks_[p * blocks + i / block_] = sum;
-      }
-    }
-  }
-  std::vector<ExactSum> totals(kColumns);
-  for (int p = 0; p < kColumns; ++p) {
-    for (int64_t i = 0; i < n; ++i) totals[p].add(columns_[p * n + i]);
-  }
-  reduce_and_round(totals, reduce_, totals_);
+  blocks_.resize(kSums * block_count());
+  sum_columns(0);
   if (!reduce_ && n <= kSmall) {
     rounded_.assign(kSums * (n + 1), std::numeric_limits<double>::quiet_NaN());
   }
@@ -41,10 +25,20 @@ HingeLeastSquares::HingeLeastSquares(const double* u, const double* columns, int
   const int64_t blocks = block_count();
   blocks_.resize(kSums * blocks);
   std::copy_n(same_x.blocks_.begin(), kXSums * blocks, blocks_.begin());
-  for (int p = kXSums; p < kSums; ++p) {
-    const double* column = columns_ + p * n;
+  std::copy_n(same_x.totals_, kXSums, totals_);
+  sum_columns(kXSums);
+  if (!same_x.rounded_.empty()) {
+    rounded_.assign(kSums * (n + 1), std::numeric_limits<double>::quiet_NaN());
+    std::copy_n(same_x.rounded_.begin(), kXSums * (n + 1), rounded_.begin());
+  }
+}
+
+void HingeLeastSquares::sum_columns(int from) {
+  const int64_t blocks = block_count();
+  for (int p = from; p < kSums; ++p) {
+    const double* column = columns_ + p * n_;
     ExactSum sum;
-    for (int64_t i = n - 1; i >= 0; --i) {
+    for (int64_t i = n_ - 1; i >= 0; --i) {
       sum.add(column[i]);
       if (i % block_ == 0) {
         sum.normalize();  // a suffix() starts from it
@@ -52,16 +46,11 @@ HingeLeastSquares::HingeLeastSquares(const double* u, const double* columns, int
       }
     }
   }
-  std::vector<ExactSum> totals(kColumns - kXSums);
-  for (int p = kXSums; p < kColumns; ++p) {
-    for (int64_t i = 0; i < n; ++i) totals[p - kXSums].add(columns_[p * n + i]);
+  std::vector<ExactSum> totals(kColumns - from);
+  for (int p = from; p < kColumns; ++p) {
+    for (int64_t i = 0; i < n_; ++i) totals[p - from].add(columns_[p * n_ + i]);
   }
-  std::copy_n(same_x.totals_, kXSums, totals_);
-  reduce_and_round(totals, reduce_, totals_ + kXSums);
-  if (!same_x.rounded_.empty()) {
-    rounded_.assign(kSums * (n + 1), std::numeric_limits<double>::quiet_NaN());
-    std::copy_n(same_x.rounded_.begin(), kXSums * (n + 1), rounded_.begin());
-  }
+  reduce_and_round(totals, reduce_, totals_ + from);
 }
 
 void HingeLeastSquares::round_x_sums() {

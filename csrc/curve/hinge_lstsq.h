@@ -103,6 +103,10 @@ class HingeLeastSquares {
   // Suffixes from block 0 to the one past the last point (zero).
   int64_t block_count() const { return (n_ + block_ - 1) / block_ + 1; }
 
+  // The suffix sums every block_ points of the columns p >= from that have
+  // them (p < kSums), and the totals of columns p >= from, into blocks_
+  // (sized) and totals_.
+  void sum_columns(int from);
   // The exact sum of column p over the points i >= first.
   ExactSum suffix(int p, int64_t first) const;
   // suffix(p, first).value(), from the cache when there is one.
