@@ -1,4 +1,4 @@
-"""The CUDA kernels, run on the CPU through the emulator (tests/cuda_emu/).
+"""The CUDA kernels, run on the CPU through the emulator (tests/cuda/cuda_emu/).
 
 torch.ops.relu_ext_emu holds csrc/cuda/relu_sum_cuda.cu compiled by the host
 compiler, with the GPU build's own launch shapes (csrc/cuda/launch_shapes.h:
@@ -30,7 +30,7 @@ import torch
 
 import relu_ext
 import test_per_channel as per_channel
-from conftest import reference_step_sum
+from helpers import reference_step_sum
 from cuda_emu import emulated_ops
 
 pytestmark = pytest.mark.cuda_emu

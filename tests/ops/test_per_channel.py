@@ -1,6 +1,6 @@
 """Per-channel units (issue 10, DESIGN.md §3): m, b, a of shape (C, K), one
 function per channel along x's `dim`, on the CPU dense and breakpoint
-kernels (the CUDA ones: test_cuda_emulator.py). Against the float64 reference
+kernels (the CUDA ones: cuda/test_cuda_emulator.py). Against the float64 reference
 (relu_ext.reference.relu_sum with 2-D parameters), over shapes, dims, layouts
 and dtypes; gradcheck, determinism, bad arguments, opcheck, torch.compile,
 vmap, and the module as a drop-in nn.ReLU. What only the breakpoint
@@ -15,7 +15,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 import relu_ext
-from conftest import TOLERANCE, assert_close_to_reference, reference_forward_and_grads
+from helpers import TOLERANCE, assert_close_to_reference, reference_forward_and_grads
 
 ops = torch.ops.relu_ext
 
@@ -337,7 +337,7 @@ def test_dim_out_of_range_is_torchs_index_error(dim):
 
 def test_fake_kernels_take_cuda_per_channel_units():
     # The CUDA kernels take (C, K) units too (their emulator tests:
-    # test_cuda_emulator.py): under torch.compile the fake kernels give
+    # cuda/test_cuda_emulator.py): under torch.compile the fake kernels give
     # x's and m's shapes on CUDA tensors as on CPU ones, no GPU needed.
     with FakeTensorMode():
         x = torch.empty(2, 3, 4, device="cuda")
