@@ -19,7 +19,7 @@ import sys
 
 import torch
 
-from .curve import CRITERIA, curve_summary, fit_curve
+from .curve import CRITERIA, LEAST, curve_summary, fit_curve
 from .data import TARGETS, DataError, load_csv, sample_target
 from .nn import ReLUSum
 from .ops import build_info
@@ -358,12 +358,14 @@ def _check_options(args):
                          f"{args.loss})")
     if args.weights_column is not None and args.data is None:
         raise UsageError("--weights-column applies to --data FILE.csv")
-    positive = {"--units": None if args.units == "auto" else args.units,
-                "--max-units": args.max_units, "--epochs": args.epochs, "--points": args.points,
-                "--batch-size": args.batch_size, "--checkpoint-every": args.checkpoint_every}
-    for option, value in positive.items():
-        if value is not None and value < 1:
-            raise UsageError(f"{option} must be at least 1, but got {value}")
+    # fit_curve's counts by its own table of least values; the trainer's must be positive.
+    least = {"--units": (None if args.units == "auto" else args.units, LEAST["units"]),
+             "--max-units": (args.max_units, LEAST["max_units"]), "--epochs": (args.epochs, 1),
+             "--points": (args.points, 1), "--batch-size": (args.batch_size, 1),
+             "--checkpoint-every": (args.checkpoint_every, 1)}
+    for option, (value, smallest) in least.items():
+        if value is not None and value < smallest:
+            raise UsageError(f"{option} must be at least {smallest}, but got {value}")
     if not (math.isfinite(args.lr) and args.lr > 0):
         raise UsageError(f"--lr must be a positive number, but got {args.lr}")
     if not 0 <= args.momentum < 1:
@@ -391,8 +393,8 @@ def _check_selection(args):
     if args.folds is not None and args.select != "cv":
         raise UsageError(f"--folds: for --select cv (cross-validation), but got --select "
                          f"{args.select or 'bic (the default)'}")
-    if args.folds is not None and args.folds < 2:
-        raise UsageError(f"--folds must be at least 2, but got {args.folds}")
+    if args.folds is not None and args.folds < LEAST["folds"]:
+        raise UsageError(f"--folds must be at least {LEAST['folds']}, but got {args.folds}")
 
 
 def _device(spec):

@@ -26,7 +26,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from .curve import CRITERIA, curve_summary, fit_curve
+from .curve import check_selection, curve_summary, fit_curve
 
 __all__ = ["PiecewiseLinearRegressor"]
 
@@ -217,16 +217,8 @@ class PiecewiseLinearRegressor(RegressorMixin, BaseEstimator):
         """max_units, select and folds, checked whatever ``units`` is: fit_curve
         looks at them only with units="auto", and a typo should not wait
         until a grid search reaches "auto"."""
-        name = type(self).__name__
-        if not (isinstance(self.select, str) and self.select in CRITERIA):
-            raise ValueError(f"{name}: select must be one of {', '.join(map(repr, CRITERIA))}, "
-                             f"but got {self.select!r}")
-        for param, least in (("max_units", 1), ("folds", 2)):
-            value = getattr(self, param)
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
-                    or value < least:
-                raise ValueError(f"{name}: {param} must be an int >= {least}, but got "
-                                 f"{value!r}")
+        check_selection(type(self).__name__, self.max_units, self.select, self.folds,
+                        integral=(numbers.Integral,), any_select=True)
 
 
 def _one_column(X):

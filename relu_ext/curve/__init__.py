@@ -11,8 +11,9 @@ layer loads. Imports: the op layer (``relu_ext.ops``), the module
 package's own modules.
 """
 
-from ._data import CRITERIA
+from ._data import CRITERIA, LEAST, check_selection
 from ._fit import fit_curve
 from ._summary import CALIBRATIONS, CurveSummary, curve_summary
 
-__all__ = ["CALIBRATIONS", "CRITERIA", "CurveSummary", "curve_summary", "fit_curve"]
+__all__ = ["CALIBRATIONS", "CRITERIA", "LEAST", "CurveSummary", "check_selection",
+           "curve_summary", "fit_curve"]

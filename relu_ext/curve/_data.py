@@ -17,6 +17,29 @@ from ..ops import _C
 LOSSES = ("mse", "mae")
 # How units="auto" chooses the number of units (csrc/curve/select.h).
 CRITERIA = ("bic", "cv")
+# The least value of each of fit_curve's counts: the one table fit_curve,
+# relu_ext.sklearn's estimator and the command line check them by.
+LEAST = {"units": 1, "max_units": 1, "folds": 2, "restarts": 1, "max_iter": 1, "revive": 0,
+         "mae_rounds": 0}
+
+
+def check_count(caller, name, value, integral=(int,)):
+    """Raise unless ``value`` is an int (of the types ``integral``, not a
+    bool) of at least LEAST[name]."""
+    least = LEAST[name]
+    if isinstance(value, bool) or not isinstance(value, integral) or value < least:
+        raise ValueError(f"{caller}: {name} must be an int >= {least}, but got {value!r}")
+
+
+def check_selection(caller, max_units, select, folds, *, integral=(int,), any_select=False):
+    """units="auto"'s options: max_units, select and folds (folds for
+    select="cv", or whatever select is with ``any_select``)."""
+    if not (isinstance(select, str) and select in CRITERIA):
+        raise ValueError(f"{caller}: select must be one of {', '.join(map(repr, CRITERIA))}, "
+                         f"but got {select!r}")
+    check_count(caller, "max_units", max_units, integral)
+    if select == "cv" or any_select:
+        check_count(caller, "folds", folds, integral)
 
 
 class Problem(NamedTuple):
@@ -40,20 +63,15 @@ def check(x, y, units, *, max_units, select, folds, weights, breakpoints, throug
     """The Problem of fit_curve's arguments; raises naming the argument, what
     was expected and what was given."""
     auto = isinstance(units, str) and units == "auto"
-    counts = [("restarts", restarts, 1), ("max_iter", max_iter, 1), ("revive", revive, 0),
-              ("mae_rounds", mae_rounds, 0)]
+    if not auto and (not isinstance(units, int) or isinstance(units, bool)
+                     or units < LEAST["units"]):
+        raise ValueError(f"fit_curve(): units must be an int >= {LEAST['units']} or \"auto\", "
+                         f"but got {units!r}")
+    for name, value in (("restarts", restarts), ("max_iter", max_iter), ("revive", revive),
+                        ("mae_rounds", mae_rounds)):
+        check_count("fit_curve()", name, value)
     if auto:
-        counts += [("max_units", max_units, 1)] + ([("folds", folds, 2)] if select == "cv" else [])
-    elif not isinstance(units, int) or isinstance(units, bool) or units < 1:
-        raise ValueError(f"fit_curve(): units must be an int >= 1 or \"auto\", but got "
-                         f"{units!r}")
-    for name, value, minimum in counts:
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ValueError(f"fit_curve(): {name} must be an int >= {minimum}, but got "
-                             f"{value!r}")
-    if auto and select not in CRITERIA:
-        raise ValueError(f"fit_curve(): select must be one of {', '.join(map(repr, CRITERIA))}, "
-                         f"but got {select!r}")
+        check_selection("fit_curve()", max_units, select, folds)
     if auto and breakpoints is not None:
         raise ValueError("fit_curve(): breakpoints fix the number of units (one more than "
                          "them), so they cannot be given with units=\"auto\"")
