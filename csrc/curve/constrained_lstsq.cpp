@@ -8,18 +8,12 @@
 #include <optional>
 #include <utility>
 
-#include "cholesky.h"
+#include "linalg.h"
 
 namespace relu_ext::curve {
 namespace {
 
 using Vec = std::vector<double>;
-
-double dot(const double* a, const double* b, int64_t n) {
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
 
 double norm(const double* a, int64_t n) { return std::sqrt(dot(a, a, n)); }
 

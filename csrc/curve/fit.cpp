@@ -10,23 +10,10 @@
 #include "exact_sum.h"
 #include "lbfgs.h"
 #include "points.h"
-#include "select.h"
+#include "random.h"
 
 namespace relu_ext::curve {
 namespace {
-
-// splitmix64 (Steele, Lea & Flood 2014): the random starts' generator, the
-// same stream from a seed on every platform.
-class Random {
- public:
-  explicit Random(uint64_t seed) : state_(seed) {}
-  double uniform() {  // in [0, 1)
-    return static_cast<double>(mix64(state_ += 0x9e3779b97f4a7c15ull) >> 11) * 0x1p-53;
-  }
-
- private:
-  uint64_t state_;
-};
 
 // Breakpoints spaced as |f''|^(2/5), the density of the best L2 knots of a
 // smooth f, with f'' read off a least-squares fit with 4× as many quantile
@@ -342,24 +329,6 @@ void minimize_breakpoints(ProjectedError& f, Vec& t, int64_t max_iter, Vec& trac
   options.max_eval = max_iter + max_iter / 4;
   minimize_lbfgs(error, t, options);
   std::sort(t.begin(), t.end());
-}
-
-CurveFit fit_curve(const double* x, const double* y, const double* w, int64_t n,
-                   const CurveOptions& options, const Collective& collective) {
-  Points p;
-  const int64_t fewest = options.select == Select::kFixed ? options.hinges + 1 : 1;
-  const FitStatus status = standardise(x, y, w, n, fewest, collective, p);
-  CurveFit fit;
-  if (status == FitStatus::kOk) {
-    fit = options.select == Select::kFixed ? fit_points(p, options, collective)
-                                           : select_units(p, options, collective);
-  }
-  if (status != FitStatus::kOk) fit.status = status;
-  fit.points = p.count;
-  fit.x_shift = p.x_shift, fit.x_scale = p.x_scale;
-  fit.y_shift = p.y_shift, fit.y_scale = p.y_scale;
-  fit.u_min = p.u_min, fit.u_max = p.u_max;
-  return fit;
 }
 
 namespace {

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "cholesky.h"
+#include "linalg.h"
 
 namespace relu_ext::curve {
 

@@ -4,16 +4,14 @@
 #include <cmath>
 #include <deque>
 
+#include "linalg.h"
+
 namespace relu_ext::curve {
 namespace {
 
 using Vec = std::vector<double>;
 
-double dot(const Vec& a, const Vec& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
+double dot(const Vec& a, const Vec& b) { return curve::dot(a.data(), b.data(), static_cast<int64_t>(a.size())); }
 
 double max_abs(const Vec& a) {
   double m = 0;

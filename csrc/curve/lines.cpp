@@ -70,8 +70,8 @@ CurveErrors curve_errors(const double* u, const double* w, int64_t n, const Vec&
     cholesky_solve_lower(gram.data(), p, g.data());
     return g;
   };
-  // The constraints' rows, solved likewise, and the factor of their Gram
-  // matrix Z_AᵀZ_A = AM⁻¹Aᵀ.
+  // The constraints' rows, solved likewise (Z_A), and the factor of their
+  // Gram matrix Z_AᵀZ_A = AM⁻¹Aᵀ.
   const auto constraints = static_cast<int64_t>(through.size());
   std::vector<Vec> rows(constraints);
   Vec among(constraints * constraints);
@@ -82,16 +82,20 @@ CurveErrors curve_errors(const double* u, const double* w, int64_t n, const Vec&
     for (int64_t d = 0; d <= c; ++d) among[d * constraints + c] = dot(rows[d].data(), rows[c].data(), p);
   }
   if (constraints > 0 && !cholesky_upper(among.data(), constraints)) return out;
-  const auto error_of = [&](Vec g) {  // σ·√(‖z‖² - (Z_Aᵀz)ᵀ(Z_AᵀZ_A)⁻¹(Z_Aᵀz))
-    const Vec z = solved(std::move(g));
-    double variance = dot(z.data(), z.data(), p);
+  // σ·‖z less its projection on the constraints' Z_A‖: the projection
+  // subtracted from z, not its square from ‖z‖², so that an error the
+  // constraints make 0 comes out a rounding error, not its square root.
+  const auto error_of = [&](Vec g) {
+    Vec z = solved(std::move(g));
     if (constraints > 0) {
       Vec along(constraints);
       for (int64_t c = 0; c < constraints; ++c) along[c] = dot(rows[c].data(), z.data(), p);
-      cholesky_solve_lower(among.data(), constraints, along.data());
-      variance = std::max(variance - dot(along.data(), along.data(), constraints), 0.0);
+      cholesky_solve(among.data(), constraints, along.data());
+      for (int64_t c = 0; c < constraints; ++c) {
+        for (int64_t a = 0; a < p; ++a) z[a] -= along[c] * rows[c][a];
+      }
     }
-    return sigma * std::sqrt(variance);
+    return sigma * std::sqrt(dot(z.data(), z.data(), p));
   };
   for (int64_t j = 0; j <= h; ++j) {
     // Segment j: c + α·u + Σ_{k<j} β_k·(u - t_k).

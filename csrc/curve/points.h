@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "exact_sum.h"
-#include "fit.h"
 #include "hinge_lstsq.h"
+#include "options.h"
 
 namespace relu_ext::curve {
 
@@ -25,14 +25,6 @@ Vec exact_totals(std::vector<ExactSum>& sums, const Collective& collective);
 
 // The largest of value over every process.
 double all_max(double value, const Collective& collective);
-
-// splitmix64's output function (Steele, Lea & Flood 2014): a bijection of
-// 64-bit words that mixes every input bit into every output bit.
-inline uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
 // Inverts a piecewise-linear cumulative function given at edges.
 Vec interpolate(const Vec& targets, const Vec& cumulative, const Vec& edges);

@@ -5,28 +5,18 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <numbers>
 
 #include <ATen/Parallel.h>
 
+#include "criteria.h"
 #include "exact_sum.h"
 #include "fit.h"
+#include "random.h"
 
 namespace relu_ext::curve {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-// Mean squared errors (standardised y) below this are rounding, not fit:
-// residuals within 1e-7 of y's spread, float32's resolution (float32 data's
-// own rounding, and the breakpoints' L-BFGS tolerance on exact data). More
-// units gain only rounding error there, which the logarithm in the
-// likelihood would reward without bound.
-constexpr double kErrorFloor = 1e-14;
-
-int64_t free_parameters(int64_t units, const CurveOptions& options) {
-  return 2 * units - static_cast<int64_t>(options.through_x.size());
-}
 
 // The fit's weighted mean squared or absolute error in v's units, from the
 // residuals: the solver's error for least squares is Σ w·v² - 2·coef·rhs +
@@ -40,25 +30,6 @@ double residual_error(const Points& p, const CurveFit& fit, Loss loss,
     sum[0].add(p.w[i] * (loss == Loss::kSquared ? r * r : std::abs(r)));
   }
   return exact_totals(sum, collective)[0] / p.weight;
-}
-
-// -2·log L at a fit's error (in v's units); log_weights is Σ log w.
-double deviance(const Points& p, double error, Loss loss, double log_weights) {
-  const double n = static_cast<double>(p.count);
-  if (loss == Loss::kSquared) {
-    // Gaussian with variances σ²/w_i, σ² at its maximum Σ w·r²/n.
-    const double rss = std::max(error, kErrorFloor) * p.weight * p.y_scale * p.y_scale;
-    return n * (std::log(2 * std::numbers::pi) + std::log(rss / n) + 1) - log_weights;
-  }
-  // Laplace with scales b/w_i, b at its maximum Σ w·|r|/n.
-  const double b = std::max(error, std::sqrt(kErrorFloor)) * p.weight * p.y_scale / n;
-  return 2 * n * (std::log(2 * b) + 1) - 2 * log_weights;
-}
-
-double sum_log_weights(const Points& p, const Collective& collective) {
-  std::vector<ExactSum> sum(1);
-  for (double w : p.w) sum[0].add(std::log(w));
-  return exact_totals(sum, collective)[0];
 }
 
 int64_t fold_of(double u, double v, uint64_t seed, int64_t folds) {
@@ -205,13 +176,15 @@ CurveFit select_units(const Points& p, const CurveOptions& options, const Collec
   Vec scores(options.max_units, std::numeric_limits<double>::quiet_NaN());
   Vec se(options.max_units, 0.0);  // of the cross-validated scores
   if (options.select == Select::kBic) {
-    const double log_weights = sum_log_weights(p, collective);
+    const double log_weights = curve::log_weights(p, collective);
     for (int64_t units = 1; units <= most; ++units) {
       const CurveFit& fit = fits[units - 1];
+      const double n = static_cast<double>(p.count);
+      const int64_t parameters = free_parameters(
+          units, static_cast<int64_t>(options.through_x.size()), /*breakpoints_estimated=*/true);
       scores[units - 1] = fit.status != FitStatus::kOk ? kInf
-          : deviance(p, residual_error(p, fit, options.loss, collective), options.loss,
-                     log_weights) + static_cast<double>(free_parameters(units, options)) *
-                                        std::log(static_cast<double>(p.count));
+          : bic(deviance(n, residual_error(p, fit, options.loss, collective), p.weight, p.y_scale,
+                         log_weights, options.loss), parameters, n);
     }
   } else {
     std::vector<int64_t> fold;

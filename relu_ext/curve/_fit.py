@@ -31,9 +31,6 @@ from ..ops import _C, relu_sum
 from ..train import History
 from . import _data as data
 
-# Why a fit could not be made, by the compiled search's status codes (fit.h).
-_TOO_FEW_POINTS, _CONSTANT_X, _INFEASIBLE = 1, 2, 3
-
 
 def fit_curve(x, y, units, *, max_units=20, select="bic", folds=5, weights=None,
               breakpoints=None, through=None, monotone=None, convex=None, loss="mse", seed=0,
@@ -132,8 +129,10 @@ def fit_curve(x, y, units, *, max_units=20, select="bic", folds=5, weights=None,
                          monotone=monotone, convex=convex, loss=loss, restarts=restarts,
                          max_iter=max_iter, revive=revive, mae_rounds=mae_rounds)
     auto = units == "auto"
-    options = dict(units=max_units if auto else units, select=select if auto else "fixed",
-                   folds=folds, absolute=loss == "mae", seed=seed, restarts=restarts,
+    options = dict(units=max_units if auto else units,
+                   select=_C.Select.__members__[select if auto else "fixed"], folds=folds,
+                   loss=_C.Loss.absolute if loss == "mae" else _C.Loss.squared, seed=seed,
+                   restarts=restarts,
                    max_iter=max_iter, revive=revive, mae_rounds=mae_rounds,
                    monotone=monotone or 0, convex=0 if convex is None else (1 if convex else -1))
     if problem.batched:
@@ -144,14 +143,13 @@ def fit_curve(x, y, units, *, max_units=20, select="bic", folds=5, weights=None,
         found = _C.fit_curves(problem.x, problem.y, problem.weights, **options,
                               breakpoints=problem.breakpoints, through_x=problem.through_x,
                               through_y=problem.through_y, **collective)
-    status, points, scale, t, coef, traces, chosen, scores = found
-    _raise_for(status, points, units, problem, monotone, convex)
+    _raise_for(found, units, problem, monotone, convex)
 
-    model = _to_module(scale, t, coef, chosen, problem, convex)
+    model = _to_module(found, problem, convex)
     if monotone:
         _hold_monotone(model, monotone)
-    to_y_units = scale[:, 3] ** (2 if loss == "mse" else 1)
-    traces = [(trace * to_y_units[c]).tolist() for c, trace in enumerate(traces)]
+    to_y_units = found.y_scale ** (2 if loss == "mse" else 1)
+    traces = [(trace * to_y_units[c]).tolist() for c, trace in enumerate(found.traces)]
     with torch.no_grad():
         # Dense, not "auto": the choice depends on this process's share of
         # the points, and the two algorithms differ in the last bits.
@@ -166,12 +164,13 @@ def fit_curve(x, y, units, *, max_units=20, select="bic", folds=5, weights=None,
     if problem.batched:
         history = History(loss=traces, seed=seed, final_loss=final)
         if auto:
-            history.units, history.scores = chosen, scores
+            history.units, history.scores = found.units, found.scores
     else:
         history = History(loss=traces[0], seed=seed, final_loss=final[0].item())
         if auto:
-            history.units = int(chosen[0])
-            history.scores = [s for s in scores[0].tolist() if s == s]  # K above N: not tried
+            history.units = int(found.units[0])
+            # K above N: not tried
+            history.scores = [s for s in found.scores[0].tolist() if s == s]
     return model, history
 
 
@@ -187,30 +186,35 @@ def _fit_batch(problem, options):
                          breakpoints=rows(problem.breakpoints), through_x=rows(problem.through_x),
                          through_y=rows(problem.through_y), sum=None, max=None)
     parts = data.gather(part)
-    # Each process's t and coef are as wide as its own curves' most units.
-    most = max(p[4].shape[1] for p in parts)
-    status, points, scale, chosen, scores = (torch.cat([p[i] for p in parts])
-                                             for i in (0, 1, 2, 6, 7))
-    t = torch.cat([torch.nn.functional.pad(p[3], (0, most - p[4].shape[1]), value=float("nan"))
-                   for p in parts])
-    coef = torch.cat([torch.nn.functional.pad(p[4], (0, most - p[4].shape[1])) for p in parts])
-    traces = [trace for p in parts for trace in p[5]]
-    return status, points, scale, t, coef, traces, chosen, scores
+    # Each process's breakpoints and coef are as wide as its own curves' most units.
+    most = max(p.coef.shape[1] for p in parts)
+
+    def joined(field):
+        if field == "traces":
+            return [trace for p in parts for trace in p.traces]
+        values = [getattr(p, field) for p in parts]
+        if field in ("breakpoints", "coef"):
+            fill = float("nan") if field == "breakpoints" else 0.0
+            values = [torch.nn.functional.pad(v, (0, most - p.coef.shape[1]), value=fill)
+                      for v, p in zip(values, parts)]
+        return torch.cat(values)
+
+    return type(part)(*(joined(field) for field in part._fields))
 
 
-def _raise_for(status, points, units, problem, monotone, convex):
+def _raise_for(found, units, problem, monotone, convex):
     """The first curve that could not be fitted, as fit_curve's ValueError."""
-    bad = (status != 0).nonzero()
+    bad = (found.status != int(_C.FitStatus.ok)).nonzero()
     if not bad.numel():
         return
     c = int(bad[0, 0])
     where = f" (curve {c})" if problem.batched else ""
-    code = int(status[c])
-    if code == _TOO_FEW_POINTS:
+    status = _C.FitStatus(int(found.status[c]))
+    if status == _C.FitStatus.too_few_points:
         positive = " of positive weight" if problem.weights is not None else ""
         raise ValueError(f"fit_curve(): needs at least as many points as units, but got "
-                         f"{int(points[c])} points{positive}{where} for units={units!r}")
-    if code == _CONSTANT_X:
+                         f"{int(found.points[c])} points{positive}{where} for units={units!r}")
+    if status == _C.FitStatus.constant_x:
         raise ValueError(f"fit_curve(): x must take at least two distinct values, but all its "
                          f"values are equal{where}")
     asked = [f"monotone={monotone:+d}" if monotone else "", "" if convex is None else
@@ -222,18 +226,19 @@ def _raise_for(status, points, units, problem, monotone, convex):
                      f"contradict each other")
 
 
-def _to_module(scale, t, coef, units, problem, convex):
+def _to_module(found, problem, convex):
     """The module computing y = y_shift + y_scale·f((x - x_shift)/x_scale) per
     curve, curve c with units[c] units; with units="auto" on a batch, the
     module has the most units, and a curve's units beyond its own are inert
     (m = b = a = 0: exactly zero, and without gradient)."""
+    units = found.units
     curves, most = units.shape[0], int(units.max())
     m, b, a = (torch.zeros(curves, most, dtype=torch.float64) for _ in range(3))
     bias = torch.zeros(curves, dtype=torch.float64)
     for k in units.unique().tolist():
         rows = (units == k).nonzero()[:, 0]
         m[rows, :k], b[rows, :k], a[rows, :k], bias[rows] = _units_of(
-            scale[rows], t[rows, :k - 1], coef[rows, :k + 1], k, convex)
+            found, rows, k, convex)
     channels = curves if problem.batched else None
     model = ReLUSum(most, channels, dim=0, bias=True, dtype=problem.dtype, device=problem.device)
     with torch.no_grad():
@@ -242,10 +247,13 @@ def _to_module(scale, t, coef, units, problem, convex):
     return model
 
 
-def _units_of(scale, t, coef, units, convex):
-    """m, b, a (curves, units) and the bias (curves,) of curves fitted with
-    the same number of units."""
-    x_shift, x_scale, y_shift, y_scale, u_min, u_max = scale.unbind(1)
+def _units_of(found, rows, units, convex):
+    """m, b, a (curves, units) and the bias (curves,) of the curves ``rows``
+    of the search ``found``, fitted with the same number of units."""
+    x_shift, x_scale, y_shift, y_scale, u_min, u_max = (
+        getattr(found, name)[rows] for name in ("x_shift", "x_scale", "y_shift", "y_scale",
+                                                "u_min", "u_max"))
+    t, coef = found.breakpoints[rows, :units - 1], found.coef[rows, :units + 1]
     c, alpha, beta = coef[:, 0], coef[:, 1], coef[:, 2:]
     curves = coef.shape[0]
     one = torch.ones(curves, 1, dtype=torch.float64)

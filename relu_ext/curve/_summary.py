@@ -19,7 +19,7 @@ compiled solver.
 import math
 import numbers
 import operator
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy
 import torch
@@ -43,13 +43,13 @@ _FIELDS = (("breakpoints", "H"), ("slopes", "K"), ("intercepts", "K"), ("se_brea
 CALIBRATIONS = ("auto", "f", "bootstrap")
 # calibrate="auto" bootstraps a curve with a breakpoint whose slope change,
 # over the noise, times the range of x and √n, is below this: where the
-# coverage study (benchmarks/RESULTS.md) finds the F test's and the t
+# coverage study (docs/curves.md) finds the F test's and the t
 # distribution's intervals short.
 _WELL_DETERMINED = 400
 
 
-def curve_summary(model, x, y, *, weights=None, fixed_breakpoints=False, level=0.95,
-                  calibrate="auto", replicates=200, seed=0):
+def curve_summary(model, x, y, *, weights=None, through=None, fixed_breakpoints=False,
+                  level=0.95, calibrate="auto", replicates=200, seed=0):
     """The statistics of a piecewise-linear fit ``model`` to ``(x, y)``: a
     :class:`CurveSummary` (print it for statsmodels-like tables).
 
@@ -62,6 +62,13 @@ def curve_summary(model, x, y, *, weights=None, fixed_breakpoints=False, level=0
         weights: as ``fit_curve``'s: (N,) or (B, N), finite, >= 0, not all
             zero per curve; precision weights (weighted least squares), and a
             point of weight 0 is left out entirely.
+        through: as ``fit_curve``'s, ``(xc, yc)`` each (P,) or (B, P): the
+            points the fit was made to pass through. Each takes a parameter
+            away (p = 2K - P), the standard errors are the constrained
+            fit's, and the profile intervals re-fit under the constraint.
+            The bootstrap does not simulate constrained fits: with
+            ``through``, calibrate="auto" uses the F test, and
+            calibrate="bootstrap" is an error.
         fixed_breakpoints: treat the breakpoints as known (as if given to
             ``fit_curve(breakpoints=...)``): the model is then linear, p =
             K + 1 parameters, and its covariance is exactly weighted least
@@ -71,9 +78,8 @@ def curve_summary(model, x, y, *, weights=None, fixed_breakpoints=False, level=0
             reach. "f": the F(1, dof) test's limit, exact for a linear model
             and right once the breakpoints are well determined; but where
             they are not, the error is far from quadratic in them and the F
-            test's intervals come out short (80-94% for 95% intervals in the
-            coverage study's cells of signal below 400, benchmarks/
-            RESULTS.md; 93-97% above). "bootstrap": each breakpoint's
+            test's intervals come out short (the coverage study in
+            docs/curves.md). "bootstrap": each breakpoint's
             limit from ``replicates`` curves simulated from the fit (its
             fitted values plus normal noise of the residuals' variance) and
             fitted afresh: the level-quantile of the likelihood-ratio
@@ -124,8 +130,8 @@ def curve_summary(model, x, y, *, weights=None, fixed_breakpoints=False, level=0
         >>> summary.slopes.shape, summary.dof
         (torch.Size([2]), tensor(37))
     """
-    data = _check(model, x, y, weights, fixed_breakpoints, level)
-    _check_calibration(calibrate, replicates, seed)
+    data = _check(model, x, y, weights, through, fixed_breakpoints, level)
+    _check_calibration(calibrate, replicates, seed, data.through_x is not None)
     parameters = [None if p is None else p.detach().double().cpu()
                   for p in (model.m, model.b, model.a, model.bias)]
     pieces = to_piecewise(*parameters)
@@ -154,13 +160,17 @@ class CurveSummary:
             are known, and se_breakpoints is NaN.
         nobs: n, the points of positive weight. n_params: p, 2K parameters
             (K slopes, an intercept, K - 1 breakpoints), K + 1 with
-            ``fixed_breakpoints``. dof: n - p.
+            ``fixed_breakpoints``, less one per ``through`` point (the count
+            fit_curve's BIC makes, csrc/curve/criteria.h). dof: n - p.
         rss: Σ w·r², the weighted residual sum of squares.
         r_squared: 1 - RSS/TSS, TSS = Σ w·(y - ȳ_w)² about the weighted mean.
         sigma: √(RSS/dof), the residual standard error.
         log_likelihood: the Gaussian one, as statsmodels' WLS:
-            -n/2·(log 2π + log(RSS/n) + 1) + ½·Σ log w.
-        aic, bic: -2·llf + 2p and -2·llf + p·log n (σ not counted, as statsmodels).
+            -n/2·(log 2π + log(RSS/n) + 1) + ½·Σ log w, the RSS floored at
+            1e-14 of Σ w·(y - ȳ_w)² (below it is rounding, not fit).
+        aic, bic: -2·llf + 2p and -2·llf + p·log n (σ not counted, as
+            statsmodels); the bic is the score ``fit_curve(units="auto")``
+            gave the fit's number of units.
         level: the intervals' confidence level; fixed_breakpoints: as given.
 
     ``conf_int()`` gives the intervals; ``str(summary)`` the tables (for a
@@ -173,7 +183,7 @@ class CurveSummary:
         self.level, self.fixed_breakpoints = level, fixed_breakpoints
         self._batched = data.batched
         self._calibration = calibration
-        # level -> (conf_int's intervals (B, ...), bootstrapped (B,)): computed at first use
+        # level -> _Profiles: computed at first use
         self._profiles = {}
         for name, _ in _FIELDS:
             setattr(self, name, rows[name] if self._batched else rows[name][0])
@@ -205,7 +215,7 @@ class CurveSummary:
             raise ValueError(f"CurveSummary.conf_int(): method must be 'profile' or 'wald', but "
                              f"got {method!r}")
         if method == "profile" and not self.fixed_breakpoints:
-            intervals = self._profile(level)[0]
+            intervals = self._profile(level).intervals
         else:
             intervals = _wald_intervals(self._rows, level)
         if self.fixed_breakpoints:
@@ -227,13 +237,16 @@ class CurveSummary:
         lengths = {"H": kinks, "K": kinks + 1, None: None}
         rows = {name: self._rows[name][c:c + 1, :lengths[kind]] if kind else
                 self._rows[name][c:c + 1] for name, kind in _FIELDS}
-        one = CurveSummary(rows, _Data(*(t[c:c + 1] for t in self._data[:-1]), False),
-                           self.level, self.fixed_breakpoints, self._calibration)
+        data = self._data._replace(batched=False, **{
+            name: None if value is None else value[c:c + 1]
+            for name, value in self._data._asdict().items() if name != "batched"})
+        one = CurveSummary(rows, data, self.level, self.fixed_breakpoints, self._calibration)
         one._profiles = {
-            level: ({name: tuple(bound[c:c + 1, :lengths["H" if name == "breakpoints" else "K"]]
-                                 for bound in pair) for name, pair in found.items()},
-                    flags[c:c + 1])
-            for level, (found, flags) in self._profiles.items()}
+            level: _Profiles({name: tuple(
+                bound[c:c + 1, :lengths["H" if name == "breakpoints" else "K"]]
+                for bound in pair) for name, pair in found.intervals.items()},
+                found.bootstrapped[c:c + 1])
+            for level, found in self._profiles.items()}
         return one
 
     def __repr__(self):
@@ -258,7 +271,7 @@ class CurveSummary:
         """Whether any of the breakpoints' profile intervals at the summary's
         level was calibrated by the bootstrap (a (B,) tensor for a batch),
         or all by the F test; see curve_summary's ``calibrate``."""
-        flags = self._profile(self.level)[1]
+        flags = self._profile(self.level).bootstrapped
         return flags if self._batched else bool(flags[0])
 
     def _profile(self, level):
@@ -282,9 +295,11 @@ class _Data(NamedTuple):
     low: torch.Tensor       # (B,) the range of x of positive weight
     high: torch.Tensor
     batched: bool
+    through_x: Optional[torch.Tensor]  # (B, P): the points passed through, or None
+    through_y: Optional[torch.Tensor]
 
 
-def _check(model, x, y, weights, fixed_breakpoints, level):
+def _check(model, x, y, weights, through, fixed_breakpoints, level):
     """The data as _Data; raises naming the argument, what was expected and what was given."""
     if not isinstance(model, ReLUSum):
         raise TypeError(f"{_NAME}: model must be a relu_ext.ReLUSum (as fit_curve returns), but "
@@ -333,7 +348,37 @@ def _check(model, x, y, weights, fixed_breakpoints, level):
     high = torch.where(positive, x, -math.inf).amax(1)
     x = torch.where(positive, x, low[:, None])
     y = torch.where(positive, y, 0.0)
-    return _Data(x, y, torch.where(positive, w, 0.0), positive, low, high, batched)
+    through_x, through_y = _check_through(through, x.shape[0], batched)
+    return _Data(x, y, torch.where(positive, w, 0.0), positive, low, high, batched, through_x,
+                 through_y)
+
+
+def _check_through(through, curves, batched):
+    """through's (xc, yc) as float64 (B, P) rows, or (None, None)."""
+    if through is None:
+        return None, None
+    if not (isinstance(through, (tuple, list)) and len(through) == 2):
+        raise ValueError(f"{_NAME}: through must be a pair (xc, yc) of the points' x and y, "
+                         f"but got {type(through).__name__}")
+    rows = []
+    for name, value in (("through[0] (xc)", through[0]), ("through[1] (yc)", through[1])):
+        t = _as_float64(name, value)
+        if t.dim() == 1:
+            t = t.expand(curves, t.shape[0])
+        if t.dim() != 2 or t.shape[0] != curves or (not batched and _through_dims(value) != 1):
+            shapes = "(P,)" + (f" or ({curves}, P)" if batched else "")
+            raise ValueError(f"{_NAME}: {name} must have shape {shapes}, but got "
+                             f"{list(t.shape)}")
+        _require(torch.isfinite(t), name, "finite", t, batched)
+        rows.append(t.contiguous())
+    if rows[0].shape != rows[1].shape:
+        raise ValueError(f"{_NAME}: through's xc and yc must have one shape, but got "
+                         f"{list(rows[0].shape)} and {list(rows[1].shape)}")
+    return rows[0], rows[1]
+
+
+def _through_dims(value):
+    return value.dim() if isinstance(value, torch.Tensor) else numpy.ndim(value)
 
 
 def _as_float64(name, value):
@@ -412,7 +457,9 @@ def _statistics(data, c, alpha, beta, t, fixed_breakpoints):
     curves, points = data.x.shape
     kinks = t.isfinite().sum(1)
     nobs = data.positive.sum(1)
-    n_params = kinks + 2 if fixed_breakpoints else 2 * kinks + 2
+    through = 0 if data.through_x is None else data.through_x.shape[1]
+    n_params = torch.tensor([_C.free_parameters(k + 1, through, not fixed_breakpoints)
+                             for k in kinks.tolist()], dtype=torch.long)
     dof = nobs - n_params
     if (dof <= 0).any():
         b = int((dof <= 0).nonzero()[0, 0])
@@ -434,9 +481,8 @@ def _statistics(data, c, alpha, beta, t, fixed_breakpoints):
     for h in kinks.unique().tolist():
         group = (kinks == h).nonzero()[:, 0]
         for part in group.split(max(1, _CHUNK_ELEMENTS // (points * (2 * h + 2)))):
-            found = _fit_statistics(data.x[part], data.y[part], data.w[part], c[part],
-                                    alpha[part], beta[part, :h], t[part, :h],
-                                    int(n_params[part[0]]), dof[part])
+            found = _fit_statistics(data, part, c[part], alpha[part], beta[part, :h],
+                                    t[part, :h], fixed_breakpoints, dof[part])
             for name, value in found.items():
                 if value.dim() == 1:
                     rows[name][part] = value
@@ -445,89 +491,37 @@ def _statistics(data, c, alpha, beta, t, fixed_breakpoints):
     return _with_likelihood(rows, data)
 
 
-def _fit_statistics(x, y, w, c, alpha, beta, t, free, dof):
-    """RSS, σ, slopes, intercepts and their standard errors for G curves of H
-    breakpoints each: x, y, w (G, N), c, α (G,), β and t (G, H); ``free`` of
-    θ's 2K parameters (the first K + 1 when the breakpoints are fixed), dof (G,)."""
-    jacobian = _jacobian(x, beta, t)
-    segments = t.shape[1] + 1
-    linear = torch.cat([c[:, None], alpha[:, None], beta], 1)
-    fitted = (jacobian[..., :segments + 1] @ linear[..., None])[..., 0]
+def _fit_statistics(data, part, c, alpha, beta, t, fixed_breakpoints, dof):
+    """RSS, σ, slopes, intercepts and their standard errors for the G curves
+    ``part`` of data, of H breakpoints each: c, α (G,), β and t (G, H), dof (G,).
+    The lines and their errors are the compiled solver's (csrc/curve/lines.h),
+    the bootstrap's own."""
+    x, y, w = data.x[part], data.y[part], data.w[part]
+    fitted = c[:, None] + alpha[:, None] * x + \
+        (beta[:, None, :] * (x[..., None] - t[:, None, :]).clamp_min(0)).sum(-1)
     rss = (w * (y - fitted) ** 2).sum(1)
     sigma = (rss / dof).sqrt()
-    slopes, intercepts, gradient = _lines(c, alpha, beta, t)
-    se = _standard_errors(w.sqrt()[..., None] * jacobian[..., :free], gradient[..., :free], sigma)
-    found = {"slopes": slopes, "intercepts": intercepts, "se_slopes": se[:, :segments],
-             "se_intercepts": se[:, segments:2 * segments], "rss": rss, "sigma": sigma}
-    if free == 2 * segments:
-        found["se_breakpoints"] = se[:, 2 * segments:]
+    coef = torch.cat([c[:, None], alpha[:, None], beta], 1).contiguous()
+    through = None if data.through_x is None else data.through_x[part].contiguous()
+    lines = _C.curve_lines(x.contiguous(), w.contiguous(), t.contiguous(), coef, sigma,
+                           not fixed_breakpoints, through)
+    found = {"slopes": lines.slopes, "intercepts": lines.intercepts,
+             "se_slopes": lines.se_slopes, "se_intercepts": lines.se_intercepts, "rss": rss,
+             "sigma": sigma}
+    if not fixed_breakpoints:
+        found["se_breakpoints"] = lines.se_breakpoints
     return found
 
 
-def _jacobian(x, beta, t):
-    """∂f/∂θ at every point, (G, N, 2K), for f(x) = c + α·x + Σ β_k·relu(x - t_k):
-    the columns 1, x, relu(x - t_k) (k = 1..H), then -β_k·[x > t_k]. Its
-    first K + 1 columns times (c, α, β) are f itself."""
-    beyond = x[..., None] - t[:, None, :]
-    return torch.cat([torch.ones_like(x)[..., None], x[..., None], beyond.clamp_min(0),
-                      -beta[:, None, :] * (beyond > 0)], -1)
-
-
-def _lines(c, alpha, beta, t):
-    """Each segment's slope and intercept, (G, K), and the Jacobian in θ of
-    (slopes, intercepts, breakpoints), (G, 2K + H, 2K).
-
-    Segment j (left to right) is c + α·x + Σ_{k<j} β_k·(x - t_k): its slope
-    is α + Σ_{k<j} β_k, its intercept c - Σ_{k<j} β_k·t_k."""
-    curves, kinks = t.shape
-    segments = kinks + 1
-    zero = torch.zeros(curves, 1, dtype=t.dtype)
-    slopes = alpha[:, None] + torch.cat([zero, beta.cumsum(1)], 1)
-    intercepts = c[:, None] - torch.cat([zero, (beta * t).cumsum(1)], 1)
-    before = torch.ones(segments, kinks, dtype=t.dtype).tril(-1)  # [k < j]
-    gradient = torch.zeros(curves, 2 * segments + kinks, 2 * segments, dtype=t.dtype)
-    columns_beta, columns_t = slice(2, 2 + kinks), slice(2 + kinks, None)
-    gradient[:, :segments, 1] = 1
-    gradient[:, :segments, columns_beta] = before
-    gradient[:, segments:2 * segments, 0] = 1
-    gradient[:, segments:2 * segments, columns_beta] = -before * t[:, None, :]
-    gradient[:, segments:2 * segments, columns_t] = -before * beta[:, None, :]
-    gradient[:, 2 * segments:, columns_t] = torch.eye(kinks, dtype=t.dtype)
-    return slopes, intercepts, gradient
-
-
-def _standard_errors(weighted_jacobian, gradient, sigma):
-    """σ·√diag(G·(AᵀA)⁻¹·Gᵀ) for A = √w·J (G, N, p) and G (G, q, p), per curve;
-    NaN where AᵀA is singular.
-
-    From the QR of A with its columns scaled to unit norm (x in years puts
-    the columns of 1 and x at scales 2000 apart): A = Q·R·D gives
-    (AᵀA)⁻¹ = D⁻¹R⁻¹R⁻ᵀD⁻¹, so each standard error is σ times the norm of a
-    column of R⁻ᵀ·D⁻¹·Gᵀ, one triangular solve, no inverse. Singular: R's
-    condition number above 1/(max(N, p)·eps), numpy.linalg.matrix_rank's
-    threshold."""
-    points, free = weighted_jacobian.shape[-2:]
-    norms = weighted_jacobian.norm(dim=1)
-    norms = torch.where(norms > 0, norms, 1.0)
-    r = torch.linalg.qr(weighted_jacobian / norms[:, None, :], mode="r").R
-    singular_values = torch.linalg.svdvals(r)
-    singular = singular_values[:, -1] <= singular_values[:, 0] * max(points, free) * \
-        torch.finfo(r.dtype).eps
-    solved = torch.linalg.solve_triangular(r.mT, (gradient / norms[:, None, :]).mT, upper=False)
-    se = sigma[:, None] * solved.norm(dim=1)
-    return torch.where(singular[:, None], math.nan, se)
-
-
 def _with_likelihood(rows, data):
-    """R², the log-likelihood, AIC and BIC from the RSS (statsmodels' WLS conventions)."""
-    w, n = data.w, rows["nobs"].double()
+    """R², and the log-likelihood, AIC and BIC of the compiled selection's
+    own criteria (csrc/curve/criteria.h: statsmodels' WLS conventions)."""
+    w = data.w
     mean = (w * data.y).sum(1) / w.sum(1)
     tss = (w * (data.y - mean[:, None]) ** 2).sum(1)
-    log_weights = torch.where(data.positive, w, 1.0).log().sum(1)
-    llf = -n / 2 * (math.log(2 * math.pi) + (rows["rss"] / n).log() + 1) + log_weights / 2
-    p = rows["n_params"].double()
-    rows.update(r_squared=1 - rows["rss"] / tss, log_likelihood=llf, aic=-2 * llf + 2 * p,
-                bic=-2 * llf + p * n.log())
+    criteria = _C.fit_criteria(data.x, data.y, w, rows["rss"].contiguous(), rows["n_params"])
+    rows.update(r_squared=1 - rows["rss"] / tss, log_likelihood=criteria.log_likelihood,
+                aic=criteria.aic, bic=criteria.bic)
     return rows
 
 
@@ -536,16 +530,26 @@ def _t_quantiles(p, dof):
     return torch.tensor([t_quantile(p, d) for d in dof.tolist()], dtype=torch.float64)
 
 
+class _Profiles(NamedTuple):
+    """conf_int(method="profile")'s intervals at one level, (B, ...) per name."""
+    intervals: dict
+    bootstrapped: torch.Tensor  # (B,): whether the bootstrap calibrated any of a curve's
+
+
 class _Calibration(NamedTuple):
     how: str         # one of CALIBRATIONS
     replicates: int
     seed: int
 
 
-def _check_calibration(calibrate, replicates, seed):
+def _check_calibration(calibrate, replicates, seed, through):
     if calibrate not in CALIBRATIONS:
         raise ValueError(f"{_NAME}: calibrate must be one of "
                          f"{', '.join(map(repr, CALIBRATIONS))}, but got {calibrate!r}")
+    if through and calibrate == "bootstrap":
+        raise ValueError(f"{_NAME}: calibrate='bootstrap' simulates unconstrained fits, so it "
+                         f"does not take through points; use calibrate='f' (or 'auto', which "
+                         f"then uses the F test)")
     for name, value, least in (("replicates", replicates, 1), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{_NAME}: {name} must be an int >= {least}, but got {value!r}")
@@ -563,6 +567,8 @@ def _to_bootstrap(data, rows, calibration):
     """Which breakpoints (B, H) curve_summary's ``calibrate`` bootstraps
     (the compiled bootstrap re-fits each with its neighbours)."""
     t = rows["breakpoints"]
+    if data.through_x is not None:
+        return torch.zeros_like(t, dtype=torch.bool)  # the F test alone (_check_calibration)
     if calibration.how != "auto":
         return t.isfinite() & (calibration.how == "bootstrap")
     change = rows["slopes"].diff(dim=1).abs()
@@ -593,21 +599,24 @@ def _profile_intervals(data, rows, level, calibration):
     t = rows["breakpoints"].contiguous()
     boot = _to_bootstrap(data, rows, calibration)
     if t.shape[1] == 0:
-        return intervals, boot.any(1)
+        return _Profiles(intervals, boot.any(1))
     quantile = _t_quantiles((1 + level) / 2, rows["dof"])
     limit = 1 + quantile ** 2 / rows["dof"]
     # Where the search looks first: the Wald interval's ends.
     wald = (quantile[:, None] * rows["se_breakpoints"]).contiguous()
     replicates = calibration.replicates if boot.any() else 0
-    low, high, _, slopes, intercepts, se_slopes, se_intercepts, reach = _C.breakpoint_intervals(
+    found = _C.breakpoint_intervals(
         data.x, data.y, data.w, t, limit, wald, replicates=replicates, level=level,
-        dof=rows["dof"], seed=calibration.seed, bootstrap=boot)
-    intervals["breakpoints"] = (low, high)
+        dof=rows["dof"], seed=calibration.seed, bootstrap=boot, through_x=data.through_x,
+        through_y=data.through_y)
+    intervals["breakpoints"] = (found.low, found.high)
     if not replicates:
-        return intervals, boot.any(1)
-    for name, replicated, own, (least, greatest) in (
-            ("slopes", slopes, se_slopes, reach[:, 0:2].unbind(1)),
-            ("intercepts", intercepts, se_intercepts, reach[:, 2:4].unbind(1))):
+        return _Profiles(intervals, boot.any(1))
+    for name, replicated, own, least, greatest in (
+            ("slopes", found.slopes, found.se_slopes, found.least_slopes,
+             found.greatest_slopes),
+            ("intercepts", found.intercepts, found.se_intercepts, found.least_intercepts,
+             found.greatest_intercepts)):
         estimate, se = rows[name], rows["se_" + name]
         width = replicated.shape[2]
         # Studentised, the bootstrap-t: each replicate's error over its own
@@ -620,7 +629,7 @@ def _profile_intervals(data, rows, level, calibration):
         # Never below the t distribution's, as the breakpoints' limits; the
         # t distribution's alone for the segments no replicate re-fitted
         # (fmax passes over their NaN).
-        q = torch.fmax(_rank_quantile(errors, level), quantile[:, None])
+        q = torch.fmax(_C.rank_quantile(errors.contiguous(), level), quantile[:, None])
         bounds = intervals[name]
         bounds[0][:, :width] = estimate[:, :width] - q * se[:, :width]
         bounds[1][:, :width] = estimate[:, :width] + q * se[:, :width]
@@ -630,16 +639,4 @@ def _profile_intervals(data, rows, level, calibration):
         # about the fitted breakpoint shows (fmin/fmax pass over NaN).
         bounds[0][:, :width] = torch.fmin(bounds[0][:, :width], least[:, :width])
         bounds[1][:, :width] = torch.fmax(bounds[1][:, :width], greatest[:, :width])
-    return intervals, boot.any(1)
-
-
-def _rank_quantile(values, level):
-    """The level-quantile of each (B, R, K) row's non-NaN values over R, as
-    the compiled bootstrap's limits take it: the ⌈level·(count + 1)⌉-th
-    smallest (inf among them is a value like any other); NaN for none."""
-    ordered = values.sort(dim=1).values  # NaN last
-    count = (~values.isnan()).sum(1)
-    rank = ((level * (count + 1).double()).ceil().long() - 1).clamp(min=0)
-    rank = torch.minimum(rank, (count - 1).clamp(min=0))
-    found = ordered.gather(1, rank[:, None, :])[:, 0, :]
-    return torch.where(count > 0, found, math.nan)
+    return _Profiles(intervals, boot.any(1))

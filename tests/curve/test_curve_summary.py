@@ -576,6 +576,53 @@ def test_an_auto_batch_summary_reports_the_bic_the_selection_used():
         assert summary.bic[c].item() == pytest.approx(history.scores[c, k - 1].item(), rel=1e-9)
 
 
+@pytest.mark.parametrize("through", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("exact", [False, True])
+def test_the_chosen_ks_score_is_the_summarys_bic(through, weighted, exact):
+    # One likelihood, one parameter count (csrc/curve/criteria.h): each point
+    # passed through takes a parameter away in both, and an exact fit's
+    # error is floored alike in both (else the summary's BIC would be the
+    # log of rounding).
+    g = torch.Generator().manual_seed(23)
+    x = torch.sort(torch.rand(150, generator=g, dtype=F64) * 10).values
+    y = 2 + 0.8 * x - 1.2 * torch.relu(x - 3) - 0.5 * torch.relu(x - 7)  # through (0, 2)
+    if not exact:
+        y = y + 0.3 * torch.randn(150, generator=g, dtype=F64)
+    w = 0.2 + 2 * torch.rand(150, generator=g, dtype=F64) if weighted else None
+    points = ([0.0], [2.0]) if through else None
+    model, history = fit_curve(x, y, "auto", max_units=6, weights=w, through=points)
+    summary = curve_summary(model, x, y, weights=w, through=points, calibrate="f")
+    k = history.units
+    assert summary.slopes.shape == (k,)
+    assert int(summary.n_params) == 2 * k - (1 if through else 0)
+    assert summary.bic.item() == pytest.approx(history.scores[k - 1], rel=1e-12, abs=1e-9)
+    if exact:
+        assert k == 3
+
+
+def test_a_through_points_standard_errors_are_the_constrained_fits():
+    # Through (0, 2), the intercept of the first segment is known exactly: its
+    # standard error is 0, and the others' are those of the constrained least
+    # squares, which fixed breakpoints make linear: by the null space of the
+    # constraint, (Nᵀ·JᵀWJ·N)⁻¹.
+    x, y = noisy_curve(n=120, breakpoints=(1.0,), slopes=(1.0, -1.0), noise=0.2, seed=24,
+                       low=0.0, high=3.0)
+    model, _ = fit_curve(x, y, 2, breakpoints=[1.0], through=([0.0], [0.0]))
+    s = curve_summary(model, x, y, through=([0.0], [0.0]), fixed_breakpoints=True)
+    assert int(s.n_params) == 2 and s.se_intercepts[0].item() == pytest.approx(0, abs=1e-12)
+    design = np.stack([np.ones(120), x.numpy(), np.maximum(x.numpy() - 1.0, 0)], 1)
+    null = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # c = 0: the row (1, 0, 0) at x = 0
+    reduced = design @ null
+    covariance = null @ np.linalg.inv(reduced.T @ reduced) @ null.T * float(s.sigma) ** 2
+    slopes = np.array([[0.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
+    np.testing.assert_allclose(s.se_slopes.numpy(),
+                               np.sqrt(np.einsum("ij,jk,ik->i", slopes, covariance, slopes)),
+                               rtol=1e-9)
+    with pytest.raises(ValueError, match="calibrate='bootstrap'.*through"):
+        curve_summary(model, x, y, through=([0.0], [0.0]), calibrate="bootstrap")
+
+
 # -- the bootstrap's calibration ------------------------------------------------------------
 
 def weak_curves(curves=60, n=50, noise=0.5, seed=30):
@@ -627,9 +674,10 @@ def test_a_weak_breakpoints_interval_is_its_whole_calibrated_set():
     x, y = weak_curves()
     model, _ = fit_curve(x, y, 2)
     summary = curve_summary(model, x, y, calibrate="bootstrap", replicates=100, seed=3)
-    low, high, limits, *_ = relu_ext.ops._C.breakpoint_intervals(
+    found = relu_ext.ops._C.breakpoint_intervals(
         x, y, None, summary.breakpoints.contiguous(), torch.full((60,), 1.1, dtype=F64), None,
         replicates=100, level=0.95, dof=summary.dof, seed=3)
+    low, high, limits = found.low, found.high, found.limits
     pieces = []
     for b in range(60):
         xs, ys = x[b].numpy(), y[b].numpy()
@@ -688,10 +736,12 @@ def test_the_replicates_lines_are_in_the_datas_units():
     summary = curve_summary(model, x, y, calibrate="f")
     t = summary.breakpoints[None].contiguous()
     limit = torch.tensor([1.1], dtype=F64)
-    _, _, _, slopes, intercepts, *errors, _ = relu_ext.ops._C.breakpoint_intervals(
+    found = relu_ext.ops._C.breakpoint_intervals(
         x[None].contiguous(), y[None].contiguous(), None, t, limit, None, replicates=5,
         level=0.95, dof=summary.dof[None].contiguous(), seed=0)
-    assert slopes.shape == intercepts.shape == errors[0].shape == errors[1].shape == (1, 5, 3)
+    slopes, intercepts = found.slopes, found.intercepts
+    assert slopes.shape == intercepts.shape == found.se_slopes.shape == \
+        found.se_intercepts.shape == (1, 5, 3)
     torch.testing.assert_close(slopes[0], summary.slopes.expand(5, 3), rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(intercepts[0], summary.intercepts.expand(5, 3), rtol=1e-6,
                                atol=1e-6 * 2030)
@@ -705,18 +755,19 @@ def test_the_replicates_standard_errors_are_curve_summarys():
     x, y = noisy_curve(n=300, breakpoints=(2000, 2015), noise=0.1, seed=32, low=1990, high=2030)
     model, _ = fit_curve(x, y, 3)
     summary = curve_summary(model, x, y, calibrate="f")
-    *_, se_slopes, se_intercepts, _ = relu_ext.ops._C.breakpoint_intervals(
+    found = relu_ext.ops._C.breakpoint_intervals(
         x[None].contiguous(), y[None].contiguous(), None, summary.breakpoints[None].contiguous(),
         torch.tensor([1.1], dtype=F64), None, replicates=40, level=0.95,
         dof=summary.dof[None].contiguous(), seed=0)
-    for own, fits in ((se_slopes[0], summary.se_slopes), (se_intercepts[0], summary.se_intercepts)):
+    for own, fits in ((found.se_slopes[0], summary.se_slopes),
+                      (found.se_intercepts[0], summary.se_intercepts)):
         ratio = own / fits
         assert ((ratio - 1).abs() < 0.25).all()
         torch.testing.assert_close(ratio.mean(0), torch.ones(3, dtype=F64), rtol=0.05, atol=0)
 
 
 def test_the_bootstraps_quantile_is_its_rank_among_the_replicates():
-    from relu_ext.curve._summary import _rank_quantile
+    _rank_quantile = relu_ext.ops._C.rank_quantile
     values = torch.tensor([[9., 1, 5, 3, 7, 2, 8, 4, 6]], dtype=F64)[:, :, None]
     assert _rank_quantile(values, 0.5).item() == 5  # ⌈0.5·10⌉ = 5th smallest
     assert _rank_quantile(values, 0.95).item() == 9
@@ -742,11 +793,11 @@ def bootstrap_limits(x, y, summary, marked, seed, replicates=400):
     t = summary.breakpoints[None].contiguous()
     chosen = torch.zeros(t.shape, dtype=torch.bool)
     chosen[0, marked] = True
-    _, _, limits, slopes, *_ = relu_ext.ops._C.breakpoint_intervals(
+    found = relu_ext.ops._C.breakpoint_intervals(
         x[None].contiguous(), y[None].contiguous(), None, t, torch.ones(1, dtype=F64), None,
         replicates=replicates, level=0.95, dof=summary.dof[None].contiguous(), seed=seed,
         bootstrap=chosen)
-    return limits[0], slopes[0]
+    return found.limits[0], found.slopes[0]
 
 
 def test_a_weak_breakpoint_is_bootstrapped_with_its_neighbours_alone():
