@@ -51,7 +51,7 @@
 namespace relu_ext::cuda {
 
 // float16/bfloat16/float32 accumulate in float32, float64 in float64
-// (DESIGN.md §2).
+// (docs/contract.md, "Precision").
 template <class T>
 struct AccOf {
   using type = float;
