@@ -81,9 +81,9 @@ demo: install
 # instrumented, so libtsan is preloaded; one OpenMP thread keeps the CPU ops'
 # uninstrumented libgomp out of the reports; --capture=sys lets a report reach
 # the terminal before TSan ends the process. Instrumented, a 256-thread block
-# costs about 10x more, so this runs the float32 and float64 cases (the 16-bit
-# ones run the same kernel code with other loads and stores) and not the
-# emu_large grid-limit tests.
+# costs several times more (docs/cuda.md, "How long it takes"), so this runs
+# the float32 and float64 cases (the 16-bit ones run the same kernel code with
+# other loads and stores) and not the emu_large grid-limit tests.
 TSAN_LIB = $(shell $(CXX) -print-file-name=libtsan.so)
 test-tsan: test-deps
 	LD_PRELOAD=$(TSAN_LIB) TSAN_OPTIONS="halt_on_error=1 exitcode=66 report_signal_unsafe=0" \
