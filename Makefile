@@ -1,6 +1,7 @@
 # Every target sets itself up on a fresh machine: a virtual environment in
-# $(VENV) with torch, the build tools and the test dependencies, and relu_ext
-# built and installed into it (rebuilt when a source changes).
+# $(VENV) with torch and the build tools, relu_ext built and installed into it
+# (rebuilt when a source changes) with the packages it runs with, and, for the
+# targets that need them, the optional ones.
 PYTHON ?= python3
 VENV ?= .venv
 # A CUDA build of torch, so the same environment can also compile the CUDA
@@ -9,32 +10,45 @@ TORCH_SPEC ?= torch==2.14.1
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SOURCES := $(shell find csrc relu_ext build_backend -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' -o -name '*.py' \) ! -name _build_meta.py) setup.py pyproject.toml
+# The extras of pyproject.toml that `make test` adds: the test tools, ONNX
+# export, the examples, the notebook, the scikit-learn estimator.
+TEST_EXTRAS := test,onnx,examples,notebook,sklearn
 
-.PHONY: install test test-cuda-emu test-install test-tsan test-asan demo bench docs strip-notebook clean
+.PHONY: install test-deps test test-cuda-emu test-install test-tsan test-asan demo bench docs strip-notebook clean
 
-$(VENV)/.deps: pyproject.toml
+# What the build needs (pyproject.toml's build-system requires, and torch).
+$(VENV)/.deps:
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet "$(TORCH_SPEC)" setuptools wheel ninja pytest hypothesis numpy pandas \
-		matplotlib scikit-learn tqdm "onnx>=1.23" "onnxscript>=0.7.2" "onnxruntime>=1.31.1" \
-		nbclient nbformat ipykernel "ipywidgets>=8"
+	$(PIP) install --quiet "$(TORCH_SPEC)" setuptools wheel ninja
 	touch $@
 
+# The build, and the packages relu_ext runs with (setup.py's dependencies:
+# the torch just built against, matplotlib, numpy, tqdm): all `make demo` needs.
 $(VENV)/.installed: $(VENV)/.deps $(SOURCES)
-	MAX_JOBS=$${MAX_JOBS:-2} $(PIP) install --quiet --no-build-isolation --no-deps .
+	MAX_JOBS=$${MAX_JOBS:-2} $(PIP) install --quiet --no-build-isolation .
+	touch $@
+
+# Optional dependencies, each list written once, as extras in pyproject.toml:
+# pip reads them from the installed relu_ext's metadata (relu_ext itself is
+# already installed, so nothing is built or fetched for it).
+$(VENV)/.test-deps: $(VENV)/.installed
+	$(PIP) install --quiet "relu_ext[$(TEST_EXTRAS)]"
 	touch $@
 
 install: $(VENV)/.installed
 
+test-deps: $(VENV)/.test-deps
+
 # The tests import the installed copy (pytest's rootdir is not on sys.path).
 # Everything but the emulator, then the emulator's checks (test-cuda-emu).
-test: install
+test: test-deps
 	$(VENV)/bin/pytest tests -m "not cuda_emu" $(PYTEST_ARGS)
 	$(MAKE) test-cuda-emu
 
 # The CUDA kernels and launchers at the GPU's launch shapes, run on the CPU by
 # the emulator (tests/cuda/cuda_emu), with every global-memory access
 # bounds-checked; and the emulator's own tests. docs/cuda.md says how long.
-test-cuda-emu: install
+test-cuda-emu: test-deps
 	$(VENV)/bin/pytest tests -m cuda_emu $(PYTEST_ARGS)
 
 # Installing as a user does: plain `pip install .` (isolated build, no flags)
@@ -67,11 +81,11 @@ demo: install
 # instrumented, so libtsan is preloaded; one OpenMP thread keeps the CPU ops'
 # uninstrumented libgomp out of the reports; --capture=sys lets a report reach
 # the terminal before TSan ends the process. Instrumented, a 256-thread block
-# costs about 10x more, so this runs the float32 and float64 cases (the 16-bit
-# ones run the same kernel code with other loads and stores) and not the
-# emu_large grid-limit tests.
+# costs several times more (docs/cuda.md, "How long it takes"), so this runs
+# the float32 and float64 cases (the 16-bit ones run the same kernel code with
+# other loads and stores) and not the emu_large grid-limit tests.
 TSAN_LIB = $(shell $(CXX) -print-file-name=libtsan.so)
-test-tsan: install
+test-tsan: test-deps
 	LD_PRELOAD=$(TSAN_LIB) TSAN_OPTIONS="halt_on_error=1 exitcode=66 report_signal_unsafe=0" \
 	RELU_EXT_EMU_TSAN=1 OMP_NUM_THREADS=1 $(VENV)/bin/pytest tests -m "cuda_emu and not emu_large" \
 		-k "not float16 and not bfloat16" --capture=sys $(PYTEST_ARGS)
@@ -91,7 +105,7 @@ ASAN_TESTS ?= tests/ops/test_relu_sum.py tests/ops/test_step_sum.py tests/ops/te
 	tests/ops/test_bad_inputs.py tests/ops/test_semantics.py tests/curve/test_hinge_lstsq.py \
 	tests/curve/test_fit_curve.py tests/ops/test_per_channel.py
 test-asan:
-	RELU_EXT_CUDA=0 RELU_EXT_SANITIZE=address,undefined $(MAKE) install VENV=$(ASAN_VENV)
+	RELU_EXT_CUDA=0 RELU_EXT_SANITIZE=address,undefined $(MAKE) test-deps VENV=$(ASAN_VENV)
 	LD_PRELOAD="$(ASAN_LIB)" ASAN_OPTIONS="detect_leaks=0 abort_on_error=0 exitcode=67" \
 	UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1 exitcode=68" \
 	$(ASAN_VENV)/bin/pytest $(ASAN_TESTS) -p no:cacheprovider --capture=sys $(PYTEST_ARGS)
@@ -100,9 +114,10 @@ test-asan:
 # HTML in docs/_build/html, every Sphinx warning an error. The API reference
 # imports the installed relu_ext, hence install; sphinx-build, not `python -m
 # sphinx`, which would import the source tree (no compiled extension) instead.
-# The docs' own dependencies are the extra `docs` in pyproject.toml.
-$(VENV)/.docs-deps: $(VENV)/.deps
-	$(PIP) install --quiet "sphinx>=9.0" "myst-parser>=5.2" "furo>=2025.12.19"
+# The docs' own dependencies are the extra `docs` in pyproject.toml; with the
+# extra `sklearn` the API reference also documents relu_ext.sklearn.
+$(VENV)/.docs-deps: $(VENV)/.installed
+	$(PIP) install --quiet "relu_ext[docs,sklearn]"
 	touch $@
 
 docs: install $(VENV)/.docs-deps
@@ -110,13 +125,13 @@ docs: install $(VENV)/.docs-deps
 
 # The default benchmark grid (minutes); writes benchmarks/results/ and
 # benchmarks/RESULTS.md. BENCH_ARGS adds options, e.g. BENCH_ARGS=--quick.
-bench: install
+bench: test-deps
 	$(PY) benchmarks/run.py --results-md benchmarks/RESULTS.md $(BENCH_ARGS)
 
 # The notebooks are committed without outputs, execution counts or widget state
 # (tests/frontends/test_notebook.py fails otherwise): run this after saving one from Jupyter.
 NOTEBOOKS := examples/lesson4.ipynb
-strip-notebook: $(VENV)/.deps
+strip-notebook: $(VENV)/.test-deps
 	$(PY) tests/frontends/strip_notebook.py $(NOTEBOOKS)
 
 clean:

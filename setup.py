@@ -189,8 +189,10 @@ def dependencies():
     # "2.13.0+cpu"; torch.__version__ may add a label: "2.14.1+cu130"): pip then
     # keeps or installs that torch, and `pip check` flags a later change of torch.
     # tqdm draws fit()'s progress bar, matplotlib `relu-ext fit`'s plot (loaded
-    # only when plotting: `import relu_ext` does not import it).
-    return [f"torch=={importlib.metadata.version('torch')}", "matplotlib>=3.6", "tqdm>=4.60"]
+    # only when plotting: `import relu_ext` does not import it); numpy is
+    # imported by `import relu_ext` (curve_summary's tables).
+    return [f"torch=={importlib.metadata.version('torch')}", "matplotlib>=3.6", "numpy",
+            "tqdm>=4.60"]
 
 
 setup(

@@ -12,8 +12,8 @@
 // breakpoints win when
 //     E·K > E·kPerInput + (K·kPerUnit + kPerTable) / kBuildThreads + kFixed / C:
 // when each channel's inputs are many compared to its K, enough to pay for
-// its table. The constants, and the timings they were fitted to, are in
-// relu_ext/ops/_algorithm.py's docstring.
+// its table. The timings the constants were fitted to: docs/breakpoints.md,
+// "The cost model, measured".
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -1,7 +1,7 @@
 // Argument checks shared by the CPU and CUDA launchers. They raise the Python
 // exception a user expects (TypeError for a dtype, ValueError for a shape or a
 // device) with a message naming the argument, what was expected and what was
-// given. relu_ext/ops/_validation.py holds the same checks for the fake kernels;
+// given (docs/contract.md, "Arguments"). relu_ext/ops/_validation.py holds the same checks for the fake kernels;
 // tests/test_bad_inputs.py holds both to the same messages.
 #pragma once
 
@@ -31,7 +31,7 @@ void check_grad(const char* op, const at::Tensor& grad, const at::Tensor& x);
 inline bool is_16bit(at::ScalarType t) { return t == at::kHalf || t == at::kBFloat16; }
 
 // The dtype float32 and friends use for arithmetic (float for the 16-bit
-// types, as DESIGN.md §2 requires accumulation in at least float32).
+// types: accumulation is never below float32, docs/contract.md, "Precision").
 inline at::ScalarType compute_dtype(at::ScalarType t) {
   return t == at::kDouble ? at::kDouble : at::kFloat;
 }

@@ -12,8 +12,8 @@ namespace relu_ext {
 
 // t in `dtype`: t itself when it already is. Checked here rather than left
 // to Tensor::to, which returns t too but only after a trip through the
-// dispatcher, ~0.4 µs a call: several a call of the op, at the lesson's size
-// a tenth of a training step.
+// dispatcher: several a call of the op, a visible part of a training step at
+// the lesson's size (docs/how-it-works.md, "What a small call costs").
 inline at::Tensor as_dtype(const at::Tensor& t, at::ScalarType dtype) {
   return t.scalar_type() == dtype ? t : t.to(dtype);
 }

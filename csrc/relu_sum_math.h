@@ -4,7 +4,8 @@
 // pure-PyTorch reference
 //     y = (relu(x[..., None] * m + b) * a).sum(-1)
 // and of its autograd graph, in the same order of operations, so that NaN and
-// ±Inf propagate exactly as they do in the reference (DESIGN.md §2).
+// ±Inf propagate exactly as they do in the reference (docs/contract.md,
+// "Kinks, NaN and infinities").
 //
 // T is float, double, or a GCC/Clang vector of them; for vectors the
 // comparisons yield lane masks and `?:` selects per lane.

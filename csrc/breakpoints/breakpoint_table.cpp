@@ -22,7 +22,7 @@ constexpr Bits<T> kSignBit = Bits<T>{1} << (8 * sizeof(T) - 1);
 
 // All ones where `condition`, else zero: selects without branches. On random
 // signs the branches GCC makes of `?:` here mispredict half the time (the
-// set-up measured ~1.5x slower with them, and with std::nextafter).
+// set-up is slower with them, and with std::nextafter: docs/breakpoints.md).
 template <class T>
 Bits<T> mask(bool condition) {
   return Bits<T>{0} - static_cast<Bits<T>>(condition);
@@ -66,10 +66,8 @@ int64_t sort_key(T v) {
 }
 
 // Below this many keys std::stable_sort is the faster: ATen's call alone
-// costs microseconds, which a table per channel pays C times. Measured on
-// per-channel forward + backward (N = 262,144): with C = 16,384 tables of
-// K = 8 the op took 4.7x less time; at K = 256 15% less, at 1,024 and 4,096
-// the same, at 65,536 1.6x more.
+// costs microseconds, which a table per channel pays C times (the crossover
+// measured in docs/breakpoints.md, "Measurements behind the code").
 constexpr int64_t kRadixFrom = 1024;
 
 // The positions of the keys in ascending order; stable, so ties keep the
@@ -84,8 +82,8 @@ std::vector<int64_t> stable_order(std::vector<int64_t>& keys) {
                      [&](int64_t i, int64_t j) { return keys[i] < keys[j]; });
     return order;
   }
-  // Integer keys sort by radix in ATen (~4x faster than sorting the floats
-  // here).
+  // Integer keys sort by radix in ATen, faster than sorting the floats
+  // (docs/breakpoints.md).
   const auto order = std::get<1>(at::sort(at::from_blob(keys.data(), {k}, at::kLong),
                                           /*stable=*/std::optional<bool>(true), 0));
   const int64_t* p = order.const_data_ptr<int64_t>();

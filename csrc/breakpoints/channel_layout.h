@@ -39,8 +39,8 @@ struct ChannelLayout {
 
   // Calls f(block) for the blocks of positions [begin, end) in order: at
   // most `most` elements of one channel each, cut where a channel ends.
-  // (No divisions for one channel: a few per block measured ~3% of the
-  // shared float64 forward.)
+  // (No divisions for one channel: a few per block are a measurable part of
+  // the shared forward, docs/breakpoints.md.)
   template <class F>
   void for_each_block(int64_t begin, int64_t end, int64_t most, F&& f) const {
     for (int64_t p = begin; p < end;) {

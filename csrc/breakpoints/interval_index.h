@@ -2,8 +2,8 @@
 // number of events < x, the interval x lies in.
 //
 // torch.searchsorted does this with a plain binary search per input, which
-// measured ~25 ms for 262,144 inputs among 4,096 events on this project's busy
-// 2-core machine: more than the dense kernel it is meant to beat. Here the
+// took longer than the dense kernel it is meant to beat (measured in
+// docs/breakpoints.md, "Measurements behind the code"). Here the
 // events are cut into about K buckets, each remembering where its events
 // start, so an input costs a bucket computation and a branch-free binary
 // search of fixed length log2(most events in a bucket of its piece + 1).
@@ -15,7 +15,8 @@
 // search among kPieces - 1 knots; each piece has its own search length, so
 // the sparse tails do not slow the dense middle. Searches run a fixed number
 // of steps per piece: one that stops as soon as it can (std::lower_bound)
-// measured ~5x slower here, from mispredicted branches.
+// is several times slower, from mispredicted branches (measured in
+// docs/breakpoints.md).
 //
 // Exactness does not depend on the bucket arithmetic: bucket() is monotone
 // non-decreasing, so every event in an earlier bucket than x is < x and every
@@ -41,8 +42,8 @@ class IntervalIndex {
 
   // idx[j] = i(x[j]) for j < n; for NaN, some valid index (the callers
   // discard the result). kBatch inputs are searched in lockstep, so that
-  // their memory accesses overlap: 1.4-2x faster here than one search after
-  // another (single thread, N = 262,144, K = 256 to 65,536).
+  // their memory accesses overlap: faster than one search after another
+  // (measured in docs/breakpoints.md).
   void locate(const T* x, int64_t n, int64_t* idx) const {
     int64_t j = 0;
     for (; j + kBatch <= n; j += kBatch) locate_batch(x + j, idx + j);

@@ -4,10 +4,9 @@
 // table (channel_tables.h; shared units are one channel) instead of K units:
 //   forward   y  = slope[i]·x + intercept[i]
 //   backward  dx = g·slope[i];   g and g·x summed per channel and interval i
-// These loops are hand-written because the ATen equivalents measured far too
-// slow on this project's busy 2-core machine (N = 262,144, K = 4,096): one
-// torch.searchsorted ~25 ms, one torch.sort of x ~30 ms, against ~8 ms for
-// this op's whole forward + backward.
+// These loops are hand-written because one ATen equivalent (torch.searchsorted,
+// a torch.sort of x) alone takes longer than this op's whole forward +
+// backward (measured in docs/breakpoints.md, "Measurements behind the code").
 //
 // Inputs, parameters or an incoming gradient that are not all finite go to
 // the dense kernels, so NaN and ±Inf behave exactly as there; so do K = 0 and
@@ -62,9 +61,9 @@ Grads dense_relu_sum_backward(const at::Tensor& grad, const at::Tensor& x,
 }
 
 // Whether every element is finite: x - x is 0 exactly for finite x and NaN
-// for ±inf and NaN. (torch.isfinite(t).all() makes five passes, five thread
-// wake-ups, and measured several ms at N = 262,144 on the busy 2-core machine;
-// the inputs' check is fused into the passes below instead.)
+// for ±inf and NaN. (torch.isfinite(t).all() makes five passes and five
+// thread wake-ups, milliseconds at large N (docs/breakpoints.md); the inputs'
+// check is fused into the passes below instead.)
 template <class T>
 bool all_finite(const T* p, int64_t n) {
   bool ok = true;
@@ -190,8 +189,8 @@ at::Tensor relu_sum_breakpoints_cpu(const at::Tensor& x_in, const at::Tensor& m,
       int64_t interval[kBlock];
       A x_buf[kConverted<scalar_t> ? kBlock : 1], y_buf[kConverted<scalar_t> ? kBlock : 1];
       if (layout.channels == 1) {
-        // Shared units: blocks in place, in memory order. (Through the
-        // general walk below, the shared float64 forward measured 3-7% slower.)
+        // Shared units: blocks in place, in memory order. (The general walk
+        // below is measurably slower for them: docs/breakpoints.md.)
         for (int64_t p = begin; p < end; p += kBlock) {
           const int64_t len = std::min(kBlock, end - p);
           const A* xp = block_in_compute_type<scalar_t>(xs + p, x_buf, len);

@@ -26,8 +26,8 @@ namespace {
 constexpr int64_t kPairsPerTask = 1 << 15;
 
 // A new contiguous CPU tensor, allocated without a trip through the
-// dispatcher (~0.5 µs each, several per call: at the lesson's size a step's
-// op costs a few µs in all).
+// dispatcher (several per call, where at the lesson's size the whole op
+// costs a few µs: docs/how-it-works.md, "What a small call costs").
 at::Tensor new_cpu(at::IntArrayRef sizes, at::ScalarType dtype) {
   return at::detail::empty_cpu(sizes, dtype);
 }

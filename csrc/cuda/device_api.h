@@ -17,8 +17,8 @@
 //   RELU_EXT_GRID_CONSTANT
 //       __grid_constant__ on the GPU: a struct parameter the kernel reads in
 //       place, where a by-value one gets a copy per thread (the layout's
-//       copy took the shared forward kernel from 64 to 71 registers on
-//       sm_90); nothing under the emulator.
+//       copy cost the shared forward kernel registers: docs/cuda.md);
+//       nothing under the emulator.
 //   global_ptr<T>, RELU_EXT_RESTRICT
 //       a kernel's pointer into global memory: on the GPU a plain T* (and
 //       __restrict__), so the machine code is that of raw pointers; under the

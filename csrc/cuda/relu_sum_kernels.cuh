@@ -28,13 +28,12 @@
 // Every sum is taken in an order fixed by the shapes alone, so results are
 // bitwise reproducible; there are no atomics.
 //
-// __launch_bounds__(threads, 1): with the block size alone, ptxas 13.0 capped
-// these kernels at 64 registers and spilled the float64 variants; asking for
-// just one resident block lets it keep every value in registers (at most 124
-// on sm_80 and sm_90), which still leaves room for two blocks per SM. The
-// per-channel per_input_kernel takes more (the float64 dx one 138 on sm_80,
-// 140 on sm_90 by channel, 146 by columns without output weights: one block
-// per SM), hence its own instantiations (channel_layout.h).
+// __launch_bounds__(threads, 1): with the block size alone, ptxas capped
+// these kernels' registers and spilled the float64 variants; asking for just
+// one resident block lets it keep every value in registers, which still
+// leaves room for two blocks per SM. The per-channel per_input_kernel takes
+// more (one block per SM), hence its own instantiations (channel_layout.h).
+// The register counts: docs/cuda.md.
 #pragma once
 
 #include <cstdint>
@@ -51,7 +50,7 @@
 namespace relu_ext::cuda {
 
 // float16/bfloat16/float32 accumulate in float32, float64 in float64
-// (DESIGN.md §2).
+// (docs/contract.md, "Precision").
 template <class T>
 struct AccOf {
   using type = float;

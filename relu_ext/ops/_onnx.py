@@ -17,8 +17,9 @@ rounded once at the end, as the fused kernels do; onnxruntime then runs
 its float32 kernels between two Casts.
 
 How: relu_sum asks ``torch.compiler.is_exporting()`` on every call (a flag
-read, ~0.1 µs, that torch.compile folds to a constant) and only then
-``torch.onnx.is_in_onnx_export()``, which imports two modules per call (µs).
+read, which torch.compile folds to a constant) and only then
+``torch.onnx.is_in_onnx_export()``, which imports two modules per call
+(their costs: docs/how-it-works.md, "What a small call costs").
 Why a branch in Python rather than a registered ONNX translation or
 decomposition: the math stays written once (the reference), and a
 decomposition would have to go into torch's global table, where

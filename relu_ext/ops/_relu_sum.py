@@ -117,7 +117,7 @@ def relu_sum(x, m, b, a=None, *, dim=1, algorithm="auto"):
             ``"breakpoints"`` sorts the units' breakpoints and looks each input
             up (O((N + K)·log K), CPU only; per channel, a table for each:
             O(N·log K + C·K·log K)); ``"auto"`` (default) picks the faster
-            one from the sizes alone (see relu_ext/ops/_algorithm.py). The
+            one from the sizes alone (docs/breakpoints.md). The
             two agree to rounding, except that a float64 input within half
             an ulp of a breakpoint ``-b/m`` may be put on the other side of
             the kink (docs/breakpoints.md).

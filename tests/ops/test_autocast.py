@@ -78,7 +78,8 @@ def test_half_x_with_float32_units_forward_and_backward(algorithm, out_weights, 
 @pytest.mark.parametrize("special", [math.nan, math.inf, -math.inf, -0.0], ids=str)
 @pytest.mark.parametrize("dtype", HALF, ids=str)
 def test_non_finite_values_propagate_as_in_reference(dtype, special, where, algorithm):
-    # DESIGN.md §2 with mixed dtypes: y and dx to x's dtype, the units' gradients to float32.
+    # docs/contract.md, "Kinks, NaN and infinities", with mixed dtypes: y and dx to x's dtype,
+    # the units' gradients to float32.
     x, m, b, a = mixed_inputs(dtype, n=40)
     grad = torch.randn(40).to(dtype)
     tensors = {"x": x, "m": m, "b": b, "a": a, "grad": grad}

@@ -1,7 +1,8 @@
-"""Every bad input of DESIGN.md §3 gets a Python exception naming the argument,
-what was expected and what was given: from the public function, from the
-compiled op called directly (csrc/checks.cpp), and from the fake kernel that
-torch.compile runs (relu_ext/ops/_validation.py). The three must agree."""
+"""Every bad input of docs/contract.md ("Arguments") gets a Python exception
+naming the argument, what was expected and what was given: from the public
+function, from the compiled op called directly (csrc/checks.cpp), and from the
+fake kernel that torch.compile runs (relu_ext/ops/_validation.py). The three
+must agree."""
 
 import re
 

@@ -188,7 +188,7 @@ def auto_choice(channels, units, per_channel, inner=1):
     (1, 8, 262_144, "dense"),
     (16, 512, 16_384, "breakpoints"),    # many inputs per channel for its K
     (64, 4096, 4096, "breakpoints"),
-    (256, 512, 1024, "dense"),           # about even (relu_ext/ops/_algorithm.py): dense
+    (256, 512, 1024, "dense"),           # about even (docs/breakpoints.md): dense
     (16_384, 8, 16, "dense"),            # tables cost more than the dense pairs
     (4, 65_536, 100, "dense"),           # too few inputs to pay for sorting K
     (8, 64, 100_000, "dense"),           # too few units to beat the dense kernels

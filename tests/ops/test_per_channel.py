@@ -1,5 +1,5 @@
-"""Per-channel units (issue 10, DESIGN.md §3): m, b, a of shape (C, K), one
-function per channel along x's `dim`, on the CPU dense and breakpoint
+"""Per-channel units (issue 10, docs/contract.md, "Arguments"): m, b, a of
+shape (C, K), one function per channel along x's `dim`, on the CPU dense and breakpoint
 kernels (the CUDA ones: cuda/test_cuda_emulator.py). Against the float64 reference
 (relu_ext.reference.relu_sum with 2-D parameters), over shapes, dims, layouts
 and dtypes; gradcheck, determinism, bad arguments, opcheck, torch.compile,

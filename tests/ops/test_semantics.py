@@ -1,5 +1,6 @@
-"""The edges of DESIGN.md §2: NaN and ±Inf as in the reference, relu'(0) = 0,
-and bitwise-reproducible results whatever the thread count."""
+"""The edges of docs/contract.md ("Kinks, NaN and infinities", "Determinism"):
+NaN and ±Inf as in the reference, relu'(0) = 0, and bitwise-reproducible
+results whatever the thread count."""
 
 import math
 
