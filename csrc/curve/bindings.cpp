@@ -353,6 +353,22 @@ py::object fit_curves(const at::Tensor& x_in, const at::Tensor& y_in,
                            scale[5], t, coef, traces, chosen, scores);
 }
 
+// Rows of (B, H) breakpoints: each row's leading non-NaN entries, checked
+// sorted and finite.
+std::vector<std::vector<double>> breakpoint_rows(const at::Tensor& t) {
+  const int64_t curves = t.size(0), h = t.size(1);
+  std::vector<std::vector<double>> rows(curves);
+  for (int64_t b = 0; b < curves; ++b) {
+    const double* r = row(t, b);
+    const auto count = std::find_if(r, r + h, [](double v) { return std::isnan(v); }) - r;
+    TORCH_CHECK_VALUE(std::is_sorted(r, r + count) && std::all_of(r, r + count, [](double v) {
+                        return std::isfinite(v);
+                      }), "t's rows must be sorted and finite, padded with NaN at the end");
+    rows[b].assign(r, r + count);
+  }
+  return rows;
+}
+
 // breakpoint_intervals(x, y, w, t, limit, step, replicates, level, dof, seed,
 // bootstrap) -> BreakpointIntervals: the profile-likelihood intervals of
 // each row's breakpoints (low, high) and the limits they used, (B, H)
@@ -414,18 +430,12 @@ py::object breakpoint_intervals_of(
   auto se_slopes = at::full({curves, replicates, h + 1}, nan, at::kDouble);
   auto se_intercepts = at::full({curves, replicates, h + 1}, nan, at::kDouble);
   auto reach = at::full({curves, 4, h + 1}, nan, at::kDouble);
-  std::vector<std::vector<double>> rows(curves);
+  const auto rows = breakpoint_rows(t);
   for (int64_t b = 0; b < curves; ++b) {
-    const double* r = row(t, b);
-    const auto count = std::find_if(r, r + h, [](double v) { return std::isnan(v); }) - r;
-    TORCH_CHECK_VALUE(std::is_sorted(r, r + count) && std::all_of(r, r + count, [](double v) {
-                        return std::isfinite(v);
-                      }), "t's rows must be sorted and finite, padded with NaN at the end");
     const double l = limit.const_data_ptr<double>()[b];
     TORCH_CHECK_VALUE(l >= 1 && std::isfinite(l), "limit must be finite and >= 1, but got ", l);
     TORCH_CHECK_VALUE(replicates == 0 || dof.const_data_ptr<int64_t>()[b] >= 1,
                       "dof must be >= 1, but got ", dof.const_data_ptr<int64_t>()[b]);
-    rows[b].assign(r, r + count);
   }
   {
     py::gil_scoped_release no_gil;
@@ -476,22 +486,6 @@ py::object breakpoint_intervals_of(
                                    se_intercepts, reaches[0], reaches[1], reaches[2], reaches[3]);
 }
 
-
-// Rows of (B, H) breakpoints: each row's leading non-NaN entries, checked
-// sorted and finite.
-std::vector<std::vector<double>> breakpoint_rows(const at::Tensor& t) {
-  const int64_t curves = t.size(0), h = t.size(1);
-  std::vector<std::vector<double>> rows(curves);
-  for (int64_t b = 0; b < curves; ++b) {
-    const double* r = row(t, b);
-    const auto count = std::find_if(r, r + h, [](double v) { return std::isnan(v); }) - r;
-    TORCH_CHECK_VALUE(std::is_sorted(r, r + count) && std::all_of(r, r + count, [](double v) {
-                        return std::isfinite(v);
-                      }), "t's rows must be sorted and finite, padded with NaN at the end");
-    rows[b].assign(r, r + count);
-  }
-  return rows;
-}
 
 // curve_lines(x, w, t, coef, sigma, breakpoints_estimated, through_x) ->
 // CurveLines: each row's segment lines (slopes, intercepts (B, H + 1), NaN
