@@ -34,7 +34,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import relu_ext  # noqa: E402
-from common import RESULTS, machine_info, optional, run_child  # noqa: E402
+from common import RESULTS, optional, run_child, run_header  # noqa: E402
 from relu_ext.data import add_noise  # noqa: E402
 
 
@@ -128,7 +128,7 @@ def measure(names, ks, points, cap, out):
                     "accurate": accurate, "fast": fast}
             cases.append(case)
             print(json.dumps(case), flush=True)
-            results["machine"] = machine_info()
+            results.update(run_header())
             out.write_text(json.dumps(results, indent=1))
     return results
 

@@ -60,7 +60,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import relu_ext  # noqa: E402
-from common import RESULTS, machine_info, optional, run_child  # noqa: E402
+from common import RESULTS, optional, run_child, run_header, save  # noqa: E402
 from relu_ext.nn import to_piecewise  # noqa: E402
 
 SECTIONS = ("many_curves", "weights_through", "shapes")
@@ -742,15 +742,13 @@ def main(argv=None):
                     "sklearn": "the isotonic regression of shapes"}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         results = json.loads(args.json.read_text()) if args.json.exists() else {}
-        results.update(quick=args.quick,
-                       machine=machine_info("cpu", torch.get_num_threads()),
+        results.update(quick=args.quick, **run_header(),
                        missing={n: what_for[n] for n, ok in have.items() if not ok})
         parts = results.setdefault("sections", {})
         for name in chosen:
             parts[name] = globals()[name](args, have)
             args.json.write_text(json.dumps(results, indent=1))
-        results["machine"]["load_average_at_end"] = list(os.getloadavg())
-        args.json.write_text(json.dumps(results, indent=1))
+        save(args.json, results)
     print(markdown(results))
 
 

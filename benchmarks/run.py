@@ -235,6 +235,14 @@ def case_step(impl, phase, n, k, device, dtype):
 
 
 # --------------------------------------------------------------------------- timing
+#
+# torch.utils.benchmark: median, interquartile range and best of blocks of
+# runs, after a warm-up that absorbs torch.compile's compilation. On a shared
+# machine another process can hold one of the CPUs for a while, and then every
+# parallel region waits for its preempted thread, in steps of the scheduler's
+# tick: a case timed only during such a spell comes out several times too
+# slow. The blocks of a case are therefore taken in rounds, spread over the
+# time the whole size takes, and summarised together.
 
 
 def warm_up(case, device):
@@ -454,7 +462,7 @@ def run(args):
 
 def _time_size(args, dtype, dtype_peak, budget, n, k):
     """Times every phase and implementation at one size, in --rounds rounds
-    over all of them (see timing.py for why)."""
+    over all of them (see "timing" above for why)."""
     # The compiled graphs of earlier sizes are not needed again; dropping them
     # keeps this size's few graphs well under dynamo's recompile limit.
     torch._dynamo.reset()
