@@ -123,10 +123,11 @@ $(VENV)/.docs-deps: $(VENV)/.installed
 docs: install $(VENV)/.docs-deps
 	$(VENV)/bin/sphinx-build -W --keep-going -E -b html docs docs/_build/html
 
-# The default benchmark grid (minutes); writes benchmarks/results/ and
-# benchmarks/RESULTS.md. BENCH_ARGS adds options, e.g. BENCH_ARGS=--quick.
-bench: test-deps
-	$(PY) benchmarks/run.py --results-md benchmarks/RESULTS.md $(BENCH_ARGS)
+# The op benchmark on its default grid (minutes): prints the table and writes
+# benchmarks/results/results.json and its plots. benchmarks/RESULTS.md is kept
+# by hand (docs/benchmarks.md). BENCH_ARGS adds options, e.g. BENCH_ARGS=--quick.
+bench: install
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 # The notebooks are committed without outputs, execution counts or widget state
 # (tests/frontends/test_notebook.py fails otherwise): run this after saving one from Jupyter.

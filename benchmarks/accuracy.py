@@ -13,17 +13,17 @@ fit runs in a child process with a time cap (--pwlf-cap); a capped case has no
 pwlf figure. --large adds N = 2^20 points, K = 256 units (pwlf capped at 10
 minutes).
 
-    python benchmarks/accuracy.py --results-md benchmarks/RESULTS.md     # needs the bench extra
+    python benchmarks/accuracy.py                  # needs the bench extra (pwlf)
+    python benchmarks/accuracy.py --report-only    # the table and plot from the JSON
 
-Writes benchmarks/results/accuracy.json (after every case, so a long run that
-is cut keeps what it measured), the section "accuracy" of RESULTS.md and the
-plot benchmarks/results/accuracy_vs_k.png.
+Prints the table; writes benchmarks/results/accuracy.json (after every case,
+so a long run that is cut keeps what it measured) and the plot
+benchmarks/results/accuracy_vs_k.png.
 """
 
 import argparse
 import json
 import math
-import multiprocessing
 import os
 import sys
 import time
@@ -34,11 +34,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import relu_ext  # noqa: E402
-import sections  # noqa: E402
-from machine import cpu_model  # noqa: E402
+from common import RESULTS, optional, run_child, run_header  # noqa: E402
 from relu_ext.data import add_noise  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def _kinked(x):
@@ -85,21 +82,6 @@ def _pwlf_child(x, y, k, queue):
                "mae": float(np.mean(np.abs(error)))})
 
 
-def run_pwlf(x, y, k, cap):
-    """pwlf's fitfast in a child process, ended after ``cap`` seconds."""
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=_pwlf_child,
-                            args=(x.double().numpy(), y.double().numpy(), k, queue))
-    child.start()
-    child.join(cap)
-    if child.is_alive():
-        child.terminate()
-        child.join()
-        return {"capped": cap}
-    return queue.get() if not queue.empty() else {"failed": child.exitcode}
-
-
 def pwlf_with_breaks(x, y, breakpoints):
     """pwlf's own least squares at relu_ext's breakpoints: an independent check
     of the error relu_ext reports."""
@@ -135,7 +117,7 @@ def measure(names, ks, points, cap, out):
             if (name, k, points) in done:
                 continue
             ours = run_relu_ext(x, y, k)
-            theirs = run_pwlf(x, y, k, cap)
+            theirs = run_child(_pwlf_child, (x.double().numpy(), y.double().numpy(), k), cap)
             breakpoints = ours.pop("breakpoints")
             # (pwlf's least squares builds the N×K matrix: 2 GiB at the large size)
             check = pwlf_with_breaks(x, y, breakpoints) if points <= 100_000 else None
@@ -146,8 +128,7 @@ def measure(names, ks, points, cap, out):
                     "accurate": accurate, "fast": fast}
             cases.append(case)
             print(json.dumps(case), flush=True)
-            results["machine"] = {"cpu": cpu_model(), "threads": torch.get_num_threads(),
-                                  "torch": torch.__version__, "relu_ext": relu_ext.__version__}
+            results.update(run_header())
             out.write_text(json.dumps(results, indent=1))
     return results
 
@@ -218,9 +199,10 @@ def main(argv=None):
     parser.add_argument("--json", type=Path, default=RESULTS / "accuracy.json",
                         help="results so far; cases already in it are not measured again")
     parser.add_argument("--report-only", action="store_true",
-                        help="measure nothing: the table, plot and section from --json")
-    parser.add_argument("--results-md", help="write the section 'accuracy' of this page")
+                        help="measure nothing: the table and plot from --json")
     args = parser.parse_args(argv)
+    if not args.report_only and optional("pwlf") is None:
+        parser.error("pwlf is not installed: pip install '.[bench]' (or --report-only)")
 
     torch.set_num_threads(2)
     # A first fit pays one-off costs (lazy imports, first kernel calls): not timed.
@@ -236,30 +218,13 @@ def main(argv=None):
     for c in results.get("cases", []):  # judged again: the rule may be newer than the figures
         c["accurate"], c["fast"] = verdict(c["relu_ext"], c["pwlf"], c["range"])
     print(table(results))
+    cases = results.get("cases", [])
+    judged = [c for c in cases if c["accurate"] is not None]
+    timed = [c for c in cases if c["fast"] is not None]
+    print(f"\nAccurate on {sum(bool(c['accurate']) for c in judged)} of {len(judged)} cases "
+          f"where pwlf finished; at most a fifth of pwlf's time (or of its cap, where it was "
+          f"stopped) on {sum(bool(c['fast']) for c in timed)} of {len(timed)}.")
     plot(results, RESULTS / "accuracy_vs_k.png")
-    if args.results_md:
-        cases = results["cases"]
-        judged = [c for c in cases if c["accurate"] is not None]
-        timed = [c for c in cases if c["fast"] is not None]
-        body = "\n".join([
-            "## Accuracy: relu_ext.fit_curve against pwlf",
-            "",
-            f"`python benchmarks/accuracy.py` on {results['machine']['cpu']}, "
-            f"{results['machine']['threads']} threads, torch {results['machine']['torch']}. "
-            "K units (relu_ext) against K segments (pwlf `fitfast`, default starts): the same "
-            "family, K - 1 breakpoints. Both minimise the squared error; RMSE compared, MAE "
-            "shown. Times are wall-clock of one fit each, both measured in this one run (pwlf "
-            "in a child process with a time cap). *accurate*: RMSE ≤ max(1.25 × pwlf's, "
-            "pwlf's + 5e-4 × range).",
-            "",
-            table(results),
-            "",
-            f"Accurate on {sum(bool(c['accurate']) for c in judged)} of {len(judged)} cases "
-            f"where pwlf finished; at most a fifth of pwlf's time (or of its cap, where it was "
-            f"stopped) on {sum(bool(c['fast']) for c in timed)} of {len(timed)}. Plot: "
-            "[results/accuracy_vs_k.png](results/accuracy_vs_k.png).",
-        ])
-        sections.write_section(args.results_md, "accuracy", body)
 
 
 if __name__ == "__main__":

@@ -15,17 +15,23 @@ relative to each other, so it is timed on two sets of units:
   uniform   |m| = 1, breakpoints uniform on (-3, 3): ReLUSum's initialisation.
 The dense algorithm's time does not depend on them (timed on gaussian).
 x ~ N(0, 1) in both. Timings on a shared machine are noisy; the ratios are
-taken within one process, close together in time.
+taken within one process, close together in time. Writes
+benchmarks/results/breakpoints.json.
 """
 
 import argparse
 import math
+import os
 import sys
+from pathlib import Path
 
 import torch
 from torch.utils import benchmark
 
-import relu_ext
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import relu_ext  # noqa: E402
+from common import RESULTS, run_header, save  # noqa: E402
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64,
           "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -73,6 +79,7 @@ def main(argv=None):
     parser.add_argument("--min-run-time", type=float, default=1.0,
                         help="seconds of runs per measurement (at least one run)")
     parser.add_argument("--quick", action="store_true", help="N = 16384, K = 64, 256, 1024")
+    parser.add_argument("--json", type=Path, default=RESULTS / "breakpoints.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.n, args.ks, args.min_run_time = 2**14, [64, 256, 1024], 0.1
@@ -96,6 +103,12 @@ def main(argv=None):
             row += [t, dense / t]
         rows.append(row)
         print(f"K = {k}: done", file=sys.stderr)
+    crossovers = {kind: crossover(args.ks, ratios[kind]) for kind in ratios}
+    save(args.json, {**run_header(), "n": args.n, "dtype": args.dtype,
+                     "min_run_time_s": args.min_run_time, "crossover_k": crossovers,
+                     "results": [dict(zip(("k", "dense_s", "breakpoints_gaussian_s",
+                                           "ratio_gaussian", "breakpoints_uniform_s",
+                                           "ratio_uniform"), row)) for row in rows]})
 
     print("| K | dense (ms) | breakpoints, gaussian (ms) | ratio | breakpoints, uniform (ms) | ratio |")
     print("|---:|---:|---:|---:|---:|---:|")
@@ -103,7 +116,7 @@ def main(argv=None):
         print(f"| {k} | {dense * 1e3:.2f} | {tg * 1e3:.2f} | {rg:.1f}x | {tu * 1e3:.2f} | {ru:.1f}x |")
     print()
     for kind in ratios:
-        print(f"crossover ({kind} breakpoints): K = {crossover(args.ks, ratios[kind])}")
+        print(f"crossover ({kind} breakpoints): K = {crossovers[kind]}")
 
 
 if __name__ == "__main__":

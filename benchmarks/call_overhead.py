@@ -6,27 +6,27 @@ kernels, take the time: at the lesson's size (20 points, 8 units)
 for relu_ext (the public function, the bare op, ReLUSumFunction) against the
 same step on the eager reference, `(relu(x[:, None] * m + b) * a).sum(-1)`.
 
-    python benchmarks/call_overhead.py                          # prints a table
-    python benchmarks/call_overhead.py --results-md benchmarks/RESULTS.md
+    python benchmarks/call_overhead.py            # prints a table
+    python benchmarks/call_overhead.py --quick    # short timings, to check the script
 
 Each implementation is timed in several rounds, interleaved, with
 torch.utils.benchmark (blocks of at least --min-run-time seconds); the table
 gives the median over all blocks and the ratio to the eager reference, taken
-in this one process.
+in this one process. Writes benchmarks/results/call_overhead.json.
 """
 
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import relu_ext  # noqa: E402
-import sections  # noqa: E402
-from machine import cpu_model  # noqa: E402
-from timing import add_interleaved_options, interleaved_medians  # noqa: E402
+from common import (RESULTS, add_timing_options, cpu_model, interleaved_medians,  # noqa: E402
+                    run_header, save)
 
 IMPLEMENTATIONS = {
     "relu_ext.relu_sum": relu_ext.relu_sum,
@@ -75,14 +75,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--k", type=int, default=8)
-    add_interleaved_options(parser, rounds=5, min_run_time=0.5)
+    add_timing_options(parser, rounds=5, min_run_time=0.5)
+    parser.add_argument("--quick", action="store_true", help="one short round: checks the script")
+    parser.add_argument("--json", type=Path, default=RESULTS / "call_overhead.json")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.min_run_time = 1, 0.05
     torch.set_num_threads(args.threads)
+    doc = {**run_header(threads=args.threads), "n": args.n, "k": args.k, "rounds": args.rounds,
+           "min_run_time_s": args.min_run_time}
     medians = measure(args.n, args.k, args.rounds, args.min_run_time, args.threads)
-    text = table(args.n, args.k, medians, args.threads)
-    print(text)
-    if args.results_md:
-        sections.write_section(args.results_md, "call_overhead", text)
+    doc["median_s"] = medians
+    save(args.json, doc)
+    print(table(args.n, args.k, medians, args.threads))
 
 
 if __name__ == "__main__":

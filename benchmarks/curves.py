@@ -37,22 +37,19 @@ A case of weights_through passes when relu_ext's error is at most max(1.25 ×
 pwlf's, pwlf's + 5e-4 × the target's range) (benchmarks/accuracy.py's rule)
 and its time at most a fifth of pwlf's.
 
-    python benchmarks/curves.py --results-md benchmarks/RESULTS.md   # needs the bench extra
+    python benchmarks/curves.py                # needs the bench extra for the anchors
     python benchmarks/curves.py --quick        # tiny sizes, no pwlf/scipy/sklearn needed
 
-Writes benchmarks/results/curves.json (after every section; sections not
-measured in a run are kept from the file) and the section "curves" of the
-RESULTS.md page given. pwlf, scipy and scikit-learn are optional: the parts
-that need a missing one are skipped and say so.
+Prints its tables; writes benchmarks/results/curves.json (after every section;
+sections not measured in a run are kept from the file). pwlf, scipy and
+scikit-learn are optional: the parts that need a missing one are skipped and
+say so.
 """
 
 import argparse
-import importlib
 import json
 import math
-import multiprocessing
 import os
-import queue as queue_module
 import sys
 import time
 from pathlib import Path
@@ -63,25 +60,13 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import relu_ext  # noqa: E402
-import sections  # noqa: E402
-from machine import machine_info  # noqa: E402
-from study import add_output_arguments  # noqa: E402
+from common import RESULTS, optional, run_child, run_header, save  # noqa: E402
 from relu_ext.nn import to_piecewise  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 SECTIONS = ("many_curves", "weights_through", "shapes")
-SCHEMA_VERSION = 1
 
 
 # --------------------------------------------------------------------------- helpers
-
-def optional(name):
-    """The module, or None when it (or something it needs) is not installed."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
 
 def rmse(predicted, y, w2=None):
     """sqrt(Σ W·r² / Σ W), W = 1 without weights; float64 numpy."""
@@ -114,33 +99,6 @@ def count_pieces(breakpoints, slopes, lo, hi):
     tol = 1e-9 * max(np.abs(slopes).max(), 1e-300)
     inside = (breakpoints > lo) & (breakpoints < hi) & np.isfinite(breakpoints)
     return 1 + int(((change > tol) & inside).sum())
-
-
-def run_child(target, args, cap):
-    """``target(*args, queue)`` in a forked child process, ended after ``cap``
-    seconds: its dict, or {"capped": cap}, or {"failed": ...}."""
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=target, args=(*args, queue))
-    child.start()
-    deadline = time.monotonic() + cap
-    result = None
-    while result is None and time.monotonic() < deadline:
-        try:
-            result = queue.get(timeout=0.2)
-        except queue_module.Empty:
-            if not child.is_alive():  # it may have put its result just before exiting
-                try:
-                    result = queue.get(timeout=1.0)
-                except queue_module.Empty:
-                    break
-    child.join(5)
-    if child.is_alive():
-        child.terminate()
-        child.join()
-    if result is None:
-        return {"capped": cap} if time.monotonic() >= deadline else {"failed": child.exitcode}
-    return result
 
 
 def _pwlf_child(x, y, k, w, xc, yc, queue):
@@ -753,7 +711,11 @@ def main(argv=None):
                         help="seconds per pwlf fit through points (300)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes (B=50, N=300, K=5, a few targets, small pwlf sample)")
-    add_output_arguments(parser, "curves", RESULTS / "curves.json")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="torch threads (all logical CPUs)")
+    parser.add_argument("--json", type=Path, default=RESULTS / "curves.json")
+    parser.add_argument("--report-only", action="store_true",
+                        help="measure nothing: the tables from --json")
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SECTIONS]
@@ -780,21 +742,14 @@ def main(argv=None):
                     "sklearn": "the isotonic regression of shapes"}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         results = json.loads(args.json.read_text()) if args.json.exists() else {}
-        if results.get("schema_version") != SCHEMA_VERSION:
-            results = {}
-        results.update(schema_version=SCHEMA_VERSION, quick=args.quick,
-                       machine=machine_info("cpu", torch.get_num_threads()),
+        results.update(quick=args.quick, **run_header(),
                        missing={n: what_for[n] for n, ok in have.items() if not ok})
         parts = results.setdefault("sections", {})
         for name in chosen:
             parts[name] = globals()[name](args, have)
             args.json.write_text(json.dumps(results, indent=1))
-        results["machine"]["load_average_at_end"] = list(os.getloadavg())
-        args.json.write_text(json.dumps(results, indent=1))
-    text = markdown(results)
-    print(text)
-    if args.results_md:
-        sections.write_section(args.results_md, "curves", text)
+        save(args.json, results)
+    print(markdown(results))
 
 
 if __name__ == "__main__":

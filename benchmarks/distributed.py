@@ -2,14 +2,14 @@
 problem (N = 2^20 points, K = 256 units, one thread per process), with the
 cost of the all-reduces that DDP and fit() add per step.
 
-    python benchmarks/distributed.py                          # prints a table
-    python benchmarks/distributed.py --results-md benchmarks/RESULTS.md
+    python benchmarks/distributed.py            # prints a table
+    python benchmarks/distributed.py --quick    # N = 16,384, K = 16: checks the script
 
 (--points and --units, not --n and --k: torchrun, which this script launches
 itself under, would take --n for its own --nnodes.) Every configuration runs in
 a fresh process (or torchrun group), in interleaved rounds; the table gives the
 median epoch time over all rounds and the speedup over one process with one
-thread, taken in this one run.
+thread, taken in this one run. Writes benchmarks/results/distributed.json.
 """
 
 import argparse
@@ -26,8 +26,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import sections  # noqa: E402
-from machine import cpu_model  # noqa: E402
+from common import RESULTS, cpu_model, run_header, save  # noqa: E402
 
 LIMITS = """What limits scaling here: the two cores are all there is, and other jobs share
 them (the load average above), so two processes, or two threads, compete for them with
@@ -186,7 +185,9 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, help=argparse.SUPPRESS)  # a worker's
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--results-md", type=Path, help="write the table into this RESULTS.md")
+    parser.add_argument("--quick", action="store_true",
+                        help="N = 16,384, K = 16, 4 epochs, one round: checks the script")
+    parser.add_argument("--json", type=Path, default=RESULTS / "distributed.json")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -194,14 +195,20 @@ def main(argv=None):
     if args.worker:
         args.batch_size = args.batch_size or None
         return worker(args)
+    if args.quick:
+        args.points, args.units, args.epochs, args.rounds = 2**14, 16, 4, 1
+        args.batch_sizes = [4096, 0]
+    doc = {**run_header(threads=1), "points": args.points, "units": args.units,
+           "epochs": args.epochs, "rounds": args.rounds, "results": []}
     tables = []
     for batch_size in args.batch_sizes:
         args.batch_size = batch_size or None
-        tables.append(table(args, measure(args)))
-    text = "\n\n".join([header(args), *tables, LIMITS])
-    print(text)
-    if args.results_md:
-        sections.write_section(args.results_md, "distributed", text)
+        runs = measure(args)
+        doc["results"].append({"batch_size": batch_size or args.points, "runs": [
+            {"processes": p, "threads": t, "per_round": runs[(p, t)]} for p, t in CONFIGS]})
+        tables.append(table(args, runs))
+    save(args.json, doc)
+    print("\n\n".join([header(args), *tables, LIMITS]))
 
 
 if __name__ == "__main__":

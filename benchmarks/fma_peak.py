@@ -1,4 +1,5 @@
-"""The machine's FP32 FMA peak, measured: the yardstick for "fraction of peak".
+"""The machine's FP32 FMA peak, measured: the yardstick for "fraction of peak"
+in benchmarks/run.py's table. `python benchmarks/fma_peak.py` prints it.
 
 A tiny C loop of independent vector FMA chains, compiled for this CPU with
 -O3 -march=native and run on as many threads as torch uses. Enough chains
@@ -116,3 +117,10 @@ def measure_fma_peak_gflops(threads, run_seconds=1e-3, runs=300):
     for w in workers:
         w.join()
     return sum(rates) / 1e9
+
+
+if __name__ == "__main__":
+    import torch
+
+    threads = torch.get_num_threads()
+    print(f"FP32 FMA peak on {threads} threads: {measure_fma_peak_gflops(threads):.4g} GFLOP/s")

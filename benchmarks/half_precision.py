@@ -14,26 +14,28 @@ time; this measures what that buys at N = 2^24:
   processes, to show the float32 kernels kept their speed.
 
     python benchmarks/half_precision.py
-    python benchmarks/half_precision.py --results-md benchmarks/RESULTS.md --before ../main/.venv/bin/python
+    python benchmarks/half_precision.py --before ../main/.venv/bin/python
+    python benchmarks/half_precision.py --quick      # N = 2^12, K = 4: checks the script
+
+Writes benchmarks/results/half_precision.json.
 """
 
 import argparse
 import json
-import multiprocessing
 import os
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import relu_ext  # noqa: E402
-import sections  # noqa: E402
-from machine import cpu_model  # noqa: E402
-from timing import add_interleaved_options, interleaved_medians  # noqa: E402
-from memory import RESOLUTION_BYTES, _fix_mmap_threshold, _status_bytes  # noqa: E402
+from common import (RESULTS, add_timing_options, cpu_model, interleaved_medians,  # noqa: E402
+                    run_header, save)
+from memory import RESOLUTION_BYTES, MemoryProbe  # noqa: E402
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 ALGORITHMS = ("dense", "breakpoints")
@@ -69,46 +71,22 @@ def measure_times(n, ks, rounds, min_run_time, threads):
 # ---------------------------------------------------------------- memory
 
 
-def _peak_extra(algorithm, phase, n, k, dtype_name, threads):
-    torch.set_num_threads(threads)
-    _fix_mmap_threshold()
-    step, x_bytes = make_step(algorithm, phase, n, k, DTYPES[dtype_name])
-    step()
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    baseline = _status_bytes("VmRSS")
-    step()
-    return max(_status_bytes("VmHWM") - baseline, 0), x_bytes
-
-
-def _child(connection, *args):
-    try:
-        connection.send(("ok", _peak_extra(*args)))
-    except BaseException as error:
-        connection.send(("error", f"{type(error).__name__}: {error}"))
-    finally:
-        connection.close()
+def _memory_step(algorithm, phase, n, k, dtype_name):
+    return make_step(algorithm, phase, n, k, DTYPES[dtype_name])[0]
 
 
 def measure_memory(n, ks, threads):
     """{(algorithm, phase, k, dtype name): (peak bytes above the inputs, x's bytes)},
-    each in a fresh process from a forkserver that has imported torch."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch", "relu_ext"])
+    each in a fresh process (benchmarks/memory.py)."""
+    probe = MemoryProbe()
     results = {}
     for alg in ALGORITHMS:
         for phase in PHASES:
             for k in ks:
-                for name in DTYPES:
-                    receiver, sender = context.Pipe(duplex=False)
-                    process = context.Process(target=_child, args=(sender, alg, phase, n, k, name, threads))
-                    process.start()
-                    sender.close()
-                    status, payload = receiver.recv()
-                    process.join()
-                    if status != "ok":
-                        raise RuntimeError(payload)
-                    results[(alg, phase, k, name)] = payload
+                for name, dtype in DTYPES.items():
+                    peak = probe.measure_step(_memory_step, (alg, phase, n, k, name), "cpu",
+                                              threads)["peak_extra_bytes"]
+                    results[(alg, phase, k, name)] = (peak, n * dtype.itemsize)
     return results
 
 
@@ -211,21 +189,35 @@ def main(argv=None):
     parser.add_argument("--k", type=int, nargs="+", default=[4, 64])
     # Many short rounds: on a shared machine the load changes within seconds,
     # and interleaving finely lets each ratio see the same load.
-    add_interleaved_options(parser, rounds=8, min_run_time=0.15)
+    add_timing_options(parser, rounds=8, min_run_time=0.15)
+    parser.add_argument("--quick", action="store_true",
+                        help="N = 2^12, K = 4, one short round: checks the script")
+    parser.add_argument("--json", type=Path, default=RESULTS / "half_precision.json")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
     parser.add_argument("--before", metavar="PYTHON",
                         help="also time float32 against the relu_ext installed for this Python")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.log2_n, args.k, args.rounds, args.min_run_time = 12, [4], 1, 0.01
     torch.set_num_threads(args.threads)
     n = 2 ** args.log2_n
+    doc = {**run_header(threads=args.threads), "n": n, "ks": args.k, "rounds": args.rounds,
+           "min_run_time_s": args.min_run_time}
     times = measure_times(n, args.k, args.rounds, args.min_run_time, args.threads)
     memory = None if args.no_memory else measure_memory(n, args.k, args.threads)
     float32_check = (measure_float32_against(args.before, n, args.k, args.rounds, args.min_run_time,
                                              args.threads) if args.before else None)
-    text = report(n, args.k, times, memory, float32_check, args.threads, args.before)
-    print(text)
-    if args.results_md:
-        sections.write_section(args.results_md, "half_precision", text)
+    doc["results"] = [
+        {"algorithm": alg, "phase": phase, "k": k, "dtype": name, "median_s": t,
+         **({} if memory is None else {"peak_extra_bytes": memory[(alg, phase, k, name)][0],
+                                       "x_bytes": memory[(alg, phase, k, name)][1]})}
+        for (alg, phase, k, name), t in times.items()]
+    if float32_check:
+        doc["float32_against"] = {"python": args.before, "median_s": {
+            str(k): {"before": before, "this_build": after}
+            for k, (before, after) in float32_check.items()}}
+    save(args.json, doc)
+    print(report(n, args.k, times, memory, float32_check, args.threads, args.before))
 
 
 if __name__ == "__main__":

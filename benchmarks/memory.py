@@ -1,6 +1,7 @@
-"""Peak memory of one case, measured in a fresh process.
+"""Peak memory of one step, measured in a fresh process (benchmarks/run.py,
+per_channel.py, half_precision.py and onnx_export.py use it).
 
-The child sets the case up (inputs, model, one warm-up call, which also
+The child sets the step up (inputs, model, one warm-up call, which also
 compiles), then resets its peak counter, runs the case once and reports how
 far the peak rose above the level it was reset at: the memory the case needs
 beyond its inputs.
@@ -17,7 +18,9 @@ beyond its inputs.
 
 Processes come from a forkserver that has imported torch and relu_ext once,
 so each child is fresh (its own heap, no earlier case in it) but starts in
-milliseconds rather than the seconds an import of torch takes.
+milliseconds rather than the seconds an import of torch takes. The step is
+set up by a module-level function of the calling script, which each child
+imports again by name.
 """
 
 import ctypes
@@ -25,8 +28,6 @@ import multiprocessing
 import os
 
 import torch
-
-from cases import make_case, synchronize
 
 # One page: every allocation of a page or more is mapped on its own. The many
 # mmap calls slow the measured call down, which does not matter here (it is
@@ -52,6 +53,11 @@ def _status_bytes(field):
             if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024  # reported in kB
     raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def synchronize(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _peak_above(step, device):
@@ -88,10 +94,6 @@ def _measure_step(make_step, args, device, threads):
     }
 
 
-def _case_step(impl, phase, n, k, device, dtype):
-    return make_case(impl, phase, n, k, device, dtype).step
-
-
 def _child(connection, *args):
     try:
         connection.send(("ok", _measure_step(*args)))
@@ -102,23 +104,20 @@ def _child(connection, *args):
 
 
 class MemoryProbe:
-    """Measures cases one at a time, each in a new process."""
+    """Measures steps one at a time, each in a new process."""
 
     def __init__(self, timeout_s=600):
         self.timeout_s = timeout_s
         self._context = multiprocessing.get_context("forkserver")
         # torch._dynamo and Inductor take seconds to import: once, here.
         self._context.set_forkserver_preload(
-            ["torch", "relu_ext", "cases", "torch._dynamo", "torch._inductor.compile_fx"])
-
-    def measure(self, impl, phase, n, k, device, dtype, threads):
-        """The case's peak memory above its setup, as a dict, or raises
-        RuntimeError with the child's error or exit status."""
-        return self.measure_step(_case_step, (impl, phase, n, k, device, dtype), device, threads)
+            ["torch", "relu_ext", "torch._dynamo", "torch._inductor.compile_fx"])
 
     def measure_step(self, make_step, args, device, threads):
-        """The same for the step that make_step(*args) sets up and returns;
-        make_step must be importable by name (a module-level function)."""
+        """The peak memory, above its setup, of the step that make_step(*args)
+        sets up and returns, as a dict; or raises RuntimeError with the
+        child's error or exit status. make_step must be importable by name (a
+        module-level function)."""
         receiver, sender = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=_child, args=(sender, make_step, args, device, threads)

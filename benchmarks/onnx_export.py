@@ -2,21 +2,22 @@
 graph (the reference in standard ONNX ops, relu_ext/ops/_onnx.py) against the
 fused op and the eager reference, forward only, float32, CPU.
 
-    python benchmarks/onnx_export.py                          # prints a table
-    python benchmarks/onnx_export.py --results-md benchmarks/RESULTS.md
+    python benchmarks/onnx_export.py            # prints a table
+    python benchmarks/onnx_export.py --quick    # N = 1000, K = 4: checks the script
 
 Time: medians of interleaved rounds of torch.utils.benchmark blocks, in one
 process, with onnxruntime given the same number of intra-op threads as torch.
 Memory: the peak rise of the resident set during one run in a fresh process,
 after a warm-up (as benchmarks/memory.py measures, with onnxruntime's memory
 arena off so that its buffers are returned and counted again): the memory
-that run needs beyond its inputs and model.
+that run needs beyond its inputs and model. Writes
+benchmarks/results/onnx_export.json.
 """
 
 import argparse
-import multiprocessing
 import os
 import sys
+from pathlib import Path
 
 import torch
 
@@ -25,10 +26,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import onnxruntime  # noqa: E402
 
 import relu_ext  # noqa: E402
-import sections  # noqa: E402
-from machine import cpu_model  # noqa: E402
-from timing import add_interleaved_options, interleaved_medians  # noqa: E402
-from memory import _fix_mmap_threshold, _status_bytes  # noqa: E402
+from common import (RESULTS, add_timing_options, cpu_model, interleaved_medians,  # noqa: E402
+                    run_header, save)
+from memory import MemoryProbe  # noqa: E402
 
 MiB = 2**20
 
@@ -71,30 +71,18 @@ def measure_time(model, onnx_bytes, n, threads, rounds, min_run_time):
         return interleaved_medians(fns, rounds, min_run_time, threads)
 
 
-def _peak_child(connection, name, model, onnx_bytes, n, threads):
-    torch.set_num_threads(threads)
-    _fix_mmap_threshold()
-    with torch.no_grad():
-        fn = steps(model, onnx_bytes, n, threads)[name]
-        fn()
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        baseline = _status_bytes("VmRSS")
-        fn()
-        connection.send(max(_status_bytes("VmHWM") - baseline, 0))
-    connection.close()
+def _memory_step(name, model, onnx_bytes, n, threads):
+    fn = steps(model, onnx_bytes, n, threads)[name]
+
+    def step():
+        with torch.no_grad():
+            fn()
+    return step
 
 
-def measure_peak(name, model, onnx_bytes, n, threads):
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_peak_child,
-                              args=(sender, name, model, onnx_bytes, n, threads))
-    process.start()
-    sender.close()
-    peak = receiver.recv()
-    process.join()
-    return peak
+def measure_peak(probe, name, model, onnx_bytes, n, threads):
+    return probe.measure_step(_memory_step, (name, model, onnx_bytes, n, threads), "cpu",
+                              threads)["peak_extra_bytes"]
 
 
 def table(n, results, threads):
@@ -124,21 +112,30 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=262_144)
     parser.add_argument("--k", type=int, nargs="+", default=[16, 256])
-    add_interleaved_options(parser, rounds=3, min_run_time=0.5)
+    add_timing_options(parser, rounds=3, min_run_time=0.5)
+    parser.add_argument("--quick", action="store_true",
+                        help="N = 1000, K = 4, one short round: checks the script")
+    parser.add_argument("--json", type=Path, default=RESULTS / "onnx_export.json")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.k, args.rounds, args.min_run_time = 1000, [4], 1, 0.01
     torch.set_num_threads(args.threads)
+    doc = {**run_header(threads=args.threads), "onnxruntime": onnxruntime.__version__,
+           "n": args.n, "ks": args.k, "rounds": args.rounds, "min_run_time_s": args.min_run_time}
+    probe = MemoryProbe()
     results = {}
     for k in args.k:
         model, onnx_bytes = export(k)
         medians = measure_time(model, onnx_bytes, args.n, args.threads, args.rounds,
                                args.min_run_time)
-        peaks = {name: measure_peak(name, model, onnx_bytes, args.n, args.threads)
+        peaks = {name: measure_peak(probe, name, model, onnx_bytes, args.n, args.threads)
                  for name in medians}
         results[k] = (medians, peaks)
-    text = table(args.n, results, args.threads)
-    print(text)
-    if args.results_md:
-        sections.write_section(args.results_md, "onnx_export", text)
+    doc["results"] = [{"k": k, "implementation": name, "median_s": t,
+                       "peak_extra_bytes": peaks[name]}
+                      for k, (medians, peaks) in results.items() for name, t in medians.items()]
+    save(args.json, doc)
+    print(table(args.n, results, args.threads))
 
 
 if __name__ == "__main__":

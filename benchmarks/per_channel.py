@@ -9,19 +9,23 @@ random (a trained layer's, not the exactly-ReLU initialisation):
 
 For each: the forward, and forward + backward (the gradients of x and of the
 parameters, as a training step needs), medians of interleaved rounds in one
-process (benchmarks/timing.py) whose malloc keeps freed memory
-(timing.keep_freed_memory: no case pays page faults for its outputs), and
+process whose malloc keeps freed memory (keep_freed_memory below: no case
+pays page faults for its outputs), and
 the peak memory above the inputs of forward + backward in a fresh process
 (benchmarks/memory.py) as a multiple of x's size. The reference is relu_ext.reference.relu_sum(x, m, b, a, dim):
 x's channel dim moved last, (relu(x[..., None] * m + b) * a).sum(-1).
 
     python benchmarks/per_channel.py
-    python benchmarks/per_channel.py --results-md benchmarks/RESULTS.md
+    python benchmarks/per_channel.py --quick      # toy sizes: checks the script
+
+Writes benchmarks/results/per_channel.json.
 """
 
 import argparse
+import ctypes
 import os
 import sys
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -29,10 +33,9 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import relu_ext  # noqa: E402
-import sections  # noqa: E402
-from machine import cpu_model  # noqa: E402
+from common import (RESULTS, add_timing_options, cpu_model, interleaved_medians,  # noqa: E402
+                    run_header, save)
 from memory import MemoryProbe  # noqa: E402
-from timing import add_interleaved_options, interleaved_medians, keep_freed_memory  # noqa: E402
 
 # name: (x's shape, channel dim, K)
 SHAPES = {
@@ -44,6 +47,29 @@ QUICK_SHAPES = {
     "MLP": ((64, 32), -1, 4),
     "CNN": ((2, 8, 6, 6), 1, 3),
 }
+
+
+# glibc's mallopt parameter numbers (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+
+
+def keep_freed_memory():
+    """Has glibc's malloc serve every allocation from its heap and keep what
+    is freed there, so that a timed call reuses the memory of the one before.
+
+    Otherwise an output of 32 MiB or more is a fresh mapping on every call,
+    and its first touch costs page faults that dominate an elementwise step
+    (nn.ReLU's on an (8192, 1024) float32 x: 14 ms here) and that come and go
+    with the allocator's history, i.e. with which case ran before. Returns
+    whether it took effect (not on other C libraries)."""
+    try:
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**62))
+    except (OSError, AttributeError):
+        return False
+
+
 IMPLS = ("relu_ext", "torch.compile", "eager", "nn.ReLU", "nn.PReLU")
 PHASES = ("forward", "forward_backward")
 
@@ -144,19 +170,26 @@ def report(shapes, times, memory, threads, reused):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_interleaved_options(parser, rounds=4, min_run_time=0.2)
+    add_timing_options(parser, rounds=4, min_run_time=0.2)
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
     parser.add_argument("--quick", action="store_true", help="toy sizes: checks the script only")
+    parser.add_argument("--json", type=Path, default=RESULTS / "per_channel.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     shapes = QUICK_SHAPES if args.quick else SHAPES
     reused = keep_freed_memory()
     times = measure_times(shapes, args.rounds, args.min_run_time, args.threads)
     memory = None if args.no_memory else measure_memory(shapes, args.threads)
-    text = report(shapes, times, memory, args.threads, reused)
-    print(text)
-    if args.results_md:
-        sections.write_section(args.results_md, "per_channel", text)
+    doc = {**run_header(threads=args.threads), "quick": args.quick, "rounds": args.rounds,
+           "min_run_time_s": args.min_run_time, "malloc_keeps_freed_memory": reused,
+           "shapes": {name: {"shape": list(shape), "dim": dim, "k": k}
+                      for name, (shape, dim, k) in shapes.items()},
+           "results": [{"shape": s, "impl": i, "phase": p, "median_s": t,
+                        **({} if memory is None or p != "forward_backward"
+                           else {"peak_extra_bytes": memory[(s, i)]})}
+                       for (s, i, p), t in times.items()]}
+    save(args.json, doc)
+    print(report(shapes, times, memory, args.threads, reused))
 
 
 if __name__ == "__main__":

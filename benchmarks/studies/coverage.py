@@ -1,4 +1,4 @@
-"""The coverage study: how often curve_summary's nominal 95% intervals hold the truth.
+"""A study, not a benchmark: how often curve_summary's nominal 95% intervals hold the truth.
 
 A fit's summary is only as good as its intervals' coverage, and a breakpoint's
 Wald interval (estimate ± t·se, the delta method pwlf's standard errors and R
@@ -29,16 +29,18 @@ A cell also runs pwlf (if installed): ``fitfast(2)`` and its
 ``standard_errors()``, both the default (breakpoints taken as known) and
 ``method="non-linear"`` (the delta method), on the same curves as ours.
 
-    python benchmarks/coverage.py --results-md benchmarks/RESULTS.md --plot docs/coverage.png
-    python benchmarks/coverage.py --quick       # few cells and replications: seconds
+    python benchmarks/studies/coverage.py --plot benchmarks/studies/results/coverage.png --plot docs/coverage.png
+    python benchmarks/studies/coverage.py --quick       # few cells and replications: seconds
 
-The full run takes 10-20 minutes on 2 cores. Writes benchmarks/results/coverage.json,
-benchmarks/results/coverage.png (and each --plot) and the section "coverage" of the
-RESULTS.md page given. Every cell's data come from a seed of its own (the cell's
-name), so a run is reproducible and a cell's figures do not depend on the grid.
+The full run takes 10-20 minutes on 2 cores. Prints the table and verdict;
+writes benchmarks/studies/results/coverage.json and the plot
+(benchmarks/studies/results/coverage.png, or each --plot). Every cell's data
+come from a seed of its own (the cell's name), so a run is reproducible and a
+cell's figures do not depend on the grid.
 """
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -50,15 +52,13 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import relu_ext  # noqa: E402
-import sections  # noqa: E402
-from curves import optional  # noqa: E402
-from study import add_output_arguments, measured_document  # noqa: E402
+from common import optional, run_header, save  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
-SCHEMA_VERSION = 1
+STUDIES = Path(__file__).resolve().parent
+RESULTS = STUDIES / "results"
 LEVEL = 0.95
 TARGET = (0.92, 0.98)   # the issue's band for nominal 95% intervals,
 TARGET_XI = 20          # wherever ξ is at least this
@@ -437,9 +437,12 @@ def main(argv=None):
                         help="N = 200, σ 0.1 and 2, 10 replications: seconds, for tests")
     parser.add_argument("--plot", type=Path, action="append",
                         help="where the plot goes; repeat for several (default "
-                             "benchmarks/results/coverage.png)")
-    add_output_arguments(parser, "coverage", RESULTS / "coverage.json",
-                         report_only_help="the plot and the section")
+                             "benchmarks/studies/results/coverage.png)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="torch threads (all logical CPUs)")
+    parser.add_argument("--json", type=Path, default=RESULTS / "coverage.json")
+    parser.add_argument("--report-only", action="store_true",
+                        help="measure nothing: the table and the plot from --json")
     args = parser.parse_args(argv)
     grid = QUICK_GRID if args.quick else GRID
     args.ns, args.sigmas = grid["ns"], grid["sigmas"]
@@ -448,22 +451,19 @@ def main(argv=None):
         parser.error(f"--reps must be at least 2, got {args.reps}")
     plots = args.plot or [RESULTS / "coverage.png"]
 
-    def measure(doc):
+    if args.report_only:
+        doc = json.loads(args.json.read_text())
+    else:
+        torch.set_num_threads(args.threads)
+        doc = {**run_header(), "quick": args.quick, "reps": args.reps}
         start = time.perf_counter()
         doc["cells"] = run(args)
         doc["pwlf"] = pwlf_side(args, doc["cells"])
         doc["seconds"] = time.perf_counter() - start
-
-    doc = measured_document(args, "coverage", argv, measure, schema_version=SCHEMA_VERSION,
-                            quick=args.quick, reps=args.reps)
+        save(args.json, doc)
     plot(doc, plots)
-    link = plots[0]
-    if args.results_md:
-        link = os.path.relpath(Path(plots[0]).resolve(), args.results_md.resolve().parent)
-    text = markdown(doc, Path(link).as_posix())
-    print(text)
-    if args.results_md:
-        sections.write_section(args.results_md, "coverage", text)
+    # The link as benchmarks/studies/RESULTS.md, which quotes this output, has it.
+    print(markdown(doc, Path(os.path.relpath(Path(plots[0]).resolve(), STUDIES)).as_posix()))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""How long choosing K and summarising a fit take (the speed figures of the issue
-"What a curve fit says about itself"), every ratio taken within one run.
+"""A study, not a benchmark: how long choosing K and summarising a fit take (the
+speed figures of the issue "What a curve fit says about itself"), every ratio
+taken within one run.
 
 selection
     ``fit_curve(x, y, "auto", max_units=20)`` (select="bic", then "cv")
@@ -20,11 +21,11 @@ Each time is the median of --runs calls (after one untimed call); the calls
 compared with each other are made in turn, run after run, so that a spell of
 load from other processes falls on all of them alike.
 
-    python benchmarks/selection.py --results-md benchmarks/RESULTS.md
-    python benchmarks/selection.py --quick      # N = 300, K = 3, one run: seconds
+    python benchmarks/studies/selection.py
+    python benchmarks/studies/selection.py --quick      # N = 300, K = 3, one run: seconds
 
-Writes benchmarks/results/selection.json and the section "selection" of the
-RESULTS.md page given. pwlf is optional: without it that part says so.
+Prints the tables; writes benchmarks/studies/results/selection.json. pwlf is
+optional: without it that part says so.
 """
 
 import argparse
@@ -38,15 +39,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import relu_ext  # noqa: E402
-import sections  # noqa: E402
-from curves import optional, rmse, run_child  # noqa: E402
-from study import add_output_arguments, measured_document  # noqa: E402
+from common import optional, run_child, run_header, save  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
-SCHEMA_VERSION = 1
+RESULTS = Path(__file__).resolve().parent / "results"
 SELECTION_TARGET = 10.0       # "auto" by BIC at most this many times one fit of max_units
 SUMMARY_TARGET = 0.1          # seconds for str(curve_summary(...)) with the defaults
 SELECTION_DATA = ("sine", "three_segment", "line")
@@ -175,6 +173,11 @@ def pwlf_side(args, data):
         progress(f"pwlf {name}: {json.dumps(theirs)}")
         cases.append({"data": name, "units": args.units, "relu_ext": ours, "pwlf": theirs})
     return {"cap_s": args.pwlf_cap, "cases": cases}
+
+
+def rmse(predicted, y):
+    error = np.asarray(predicted, np.float64) - np.asarray(y, np.float64)
+    return float(np.sqrt(np.mean(error**2)))
 
 
 def progress(message):
@@ -316,7 +319,11 @@ def main(argv=None):
                         help="seconds per pwlf fit (300)")
     parser.add_argument("--quick", action="store_true",
                         help="N = 300, K = 3, one run, pwlf capped at 20 s: for tests")
-    add_output_arguments(parser, "selection", RESULTS / "selection.json")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="torch threads (all logical CPUs)")
+    parser.add_argument("--json", type=Path, default=RESULTS / "selection.json")
+    parser.add_argument("--report-only", action="store_true",
+                        help="measure nothing: the tables from --json")
     args = parser.parse_args(argv)
     if args.quick:
         args.points, args.units, args.runs = 300, 3, 1
@@ -324,17 +331,16 @@ def main(argv=None):
     if args.runs < 1 or args.units < 2 or args.points <= 2 * args.units:
         parser.error("needs --runs >= 1, --units >= 2 and --points > 2 × --units")
 
-    def measure(doc):
+    if args.report_only:
+        doc = json.loads(args.json.read_text())
+    else:
+        torch.set_num_threads(args.threads)
+        doc = {**run_header(), "quick": args.quick, "runs": args.runs}
         data = datasets(args.points)
         doc["parts"] = {name: part(args, data) for name, part in
                         (("selection", selection), ("summary", summary), ("pwlf", pwlf_side))}
-
-    doc = measured_document(args, "selection", argv, measure, schema_version=SCHEMA_VERSION,
-                            quick=args.quick, runs=args.runs)
-    text = markdown(doc)
-    print(text)
-    if args.results_md:
-        sections.write_section(args.results_md, "selection", text)
+        save(args.json, doc)
+    print(markdown(doc))
 
 
 if __name__ == "__main__":
