@@ -32,7 +32,7 @@ test: install
 	$(MAKE) test-cuda-emu
 
 # The CUDA kernels and launchers at the GPU's launch shapes, run on the CPU by
-# the emulator (tests/cuda_emu), with every global-memory access
+# the emulator (tests/cuda/cuda_emu), with every global-memory access
 # bounds-checked; and the emulator's own tests. docs/cuda.md says how long.
 test-cuda-emu: install
 	$(VENV)/bin/pytest tests -m cuda_emu $(PYTEST_ARGS)
@@ -55,7 +55,7 @@ test-install:
 	git ls-files -z --cached --others --exclude-standard | tar -c --null -T - \
 		| tar -x -C $(INSTALL_VENV)/src
 	cd $(INSTALL_VENV)/src && env -u RELU_EXT_CUDA MAX_JOBS=$${MAX_JOBS:-2} ../bin/pip install --quiet .
-	$(INSTALL_VENV)/bin/pytest tests/test_installed_package.py tests/test_build_backend.py $(PYTEST_ARGS)
+	$(INSTALL_VENV)/bin/pytest tests/tooling/test_installed_package.py tests/tooling/test_build_backend.py $(PYTEST_ARGS)
 
 # The lesson end to end: fit the noisy quadratic by SGD (relu-ext fit alone uses
 # fit_curve), print the loss, write fit.png.
@@ -87,9 +87,9 @@ ASAN_VENV ?= .venv-asan
 # finds the real one (python does not link libstdc++; without it, the first
 # C++ exception thrown, e.g. in triton under torch.compile, is an ASan CHECK).
 ASAN_LIB = $(shell $(CXX) -print-file-name=libasan.so) $(shell $(CXX) -print-file-name=libstdc++.so.6)
-ASAN_TESTS ?= tests/test_relu_sum.py tests/test_step_sum.py tests/test_breakpoints.py \
-	tests/test_bad_inputs.py tests/test_semantics.py tests/test_hinge_lstsq.py \
-	tests/test_fit_curve.py tests/test_per_channel.py
+ASAN_TESTS ?= tests/ops/test_relu_sum.py tests/ops/test_step_sum.py tests/ops/test_breakpoints.py \
+	tests/ops/test_bad_inputs.py tests/ops/test_semantics.py tests/curve/test_hinge_lstsq.py \
+	tests/curve/test_fit_curve.py tests/ops/test_per_channel.py
 test-asan:
 	RELU_EXT_CUDA=0 RELU_EXT_SANITIZE=address,undefined $(MAKE) install VENV=$(ASAN_VENV)
 	LD_PRELOAD="$(ASAN_LIB)" ASAN_OPTIONS="detect_leaks=0 abort_on_error=0 exitcode=67" \
@@ -114,10 +114,10 @@ bench: install
 	$(PY) benchmarks/run.py --results-md benchmarks/RESULTS.md $(BENCH_ARGS)
 
 # The notebooks are committed without outputs, execution counts or widget state
-# (tests/test_notebook.py fails otherwise): run this after saving one from Jupyter.
+# (tests/frontends/test_notebook.py fails otherwise): run this after saving one from Jupyter.
 NOTEBOOKS := examples/lesson4.ipynb
 strip-notebook: $(VENV)/.deps
-	$(PY) tests/strip_notebook.py $(NOTEBOOKS)
+	$(PY) tests/frontends/strip_notebook.py $(NOTEBOOKS)
 
 clean:
 	rm -rf build dist *.egg-info relu_ext/ops/_build_meta.py $(INSTALL_VENV) docs/_build

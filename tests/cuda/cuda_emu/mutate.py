@@ -11,8 +11,8 @@ reference and which a CUDA-source edit does not change). A mutant is killed
 when a test fails; a mutant that does not compile is an error of this
 script, not a kill.
 
-    python tests/cuda_emu/mutate.py                 # all, table into docs/cuda.md
-    python tests/cuda_emu/mutate.py --only shuffle_tree_start_8 --keep
+    python tests/cuda/cuda_emu/mutate.py                 # all, table into docs/cuda.md
+    python tests/cuda/cuda_emu/mutate.py --only shuffle_tree_start_8 --keep
 
 The table goes into docs/cuda.md, between markers owned by this script.
 """
@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 KERNELS = "csrc/cuda/relu_sum_kernels.cuh"
 LAUNCHER = "csrc/cuda/relu_sum_cuda.cu"
 
@@ -192,7 +192,7 @@ def run_suite(root, pytest_args):
     return done.returncode == 1, seconds, failed.group(1) if failed else out[-300:]
 
 
-_BEGIN = "<!-- section mutations: written by tests/cuda_emu/mutate.py; do not edit by hand -->"
+_BEGIN = "<!-- section mutations: written by tests/cuda/cuda_emu/mutate.py; do not edit by hand -->"
 _END = "<!-- end of section mutations -->"
 
 

@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import relu_ext
-from conftest import DTYPES, OPCHECK_CASES, assert_close_to_reference, make_inputs, reference_forward_and_grads
+from helpers import DTYPES, OPCHECK_CASES, assert_close_to_reference, make_inputs, reference_forward_and_grads
 from relu_ext.ops import choose_algorithm
 
 ops = torch.ops.relu_ext
@@ -64,7 +64,7 @@ def test_matches_reference(shape, units, out_weights, dtype):
 
 
 # float32 and float64 only: among 40,000 float16 gradients some are subnormal,
-# where the relative tolerance of conftest does not hold for the dense op either.
+# where the relative tolerance of helpers.py does not hold for the dense op either.
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("units", [1, 9, 100])
 def test_several_chunks_of_interval_sums(units, dtype):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import relu_ext
-from conftest import assert_close_to_reference, make_inputs, reference_forward_and_grads
+from helpers import assert_close_to_reference, make_inputs, reference_forward_and_grads
 
 SPECIALS = [math.nan, math.inf, -math.inf, 0.0, -0.0]
 

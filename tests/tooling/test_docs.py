@@ -20,7 +20,7 @@ import torch
 
 import relu_ext
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
 
 # Pages whose examples need a file a command makes first, as the page says.

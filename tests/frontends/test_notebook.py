@@ -24,7 +24,7 @@ from nbclient import NotebookClient
 
 from strip_notebook import unstripped
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "lesson4.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "lesson4.ipynb"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 NUMBER = r"[0-9][0-9,]*(?:\.[0-9]+)?"

@@ -357,7 +357,7 @@ struct is_checked_ptr<checked_ptr<T>> : std::true_type {};
 // Every global-memory pointer a kernel takes (device_api.h's global_ptr<T>)
 // is, under the emulator, a checked_ptr: the raw pointer plus the extent of
 // the allocation it points into, looked up at launch in a registry of live
-// allocations (filled by tests/cuda_emu/recording_allocator.cpp for every
+// allocations (filled by tests/cuda/cuda_emu/recording_allocator.cpp for every
 // CPU tensor). Each element access checks [allocation begin, end) and fails
 // naming the kernel, the argument, the index and the extent.
 

@@ -4,7 +4,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import assert_close_to_reference, reference_forward_and_grads
+from helpers import assert_close_to_reference, reference_forward_and_grads
 
 import relu_ext
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-DIGITS = Path(__file__).resolve().parents[1] / "examples" / "digits.py"
+DIGITS = Path(__file__).resolve().parents[2] / "examples" / "digits.py"
 
 
 def load_example():

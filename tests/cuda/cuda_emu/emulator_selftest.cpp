@@ -1,4 +1,4 @@
-// Kernels that test the emulator itself (tests/test_cuda_emulator.py): that it
+// Kernels that test the emulator itself (tests/cuda/test_cuda_emulator.py): that it
 // reports a hung or divergent barrier where it is, that a returned thread
 // counts as arrived, that shuffles follow CUDA's width and mask rules, and that
 // atomics are atomic, that global-memory accesses are bounds-checked. Registered as relu_ext_emu::selftest_* ops.
@@ -14,7 +14,7 @@
 
 #include "cuda_emulator.h"
 
-#include "../../csrc/cuda/launch_shapes.h"
+#include "../../../csrc/cuda/launch_shapes.h"
 
 namespace {
 

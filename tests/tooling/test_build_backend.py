@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-SOURCE_TREE = Path(__file__).resolve().parents[1]
+SOURCE_TREE = Path(__file__).resolve().parents[2]
 BACKEND_PATH = SOURCE_TREE / "build_backend"
 
 sys.path.insert(0, str(BACKEND_PATH))

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-SOURCE = Path(__file__).resolve().parents[1] / "relu_ext"
+SOURCE = Path(__file__).resolve().parents[2] / "relu_ext"
 
 # Bottom to top; the root package (the public API and the front ends) is above all.
 LAYERS = ("ops", "nn", "train", "curve")

@@ -11,7 +11,7 @@ import torch
 import torch.autograd.forward_ad as fwAD
 
 import relu_ext
-from conftest import DTYPES, TOLERANCE, make_inputs, reference_step_sum
+from helpers import DTYPES, TOLERANCE, make_inputs, reference_step_sum
 
 step_sum = torch.ops.relu_ext.step_sum
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import relu_ext
-from conftest import assert_close_to_reference, make_inputs, reference_forward_and_grads
+from helpers import assert_close_to_reference, make_inputs, reference_forward_and_grads
 
 # Ragged and edge sizes: empty, one, odd, not a multiple of any tile (a forward
 # tile is 8 vectors of 16 floats, a backward span 2048 floats, units go in

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import relu_ext
-from conftest import DEVICES, OPCHECK_CASES, make_inputs
+from helpers import DEVICES, OPCHECK_CASES, make_inputs
 
 @pytest.mark.parametrize("case", OPCHECK_CASES, ids=str)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])

@@ -11,7 +11,7 @@ import torch
 
 import relu_ext
 
-SOURCE_TREE = Path(__file__).resolve().parents[1]
+SOURCE_TREE = Path(__file__).resolve().parents[2]
 
 
 def run_python(code, cwd):

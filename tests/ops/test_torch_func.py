@@ -13,7 +13,7 @@ import torch.autograd.forward_ad as fwAD
 from torch import func
 
 import relu_ext
-from conftest import make_inputs
+from helpers import make_inputs
 
 reference = relu_ext.reference.relu_sum
 ALGORITHMS = ["auto", "dense", "breakpoints"]  # auto: the composite relu_sum_auto

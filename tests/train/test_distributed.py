@@ -18,7 +18,7 @@ import relu_ext
 
 from relu_ext.cli import main as cli_main
 
-WORKER = Path(__file__).parent / "distributed" / "fit_worker.py"
+WORKER = Path(__file__).parent / "fit_worker.py"
 RANKS = 2
 
 # The ranks' gradient sums are split and added in another order than one

@@ -1,6 +1,6 @@
 """Per-channel units (issue 10, DESIGN.md §3): m, b, a of shape (C, K), one
 function per channel along x's `dim`, on the CPU dense and breakpoint
-kernels (the CUDA ones: test_cuda_emulator.py). Against the float64 reference
+kernels (the CUDA ones: cuda/test_cuda_emulator.py). Against the float64 reference
 (relu_ext.reference.relu_sum with 2-D parameters), over shapes, dims, layouts
 and dtypes; gradcheck, determinism, bad arguments, opcheck, torch.compile,
 vmap, and the module as a drop-in nn.ReLU. What only the breakpoint
@@ -15,25 +15,10 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 import relu_ext
-from conftest import TOLERANCE, assert_close_to_reference, reference_forward_and_grads
+from helpers import TOLERANCE, assert_close_to_reference, reference_forward_and_grads
+from helpers import make_channel_inputs as make_inputs
 
 ops = torch.ops.relu_ext
-
-
-def make_inputs(shape, dim, units, *, dtype=torch.float32, param_dtype=None, out_weights=True,
-                seed=0, scale=2.0):
-    """x of `shape` and (C, K) parameters for C = shape[dim]."""
-    g = torch.Generator().manual_seed(seed)
-
-    def rand(*s, dt=dtype):
-        return (torch.randn(s, generator=g, dtype=torch.float64) * scale).to(dt)
-
-    x = rand(*shape)
-    channels = shape[dim]
-    pd = param_dtype or dtype
-    m, b = rand(channels, units, dt=pd), rand(channels, units, dt=pd)
-    a = rand(channels, units, dt=pd) if out_weights else None
-    return x, m, b, a
 
 
 def run_fused(x, m, b, a, grad_out, dim, **kwargs):
@@ -337,7 +322,7 @@ def test_dim_out_of_range_is_torchs_index_error(dim):
 
 def test_fake_kernels_take_cuda_per_channel_units():
     # The CUDA kernels take (C, K) units too (their emulator tests:
-    # test_cuda_emulator.py): under torch.compile the fake kernels give
+    # cuda/test_cuda_emulator.py): under torch.compile the fake kernels give
     # x's and m's shapes on CUDA tensors as on CPU ones, no GPU needed.
     with FakeTensorMode():
         x = torch.empty(2, 3, 4, device="cuda")

@@ -1,9 +1,9 @@
 """Clear a notebook's outputs, as it is committed: `make strip-notebook`.
 
-    python tests/strip_notebook.py examples/lesson4.ipynb
+    python tests/frontends/strip_notebook.py examples/lesson4.ipynb
 
 A stripped notebook has, in every code cell, no outputs, no execution count
-and no execution timing, and no saved widget state; tests/test_notebook.py
+and no execution timing, and no saved widget state; tests/frontends/test_notebook.py
 fails on a committed notebook that is not.
 """
 

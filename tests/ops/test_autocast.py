@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 import relu_ext
-from conftest import assert_close_to_reference, reference_forward_and_grads, reference_step_sum
+from helpers import assert_close_to_reference, reference_forward_and_grads, reference_step_sum
 
 HALF = [torch.float16, torch.bfloat16]
 ALGORITHMS = ["dense", "breakpoints"]
@@ -337,7 +337,7 @@ def test_cuda_kernels_take_half_x_with_float32_units(dtype):
     from cuda_emu import emulated_ops
 
     emu = emulated_ops.load()
-    # Ragged against the emulated launch shapes (tests/test_cuda_emulator.py).
+    # Ragged against the emulated launch shapes (tests/cuda/test_cuda_emulator.py).
     x, m, b, a = mixed_inputs(dtype, n=300, k=19)
     grad = torch.randn(x.shape).to(dtype)
     y = emu.relu_sum(x, m, b, a)

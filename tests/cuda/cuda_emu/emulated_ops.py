@@ -23,7 +23,7 @@ import torch.utils.cpp_extension
 import relu_ext  # noqa: F401  (registers torch.ops.relu_ext, whose schemas are copied)
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
+REPO = HERE.parents[2]
 CSRC = REPO / "csrc"
 OPS = ("relu_sum", "relu_sum_backward", "step_sum")
 

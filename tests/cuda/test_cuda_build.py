@@ -14,7 +14,7 @@ from torch.utils import cpp_extension
 import relu_ext
 from relu_ext.ops import _build_meta
 
-CSRC = Path(__file__).resolve().parent.parent / "csrc"
+CSRC = Path(__file__).resolve().parents[2] / "csrc"
 # Every kernel the launcher instantiates: per_input_kernel for 4 dtypes × with
 # or without a × (forward, dx), and with weights for step_sum, each for the
 # three walks (one channel, by channel, by columns); param_grad_kernel for 4
