@@ -9,6 +9,7 @@ nothing, and then it should be fixed or removed.
     python tests/tooling/mutants.py                  # every folder, a table of survivors
     python tests/tooling/mutants.py curve nn         # some folders
     python tests/tooling/mutants.py --list           # the mutants
+    python tests/tooling/mutants.py ops -- -k relu_sum   # more pytest arguments after --
 
 Each run is `pytest tests/<folder> -p mutants --mutant NAME` in a subprocess,
 so a mutant lives only in that process: this module is a pytest plugin only
@@ -405,9 +406,9 @@ def main(argv=None):
                         help="where the outcomes go (JSON per folder and mutant)")
     parser.add_argument("--reuse-baseline", action="store_true",
                         help="reuse a baseline already in --out instead of running it again")
-    parser.add_argument("pytest_args", nargs=argparse.REMAINDER,
-                        help="after --: more pytest arguments (e.g. --deselect)")
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args, extra = parser.parse_args(argv[:cut]), argv[cut + 1:]  # extra: pytest's
     if args.list:
         for folder, mutants in MUTANTS.items():
             for mutant in mutants:
@@ -416,7 +417,6 @@ def main(argv=None):
     unknown = set(args.folders) - set(MUTANTS)
     if unknown:
         parser.error(f"no mutants for {sorted(unknown)}: choose from {list(MUTANTS)}")
-    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary = []
