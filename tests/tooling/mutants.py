@@ -455,9 +455,9 @@ def run(folder, mutant, out, pytest_args):
                # (the harness's own tests, which an ordinary run alone can pass)
                "--ignore", str(TESTS / "tooling" / "test_mutants.py"), *pytest_args]
     start = time.monotonic()
-    # From tests/: `python -m pytest` puts its working directory first on
-    # sys.path, and the root's relu_ext (uncompiled) would shadow the installed one.
-    done = subprocess.run(command, cwd=TESTS, env=env, capture_output=True, text=True)
+    # From --out: `python -m pytest` puts its working directory first on sys.path,
+    # where the root's relu_ext (uncompiled) would shadow the installed one.
+    done = subprocess.run(command, cwd=out, env=env, capture_output=True, text=True)
     if not report.exists():
         raise SystemExit(f"pytest wrote no report ({' '.join(command)}):\n"
                          f"{(done.stdout + done.stderr)[-3000:]}")

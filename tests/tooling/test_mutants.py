@@ -24,20 +24,20 @@ def test_an_ordinary_run_loads_no_mutant(pytestconfig):
         assert not hasattr(function, "__wrapped__"), function
 
 
-def run_one(test, mutant):
+def run_one(test, mutant, cwd):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS / "tooling"), str(TESTS)]))
     return subprocess.run([sys.executable, "-m", "pytest", str(TESTS / test), "-p", "mutants",
                            "--mutant", mutant, "-q", "-p", "no:cacheprovider"],
-                          cwd=TESTS, env=env, capture_output=True, text=True, timeout=300)
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_a_mutant_fails_a_test_of_what_it_breaks():
+def test_a_mutant_fails_a_test_of_what_it_breaks(tmp_path):
     # One case (two interpreters, seconds each); mutants.py runs them all.
     test = "ops/test_semantics.py::test_relu_has_zero_gradient_at_the_kink"
     mutant = "ops_relu_sum_dm_zero"
-    clean = run_one(test, "none")
+    clean = run_one(test, "none", tmp_path)
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    broken = run_one(test, mutant)
+    broken = run_one(test, mutant, tmp_path)
     assert broken.returncode == 1 and "1 failed" in broken.stdout, broken.stdout + broken.stderr
 
 
