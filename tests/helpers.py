@@ -46,6 +46,22 @@ def make_inputs(shape, units, *, dtype=torch.float32, device="cpu", out_weights=
     return x, m, b, a
 
 
+def make_channel_inputs(shape, dim, units, *, dtype=torch.float32, param_dtype=None,
+                        out_weights=True, seed=0, scale=2.0):
+    """x of `shape` and (C, K) parameters for C = shape[dim]."""
+    g = torch.Generator().manual_seed(seed)
+
+    def rand(*s, dt=dtype):
+        return (torch.randn(s, generator=g, dtype=torch.float64) * scale).to(dt)
+
+    x = rand(*shape)
+    channels = shape[dim]
+    pd = param_dtype or dtype
+    m, b = rand(channels, units, dt=pd), rand(channels, units, dt=pd)
+    a = rand(channels, units, dt=pd) if out_weights else None
+    return x, m, b, a
+
+
 def reference_step_sum(x, m, b, w):
     """step_sum's definition in float64: Σ_k w_k·H(m_k·x + b_k), where H blocks
     exactly where torch's relu backward does (p <= 0) and passes NaN."""

@@ -29,8 +29,7 @@ import pytest
 import torch
 
 import relu_ext
-import test_per_channel as per_channel
-from helpers import reference_step_sum
+from helpers import make_channel_inputs, reference_step_sum
 from cuda_emu import emulated_ops
 
 pytestmark = pytest.mark.cuda_emu
@@ -410,7 +409,7 @@ def test_atomics_are_atomic(emu):
 def test_the_emulated_ops_are_the_cuda_sources():
     # The emulator build includes the real launcher, not a copy of it.
     wrapper = (Path(emulated_ops.HERE) / "relu_sum_cuda_emulated.cpp").read_text()
-    assert re.search(r'#include "\.\./\.\./csrc/cuda/relu_sum_cuda\.cu"', wrapper)
+    assert re.search(r'#include "\.\./\.\./\.\./csrc/cuda/relu_sum_cuda\.cu"', wrapper)
 
 
 # ------------------------------------------------ per-channel (C, K) units
@@ -437,9 +436,9 @@ PER_CHANNEL_DTYPES = [
 
 
 def per_channel_inputs(shape, k, dtype, param_dtype, with_a, seed=0):
-    x, m, b, a = per_channel.make_inputs(shape, 1, k, dtype=dtype, param_dtype=param_dtype,
-                                         out_weights=with_a, seed=seed)
-    grad = per_channel.make_inputs(shape, 1, 0, dtype=dtype, seed=seed + 1)[0]
+    x, m, b, a = make_channel_inputs(shape, 1, k, dtype=dtype, param_dtype=param_dtype,
+                                     out_weights=with_a, seed=seed)
+    grad = make_channel_inputs(shape, 1, 0, dtype=dtype, seed=seed + 1)[0]
     return x, m, b, a, grad
 
 

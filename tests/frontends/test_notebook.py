@@ -182,3 +182,11 @@ def test_the_three_answers_are_measured_numbers(executed):
                                              "fit_curve, 3 units", "the true quadratic"]
     for name, on_points, vs_true in rows:
         assert math.isfinite(float(on_points)) and math.isfinite(float(vs_true)), name
+    rmse = {name: (float(on_points), float(vs_true)) for name, on_points, vs_true in rows}
+    assert rmse["the true quadratic"][1] == 0  # the truth against itself
+    # 20 units through the 20 points interpolate them, and stray further from the
+    # truth between them than 3 units do: they fit the noise.
+    assert rmse["fit_curve, 20 units"][0] <= 0.001
+    assert rmse["fit_curve, 20 units"][1] > rmse["fit_curve, 3 units"][1]
+    # The least squares of 3 units come closer to the points than the truth does.
+    assert rmse["fit_curve, 3 units"][0] < rmse["the true quadratic"][0]

@@ -58,6 +58,15 @@ def test_is_a_drop_in_activation():
     loss = net(x).pow(2).mean()
     loss.backward()
     assert all(p.grad is not None and p.grad.isfinite().all() for p in net.parameters())
+    # Every layer's gradient is the one of the same network with the reference's
+    # sum in ReLUSum's place: the gradient flows through the module, not around it.
+    act = net[1]
+    want = net[2](relu_ext.reference.relu_sum(net[0](x), act.m, act.b, act.a)).pow(2).mean()
+    grads = torch.autograd.grad(want, list(net.parameters()))
+    torch.testing.assert_close(loss, want)
+    for (name, p), g in zip(net.named_parameters(), grads):
+        assert g.abs().sum() > 0, name
+        torch.testing.assert_close(p.grad, g, msg=name)
 
 
 def test_a_few_sgd_steps_reduce_the_loss():

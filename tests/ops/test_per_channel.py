@@ -16,24 +16,9 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 import relu_ext
 from helpers import TOLERANCE, assert_close_to_reference, reference_forward_and_grads
+from helpers import make_channel_inputs as make_inputs
 
 ops = torch.ops.relu_ext
-
-
-def make_inputs(shape, dim, units, *, dtype=torch.float32, param_dtype=None, out_weights=True,
-                seed=0, scale=2.0):
-    """x of `shape` and (C, K) parameters for C = shape[dim]."""
-    g = torch.Generator().manual_seed(seed)
-
-    def rand(*s, dt=dtype):
-        return (torch.randn(s, generator=g, dtype=torch.float64) * scale).to(dt)
-
-    x = rand(*shape)
-    channels = shape[dim]
-    pd = param_dtype or dtype
-    m, b = rand(channels, units, dt=pd), rand(channels, units, dt=pd)
-    a = rand(channels, units, dt=pd) if out_weights else None
-    return x, m, b, a
 
 
 def run_fused(x, m, b, a, grad_out, dim, **kwargs):

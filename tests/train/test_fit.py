@@ -349,6 +349,33 @@ def test_every_optimizer_reduces_the_loss(optimizer):
     assert history.final_loss < 0.5 * before
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_full_batch_run_is_the_named_optimizers_own_loop(optimizer):
+    # Reducing the loss shows that some optimizer ran; this, that it is the one
+    # named, at the lr given, one step an epoch on the whole data, and that the
+    # history reports that run's losses.
+    x = torch.linspace(-2, 2, 50)[:, None]
+    y = torch.sin(2 * x)
+    lr = {"sgd": 0.1, "adam": 0.02}[optimizer]
+    model = make_model(units=8)
+    by_hand = copy.deepcopy(model)
+    history = fit(model, x, y, epochs=20, lr=lr, loss="mse", optimizer=optimizer, seed=0,
+                  progress=False)
+    step = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[optimizer](by_hand.parameters(),
+                                                                          lr=lr)
+    losses = []
+    for _ in range(20):
+        loss = F.mse_loss(by_hand(x), y)
+        losses.append(loss.item())
+        step.zero_grad()
+        loss.backward()
+        step.step()
+    for p, q in zip(model.parameters(), by_hand.parameters()):
+        assert torch.equal(p, q)
+    assert history.loss == losses and history.lr == [lr] * 20
+    assert history.final_loss == F.mse_loss(by_hand(x), y).item()
+
+
 def test_lbfgs_beats_sgd_on_the_same_budget_of_epochs():
     x = torch.linspace(-2, 2, 200)[:, None]
     y = torch.tanh(3 * x)

@@ -14,7 +14,7 @@
 
 #include "cuda_emulator.h"
 
-#include "../../csrc/cuda/launch_shapes.h"
+#include "../../../csrc/cuda/launch_shapes.h"
 
 namespace {
 

@@ -16,4 +16,4 @@
 
 #include "cuda_emulator.h"
 
-#include "../../csrc/cuda/relu_sum_cuda.cu"
+#include "../../../csrc/cuda/relu_sum_cuda.cu"
