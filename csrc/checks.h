@@ -2,7 +2,7 @@
 // exception a user expects (TypeError for a dtype, ValueError for a shape or a
 // device) with a message naming the argument, what was expected and what was
 // given (docs/contract.md, "Arguments"). relu_ext/ops/_validation.py holds the same checks for the fake kernels;
-// tests/test_bad_inputs.py holds both to the same messages.
+// tests/ops/test_bad_inputs.py holds both to the same messages.
 #pragma once
 
 #include <optional>

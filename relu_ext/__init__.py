@@ -12,7 +12,7 @@ as a scikit-learn regressor in ``relu_ext.sklearn`` (imported on demand: it
 needs scikit-learn).
 
 The package is layered; each layer imports only from those below it
-(tests/test_layers.py holds the code to this):
+(tests/tooling/test_layers.py holds the code to this):
 
     relu_ext/             the public API (this file) and the front ends: the
                           command line (cli.py, __main__.py), plots (plot.py),

@@ -1,6 +1,6 @@
 // The few points where the CUDA sources touch the CUDA runtime, so that the
 // same kernels and launchers also compile as host C++ against the test-only
-// emulator (tests/cuda_emu/cuda_emulator.h, which defines
+// emulator (tests/cuda/cuda_emu/cuda_emulator.h, which defines
 // RELU_EXT_CUDA_EMULATOR and is included before this project's sources):
 //
 //   RELU_EXT_LAUNCH(kernel, grid, block, shared_bytes, stream, args...)

@@ -1,6 +1,6 @@
 // Launch shapes of the CUDA kernels, one definition for both builds: nvcc's
 // for the GPU and the host compiler's against the test-only emulator
-// (tests/cuda_emu), so the emulator runs exactly the tiling, tails and
+// (tests/cuda/cuda_emu), so the emulator runs exactly the tiling, tails and
 // reduction tree the GPU runs.
 #pragma once
 

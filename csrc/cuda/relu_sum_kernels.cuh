@@ -3,7 +3,7 @@
 // decides who computes which (input, unit) pair and in what order.
 //
 // Compiled twice: by nvcc for the GPU, and by the host compiler against the
-// test-only emulator (tests/cuda_emu/cuda_emulator.h), which supplies
+// test-only emulator (tests/cuda/cuda_emu/cuda_emulator.h), which supplies
 // threadIdx, __syncthreads, __shfl_down_sync and the shared memory, so the
 // tests run exactly this code on the CPU.
 //

@@ -3,7 +3,7 @@
 The compiled kernels check the same things in csrc/checks.cpp (TypeError for a
 dtype, ValueError for a shape or a device), with the same messages; under
 torch.compile only these run, since the real kernels are not called while
-tracing. tests/test_bad_inputs.py holds both to the same messages.
+tracing. tests/ops/test_bad_inputs.py holds both to the same messages.
 """
 
 import torch
