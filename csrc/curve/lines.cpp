@@ -72,12 +72,17 @@ CurveErrors curve_errors(const double* u, const double* w, int64_t n, const Vec&
   };
   // The constraints' rows, solved likewise (Z_A), and the factor of their
   // Gram matrix Z_AᵀZ_A = AM⁻¹Aᵀ.
-  const auto constraints = static_cast<int64_t>(through.size());
+  // A point given twice is one constraint (its rows would make AM⁻¹Aᵀ singular).
+  Vec distinct;
+  for (const double u : through) {
+    if (std::find(distinct.begin(), distinct.end(), u) == distinct.end()) distinct.push_back(u);
+  }
+  const auto constraints = static_cast<int64_t>(distinct.size());
   std::vector<Vec> rows(constraints);
   Vec among(constraints * constraints);
   for (int64_t c = 0; c < constraints; ++c) {
     Vec a(p);
-    jacobian_row(through[c], t, coef, p, a.data());
+    jacobian_row(distinct[c], t, coef, p, a.data());
     rows[c] = solved(std::move(a));
     for (int64_t d = 0; d <= c; ++d) among[d * constraints + c] = dot(rows[d].data(), rows[c].data(), p);
   }

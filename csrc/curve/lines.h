@@ -23,9 +23,11 @@ Lines segment_lines(const std::vector<double>& t, const std::vector<double>& coe
 // Jacobian at the points (the columns 1, u, relu(u - t_k), -β_k·[u > t_k]).
 //
 // breakpoints_estimated false: t is known, θ = (c, α, β) (their errors NaN).
-// through: points (in u) the fit was made to pass through; Σ is then the
-// constrained fit's, (JᵀWJ)⁻¹ less its part along the constraints' rows A:
-// M⁻¹ - M⁻¹Aᵀ(AM⁻¹Aᵀ)⁻¹AM⁻¹, M = JᵀWJ.
+// through: points (in u, inside the points' range; a point given twice
+// counts once) the fit was made to pass through; Σ is then the constrained
+// fit's, (JᵀWJ)⁻¹ less its part along the constraints' rows A:
+// M⁻¹ - M⁻¹Aᵀ(AM⁻¹Aᵀ)⁻¹AM⁻¹, M = JᵀWJ. The singularity test below is M's: a
+// segment that only a point passed through fixes gets NaN too.
 //
 // From the Cholesky factor of JᵀWJ with its columns scaled to a unit
 // diagonal (u in years puts the columns of 1 and u at scales 2000 apart).

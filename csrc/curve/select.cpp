@@ -159,12 +159,20 @@ std::vector<CurveFit> fit_each_units(const Points& p, const CurveOptions& option
   return fits;
 }
 
+// The points to pass through, a point given twice counted once (two y at
+// one x are rejected before the fit).
+int64_t constraints(const CurveOptions& options) {
+  std::vector<double> distinct(options.through_x);
+  std::sort(distinct.begin(), distinct.end());
+  return std::unique(distinct.begin(), distinct.end()) - distinct.begin();
+}
+
 // The most units worth trying: at most max_units, and fewer parameters
 // than points (2K - P < n, P the points to pass through), where the fit
 // has a residual degree of freedom left: beyond it the fit interpolates and
 // the criterion would measure rounding.
 int64_t most_units(const Points& p, const CurveOptions& options) {
-  const auto through = static_cast<int64_t>(options.through_x.size());
+  const int64_t through = constraints(options);
   return std::clamp<int64_t>((p.count - 1 + through) / 2, 1, options.max_units);
 }
 
@@ -177,11 +185,11 @@ CurveFit select_units(const Points& p, const CurveOptions& options, const Collec
   Vec se(options.max_units, 0.0);  // of the cross-validated scores
   if (options.select == Select::kBic) {
     const double log_weights = curve::log_weights(p, collective);
+    const int64_t through = constraints(options);
     for (int64_t units = 1; units <= most; ++units) {
       const CurveFit& fit = fits[units - 1];
       const double n = static_cast<double>(p.count);
-      const int64_t parameters = free_parameters(
-          units, static_cast<int64_t>(options.through_x.size()), /*breakpoints_estimated=*/true);
+      const int64_t parameters = free_parameters(units, through, /*breakpoints_estimated=*/true);
       scores[units - 1] = fit.status != FitStatus::kOk ? kInf
           : bic(deviance(n, residual_error(p, fit, options.loss, collective), p.weight, p.y_scale,
                          log_weights, options.loss), parameters, n);

@@ -63,9 +63,11 @@ def curve_summary(model, x, y, *, weights=None, through=None, fixed_breakpoints=
             zero per curve; precision weights (weighted least squares), and a
             point of weight 0 is left out entirely.
         through: as ``fit_curve``'s, ``(xc, yc)`` each (P,) or (B, P): the
-            points the fit was made to pass through. Each takes a parameter
-            away (p = 2K - P), the standard errors are the constrained
-            fit's, and the profile intervals re-fit under the constraint.
+            points the fit was made to pass through, within the range of x
+            (beyond it, the breakpoint that takes a point up is not fixed by
+            the data). Each distinct point takes a parameter away (p = 2K -
+            P), the standard errors are the constrained fit's, and the
+            profile intervals re-fit under the constraint.
             The bootstrap does not simulate constrained fits: with
             ``through``, calibrate="auto" uses the F test, and
             calibrate="bootstrap" is an error.
@@ -349,6 +351,20 @@ def _check(model, x, y, weights, through, fixed_breakpoints, level):
     x = torch.where(positive, x, low[:, None])
     y = torch.where(positive, y, 0.0)
     through_x, through_y = _check_through(through, x.shape[0], batched)
+    if through_x is not None:
+        # Beyond the data, a breakpoint between the point and the data takes
+        # the point up, and where it sits the data do not say: no covariance.
+        outside = (through_x < low[:, None]) | (through_x > high[:, None])
+        if outside.any():
+            row, column = (int(i) for i in outside.nonzero()[0])
+            where = f"through[0][{row}, {column}]" if batched else f"through[0][{column}]"
+            raise ValueError(
+                f"{_NAME}: through points must lie within the range of x of positive weight "
+                f"([{low[row].item():g}, {high[row].item():g}]"
+                f"{f' for curve {row}' if batched else ''}), but {where} is "
+                f"{through_x[row, column].item():g}: beyond the data, the breakpoint that "
+                f"takes the point up is not fixed by the data, so there are no standard "
+                f"errors to give")
     return _Data(x, y, torch.where(positive, w, 0.0), positive, low, high, batched, through_x,
                  through_y)
 
@@ -374,6 +390,8 @@ def _check_through(through, curves, batched):
     if rows[0].shape != rows[1].shape:
         raise ValueError(f"{_NAME}: through's xc and yc must have one shape, but got "
                          f"{list(rows[0].shape)} and {list(rows[1].shape)}")
+    if rows[0].shape[1] == 0:
+        return None, None  # no point to pass through
     return rows[0], rows[1]
 
 
@@ -457,9 +475,11 @@ def _statistics(data, c, alpha, beta, t, fixed_breakpoints):
     curves, points = data.x.shape
     kinks = t.isfinite().sum(1)
     nobs = data.positive.sum(1)
-    through = 0 if data.through_x is None else data.through_x.shape[1]
-    n_params = torch.tensor([_C.free_parameters(k + 1, through, not fixed_breakpoints)
-                             for k in kinks.tolist()], dtype=torch.long)
+    # A point given twice is one constraint (fit_curve rejects two y at one x).
+    through = [0] * curves if data.through_x is None else \
+        [len(set(row)) for row in data.through_x.tolist()]
+    n_params = torch.tensor([_C.free_parameters(k + 1, p, not fixed_breakpoints)
+                             for k, p in zip(kinks.tolist(), through)], dtype=torch.long)
     dof = nobs - n_params
     if (dof <= 0).any():
         b = int((dof <= 0).nonzero()[0, 0])

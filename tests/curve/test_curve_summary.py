@@ -586,11 +586,11 @@ def test_the_chosen_ks_score_is_the_summarys_bic(through, weighted, exact):
     # log of rounding).
     g = torch.Generator().manual_seed(23)
     x = torch.sort(torch.rand(150, generator=g, dtype=F64) * 10).values
-    y = 2 + 0.8 * x - 1.2 * torch.relu(x - 3) - 0.5 * torch.relu(x - 7)  # through (0, 2)
+    y = 2 + 0.8 * x - 1.2 * torch.relu(x - 3) - 0.5 * torch.relu(x - 7)  # through (1, 2.8)
     if not exact:
         y = y + 0.3 * torch.randn(150, generator=g, dtype=F64)
     w = 0.2 + 2 * torch.rand(150, generator=g, dtype=F64) if weighted else None
-    points = ([0.0], [2.0]) if through else None
+    points = ([1.0], [2.8]) if through else None
     model, history = fit_curve(x, y, "auto", max_units=6, weights=w, through=points)
     summary = curve_summary(model, x, y, weights=w, through=points, calibrate="f")
     k = history.units
@@ -602,25 +602,26 @@ def test_the_chosen_ks_score_is_the_summarys_bic(through, weighted, exact):
 
 
 def test_a_through_points_standard_errors_are_the_constrained_fits():
-    # Through (0, 2), the intercept of the first segment is known exactly: its
-    # standard error is 0, and the others' are those of the constrained least
-    # squares, which fixed breakpoints make linear: by the null space of the
-    # constraint, (Nᵀ·JᵀWJ·N)⁻¹.
+    # Through (0.5, 0), with the breakpoint known, the model is linear and
+    # constrained: its covariance is the least squares' on the constraint's
+    # null space, σ²·N(NᵀJᵀWJN)⁻¹Nᵀ.
     x, y = noisy_curve(n=120, breakpoints=(1.0,), slopes=(1.0, -1.0), noise=0.2, seed=24,
                        low=0.0, high=3.0)
-    model, _ = fit_curve(x, y, 2, breakpoints=[1.0], through=([0.0], [0.0]))
-    s = curve_summary(model, x, y, through=([0.0], [0.0]), fixed_breakpoints=True)
-    assert int(s.n_params) == 2 and s.se_intercepts[0].item() == pytest.approx(0, abs=1e-12)
+    through = ([0.5], [0.0])
+    model, _ = fit_curve(x, y, 2, breakpoints=[1.0], through=through)
+    s = curve_summary(model, x, y, through=through, fixed_breakpoints=True)
+    assert int(s.n_params) == 2
     design = np.stack([np.ones(120), x.numpy(), np.maximum(x.numpy() - 1.0, 0)], 1)
-    null = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # c = 0: the row (1, 0, 0) at x = 0
+    null = np.array([[-0.5, 0.0], [1.0, 0.0], [0.0, 1.0]])  # c + 0.5·α = 0
     reduced = design @ null
     covariance = null @ np.linalg.inv(reduced.T @ reduced) @ null.T * float(s.sigma) ** 2
-    slopes = np.array([[0.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
-    np.testing.assert_allclose(s.se_slopes.numpy(),
-                               np.sqrt(np.einsum("ij,jk,ik->i", slopes, covariance, slopes)),
-                               rtol=1e-9)
+    for rows, se in (([[0.0, 1.0, 0.0], [0.0, 1.0, 1.0]], s.se_slopes),
+                     ([[1.0, 0.0, 0.0], [1.0, 0.0, -1.0]], s.se_intercepts)):
+        rows = np.array(rows)
+        np.testing.assert_allclose(se.numpy(), np.sqrt(np.einsum("ij,jk,ik->i", rows, covariance,
+                                                                 rows)), rtol=1e-9)
     with pytest.raises(ValueError, match="calibrate='bootstrap'.*through"):
-        curve_summary(model, x, y, through=([0.0], [0.0]), calibrate="bootstrap")
+        curve_summary(model, x, y, through=through, calibrate="bootstrap")
 
 
 # -- the bootstrap's calibration ------------------------------------------------------------
@@ -859,3 +860,25 @@ def test_bad_calibration_arguments_are_named(kwargs, message):
     model, _ = fit_curve(x, y, 3)
     with pytest.raises(ValueError, match=message):
         curve_summary(model, x, y, **kwargs)
+
+
+def test_through_points_counted_once_and_only_within_the_data():
+    # A point given twice is one constraint, in the summary as in the BIC
+    # that chose K; an empty pair is no constraint (the bootstrap stays on);
+    # beyond the data, the breakpoint that takes a point up sits where the
+    # data do not say, so the summary refuses rather than give errors.
+    x, y = noisy_curve(n=120, breakpoints=(0.3,), slopes=(1.0, -1.0), noise=0.2, seed=25)
+    once, twice = ([0.0], [0.0]), ([0.0, 0.0], [0.0, 0.0])
+    model, history = fit_curve(x, y, "auto", max_units=4, through=twice)
+    single = curve_summary(model, x, y, through=once, calibrate="f")
+    double = curve_summary(model, x, y, through=twice, calibrate="f")
+    k = history.units
+    assert int(double.n_params) == int(single.n_params) == 2 * k - 1
+    assert double.se_slopes.isfinite().all()
+    torch.testing.assert_close(double.se_slopes, single.se_slopes, rtol=1e-12, atol=0)
+    assert double.bic.item() == pytest.approx(history.scores[k - 1], rel=1e-12)
+    model, _ = fit_curve(x, y, 2)
+    assert curve_summary(model, x, y, through=([], []), calibrate="bootstrap",
+                         replicates=20).bootstrapped
+    with pytest.raises(ValueError, match=r"through\[0\]\[0\] is 5: beyond the data"):
+        curve_summary(model, x, y, through=([5.0], [0.0]))
