@@ -229,14 +229,10 @@ def train_fit_lr():
     replace_everywhere(original, fit)
 
 
-def curve_fit_breakpoints():
-    """fit_curve's model with its breakpoints -b/m shifted by 1e-3 of their
+def _shifted_breakpoints(original):
+    """fit_curve with its model's breakpoints -b/m shifted by 1e-3 of their
     spread (at least 1e-3): b - δ·m, the rest as fitted."""
     import torch
-
-    import relu_ext
-
-    original = relu_ext.fit_curve
 
     @functools.wraps(original)
     def fit_curve(*args, **kwargs):
@@ -248,7 +244,28 @@ def curve_fit_breakpoints():
             model.b.sub_(REL * max(spread, 1.0) * model.m)
         return model, history
 
-    replace_everywhere(original, fit_curve)
+    return fit_curve
+
+
+def _scaled_errors(original):
+    """curve_summary's per-curve statistics with every standard error a
+    relative 1e-3 too large."""
+    @functools.wraps(original)
+    def fit_statistics(*args, **kwargs):
+        found = original(*args, **kwargs)
+        return {name: value * (1 + REL) if name.startswith("se_") else value
+                for name, value in found.items()}
+
+    return fit_statistics
+
+
+def curve_fit_breakpoints():
+    """fit_curve's model with its breakpoints -b/m shifted by 1e-3 of their
+    spread (at least 1e-3): b - δ·m, the rest as fitted."""
+    import relu_ext
+
+    original = relu_ext.fit_curve
+    replace_everywhere(original, _shifted_breakpoints(original))
 
 
 def curve_summary_se():
@@ -256,13 +273,7 @@ def curve_summary_se():
     Wald intervals built on them)."""
     from relu_ext.curve import _summary
 
-    original = _summary._standard_errors
-
-    @functools.wraps(original)
-    def standard_errors(*args, **kwargs):
-        return original(*args, **kwargs) * (1 + REL)
-
-    _summary._standard_errors = standard_errors
+    _summary._fit_statistics = _scaled_errors(_summary._fit_statistics)
 
 
 def curve_solvers():
@@ -320,21 +331,7 @@ def _in_front_ends_named(modules, name, mutant_of):
 def frontends_fit_curve():
     """fit_curve as the command line and the estimator call it: the
     breakpoints shifted as curve_fit_breakpoints shifts them."""
-    import torch
-
-    def shifted(original):
-        @functools.wraps(original)
-        def fit_curve(*args, **kwargs):
-            model, history = original(*args, **kwargs)
-            with torch.no_grad():
-                t = model.breakpoints()
-                finite = t[t.isfinite()]
-                spread = (finite.max() - finite.min()).item() if finite.numel() else 0.0
-                model.b.sub_(REL * max(spread, 1.0) * model.m)
-            return model, history
-        return fit_curve
-
-    _in_front_ends("fit_curve", shifted)
+    _in_front_ends("fit_curve", _shifted_breakpoints)
 
 
 def frontends_summary_se():
@@ -345,12 +342,12 @@ def frontends_summary_se():
     def scaled(original):
         @functools.wraps(original)
         def curve_summary(*args, **kwargs):
-            exact = _summary._standard_errors
-            _summary._standard_errors = lambda *a, **k: exact(*a, **k) * (1 + REL)
+            exact = _summary._fit_statistics
+            _summary._fit_statistics = _scaled_errors(exact)
             try:
                 return original(*args, **kwargs)
             finally:
-                _summary._standard_errors = exact
+                _summary._fit_statistics = exact
         return curve_summary
 
     _in_front_ends("curve_summary", scaled)
