@@ -110,6 +110,16 @@ def add_timing_options(parser, rounds, min_run_time):
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
 
 
+def add_output_options(parser, json_path):
+    """--threads, --json and --report-only of a script that measures for
+    minutes and can re-render its table from the JSON it wrote."""
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="torch threads (all logical CPUs)")
+    parser.add_argument("--json", type=Path, default=json_path)
+    parser.add_argument("--report-only", action="store_true",
+                        help="measure nothing: the tables from --json")
+
+
 # --------------------------------------------------------------------------- competitors
 
 def optional(name):

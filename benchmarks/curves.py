@@ -60,7 +60,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import relu_ext  # noqa: E402
-from common import RESULTS, optional, run_child, run_header, save  # noqa: E402
+from common import RESULTS, add_output_options, optional, run_child, run_header, save  # noqa: E402
 from relu_ext.nn import to_piecewise  # noqa: E402
 
 SECTIONS = ("many_curves", "weights_through", "shapes")
@@ -711,11 +711,7 @@ def main(argv=None):
                         help="seconds per pwlf fit through points (300)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes (B=50, N=300, K=5, a few targets, small pwlf sample)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="torch threads (all logical CPUs)")
-    parser.add_argument("--json", type=Path, default=RESULTS / "curves.json")
-    parser.add_argument("--report-only", action="store_true",
-                        help="measure nothing: the tables from --json")
+    add_output_options(parser, RESULTS / "curves.json")
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SECTIONS]

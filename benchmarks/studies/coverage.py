@@ -55,7 +55,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import relu_ext  # noqa: E402
-from common import optional, run_header, save  # noqa: E402
+from common import add_output_options, optional, run_header, save  # noqa: E402
 
 STUDIES = Path(__file__).resolve().parent
 RESULTS = STUDIES / "results"
@@ -438,11 +438,7 @@ def main(argv=None):
     parser.add_argument("--plot", type=Path, action="append",
                         help="where the plot goes; repeat for several (default "
                              "benchmarks/studies/results/coverage.png)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="torch threads (all logical CPUs)")
-    parser.add_argument("--json", type=Path, default=RESULTS / "coverage.json")
-    parser.add_argument("--report-only", action="store_true",
-                        help="measure nothing: the table and the plot from --json")
+    add_output_options(parser, RESULTS / "coverage.json")
     args = parser.parse_args(argv)
     grid = QUICK_GRID if args.quick else GRID
     args.ns, args.sigmas = grid["ns"], grid["sigmas"]

@@ -42,7 +42,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import relu_ext  # noqa: E402
-from common import optional, run_child, run_header, save  # noqa: E402
+from common import add_output_options, optional, run_child, run_header, save  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SELECTION_TARGET = 10.0       # "auto" by BIC at most this many times one fit of max_units
@@ -319,11 +319,7 @@ def main(argv=None):
                         help="seconds per pwlf fit (300)")
     parser.add_argument("--quick", action="store_true",
                         help="N = 300, K = 3, one run, pwlf capped at 20 s: for tests")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="torch threads (all logical CPUs)")
-    parser.add_argument("--json", type=Path, default=RESULTS / "selection.json")
-    parser.add_argument("--report-only", action="store_true",
-                        help="measure nothing: the tables from --json")
+    add_output_options(parser, RESULTS / "selection.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.points, args.units, args.runs = 300, 3, 1
