@@ -2,6 +2,7 @@
 
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <c10/util/Exception.h>
 
@@ -108,6 +109,47 @@ void check_grad(const char* op, const at::Tensor& grad, const at::Tensor& x) {
   check_like_x(op, "grad", grad, x);
   TORCH_CHECK_VALUE(grad.sizes() == x.sizes(), op, "(): grad must have the shape of x (",
                     shape_str(x.sizes()), "), but got ", shape_str(grad.sizes()));
+}
+
+void check_relu_sum_linear_args(const char* op, const at::Tensor& x, const at::Tensor& m,
+                                const at::Tensor& b, const at::Tensor& a,
+                                const std::optional<at::Tensor>& bias) {
+  TORCH_CHECK_TYPE(is_supported_float(x.scalar_type()), op,
+                   "(): x must be a floating-point tensor (torch.float16, "
+                   "torch.bfloat16, torch.float32 or torch.float64), but got ",
+                   dtype_name(x.scalar_type()));
+  check_param(op, "m", m, x);
+  check_param(op, "b", b, x);
+  check_like_m(op, "b", b, m);
+  check_param(op, "a", a, x);
+  check_like_m(op, "a", a, m);
+  if (bias) {
+    check_param(op, "bias", *bias, x);
+    check_like_m(op, "bias", *bias, m);
+  }
+  TORCH_CHECK_VALUE(x.dim() == 2, op, "(): x must be 2-D (N, I), but got shape ",
+                    shape_str(x.sizes()));
+  TORCH_CHECK_VALUE(m.dim() == 2 && m.size(0) == x.size(1), op,
+                    "(): m must be 2-D (I, K) with I = x.shape[1] = ", x.size(1),
+                    ", but got shape ", shape_str(m.sizes()));
+  TORCH_CHECK_VALUE(b.sizes() == m.sizes(), op, "(): b must have the shape of m (",
+                    shape_str(m.sizes()), "), but got ", shape_str(b.sizes()));
+  TORCH_CHECK_VALUE(a.dim() == 3 && a.size(1) == m.size(0) && a.size(2) == m.size(1), op,
+                    "(): a must be 3-D (O, I, K) with (I, K) = m.shape (",
+                    shape_str(m.sizes()), "), but got shape ", shape_str(a.sizes()));
+  if (bias)
+    TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == a.size(0), op,
+                      "(): bias must be 1-D (O,) with O = a.shape[0] = ", a.size(0),
+                      ", but got shape ", shape_str(bias->sizes()));
+}
+
+void check_linear_grad(const char* op, const at::Tensor& grad, const at::Tensor& x,
+                       const at::Tensor& a) {
+  check_like_x(op, "grad", grad, x);
+  const std::vector<int64_t> want{x.size(0), a.size(0)};
+  TORCH_CHECK_VALUE(grad.sizes() == at::IntArrayRef(want), op,
+                    "(): grad must have shape (N, O) = ", shape_str(want), ", but got ",
+                    shape_str(grad.sizes()));
 }
 
 }  // namespace relu_ext

@@ -28,6 +28,18 @@ void check_relu_sum_args(const char* op, const at::Tensor& x, const at::Tensor& 
 // The incoming gradient of relu_sum_backward: x's dtype, shape and device.
 void check_grad(const char* op, const at::Tensor& grad, const at::Tensor& x);
 
+// relu_sum_linear's arguments: x 2-D (N, I) floating; m, b (I, K); a (O, I, K);
+// bias (O,) or None; the parameters of one dtype (x's, or float32 when x is
+// 16-bit) and on x's device, as for relu_sum.
+void check_relu_sum_linear_args(const char* op, const at::Tensor& x, const at::Tensor& m,
+                                const at::Tensor& b, const at::Tensor& a,
+                                const std::optional<at::Tensor>& bias);
+
+// The incoming gradient of relu_sum_linear_backward: x's dtype and device,
+// shape (N, O).
+void check_linear_grad(const char* op, const at::Tensor& grad, const at::Tensor& x,
+                       const at::Tensor& a);
+
 inline bool is_16bit(at::ScalarType t) { return t == at::kHalf || t == at::kBFloat16; }
 
 // The dtype float32 and friends use for arithmetic (float for the 16-bit

@@ -33,4 +33,26 @@ TORCH_LIBRARY(relu_ext, lib) {
   lib.def(
       "relu_sum_jvp(Tensor x, Tensor m, Tensor b, Tensor? a, Tensor? x_t, Tensor? m_t, "
       "Tensor? b_t, Tensor? a_t) -> Tensor");
+
+  // The layer whose every edge is a sum of rectified linear units:
+  //     y[n, o] = bias[o] + sum_i sum_k a[o, i, k] relu(m[i, k] x[n, i] + b[i, k])
+  // x (N, I); m, b (I, K): input i's K units, shared by its O edges; a (O, I, K)
+  // the edges' weights; bias (O,) or None. relu_ext.relu_sum_linear maps x of
+  // any shape (..., I) onto (N, I).
+  lib.def("relu_sum_linear(Tensor x, Tensor m, Tensor b, Tensor a, Tensor? bias) -> Tensor");
+  // The gradients with respect to (x, m, b, a), each computed only if its
+  // output_mask entry is set, None otherwise (bias's is grad's sum over rows,
+  // taken by the caller).
+  lib.def(
+      "relu_sum_linear_backward(Tensor grad, Tensor x, Tensor m, Tensor b, Tensor a, "
+      "bool[4] output_mask) -> (Tensor?, Tensor?, Tensor?, Tensor?)");
+  // The same two by the breakpoint algorithm: per input, its K sorted
+  // breakpoints cut the line into K + 1 cells on each of which every edge is
+  // one line, so a sample costs I·O multiply-adds whatever K is.
+  lib.def(
+      "relu_sum_linear_breakpoints(Tensor x, Tensor m, Tensor b, Tensor a, Tensor? bias) "
+      "-> Tensor");
+  lib.def(
+      "relu_sum_linear_breakpoints_backward(Tensor grad, Tensor x, Tensor m, Tensor b, "
+      "Tensor a, bool[4] output_mask) -> (Tensor?, Tensor?, Tensor?, Tensor?)");
 }

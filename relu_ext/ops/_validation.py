@@ -139,3 +139,54 @@ def check_grad(op, grad, x):
         raise ValueError(
             f"{op}(): grad must have the shape of x ({_shape(x)}), but got {_shape(grad)}"
         )
+
+
+def check_relu_sum_linear_args(op, x, m, b, a, bias):
+    """relu_sum_linear's arguments as the ops take them (csrc/checks.cpp, with
+    the same messages): x 2-D (N, I); m, b (I, K); a (O, I, K); bias (O,) or
+    None; the parameters of one dtype, x's or float32 when x is 16-bit."""
+    for name, t in (("x", x), ("m", m), ("b", b), ("a", a)):
+        _check_tensor(op, name, t)
+    if bias is not None:
+        _check_tensor(op, "bias", bias)
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{op}(): x must be a floating-point tensor (torch.float16, torch.bfloat16, "
+            f"torch.float32 or torch.float64), but got {x.dtype}"
+        )
+    _check_param(op, "m", m, x)
+    _check_param(op, "b", b, x)
+    _check_like_m(op, "b", b, m)
+    _check_param(op, "a", a, x)
+    _check_like_m(op, "a", a, m)
+    if bias is not None:
+        _check_param(op, "bias", bias, x)
+        _check_like_m(op, "bias", bias, m)
+    if x.dim() != 2:
+        raise ValueError(f"{op}(): x must be 2-D (N, I), but got shape {_shape(x)}")
+    if m.dim() != 2 or m.shape[0] != x.shape[1]:
+        raise ValueError(
+            f"{op}(): m must be 2-D (I, K) with I = x.shape[1] = {x.shape[1]}, "
+            f"but got shape {_shape(m)}"
+        )
+    if b.shape != m.shape:
+        raise ValueError(f"{op}(): b must have the shape of m ({_shape(m)}), but got {_shape(b)}")
+    if a.dim() != 3 or a.shape[1:] != m.shape:
+        raise ValueError(
+            f"{op}(): a must be 3-D (O, I, K) with (I, K) = m.shape ({_shape(m)}), "
+            f"but got shape {_shape(a)}"
+        )
+    if bias is not None and (bias.dim() != 1 or bias.shape[0] != a.shape[0]):
+        raise ValueError(
+            f"{op}(): bias must be 1-D (O,) with O = a.shape[0] = {a.shape[0]}, "
+            f"but got shape {_shape(bias)}"
+        )
+
+
+def check_linear_grad(op, grad, x, a):
+    _check_like_x(op, "grad", grad, x)
+    want = [x.shape[0], a.shape[0]]
+    if list(grad.shape) != want:
+        raise ValueError(
+            f"{op}(): grad must have shape (N, O) = {want}, but got {_shape(grad)}"
+        )

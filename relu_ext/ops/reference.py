@@ -17,3 +17,20 @@ def relu_sum(x, m, b, a=None, *, dim=1):
         return (h if a is None else h * a).sum(-1).movedim(-1, dim)
     h = torch.relu(x[..., None] * m + b)
     return (h if a is None else h * a).sum(-1)
+
+
+def relu_sum_linear(x, m, b, a, bias=None):
+    """``y[..., o] = bias[o] + Σ_i Σ_k a[o,i,k]·relu(m[i,k]·x[..., i] + b[i,k])``.
+
+    x ``(..., I)``; m and b ``(I, K)``, input i's K units; a ``(O, I, K)``, the
+    weights of edge (o, i); bias ``(O,)`` or None. The hinge features
+    ``relu(x[..., :, None]·m + b)`` are materialised (``(..., I, K)``) and
+    contracted with a, as the dense PyTorch form of a KAN layer does. A 16-bit
+    x with float32 parameters is computed in float32 and returned in x's dtype,
+    as the fused op does."""
+    dtype = x.dtype
+    h = torch.relu(x.to(m.dtype)[..., None] * m + b)
+    y = torch.einsum("...ik,oik->...o", h, a)
+    if bias is not None:
+        y = y + bias
+    return y.to(dtype)
