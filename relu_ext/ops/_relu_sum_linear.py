@@ -74,23 +74,27 @@ def _register(name):
                                     setup_context=_setup_second)
 
 
+# torch reduces fewer elements than this (at::internal::GRAIN_SIZE) on one
+# thread, in an order fixed by the shape; a larger sum may be split between
+# threads, and then its bits depend on how many there are.
+_SERIAL_ELEMENTS = 32768
+
+
 def _sum_rows(grad, dtype):
-    """bias's gradient: grad summed over its rows, in bias's dtype. Summed in
-    row blocks whose size depends on the sizes alone, then the block sums in
-    order, so the bits do not depend on the thread count."""
+    """bias's gradient: grad (N, O) summed over its rows, in bias's dtype, in
+    an order fixed by the sizes alone: blocks of rows small enough to be
+    summed on one thread, then the blocks' sums the same way, until one row
+    is left."""
     acc = grad.to(dtype)
-    n = acc.shape[0]
-    block = 4096
-    if n <= block:
+    if torch.compiler.is_compiling():
+        # Compiled, the sum is Inductor's one reduction (docs/contract.md, "Determinism").
         return acc.sum(0)
-    full = n // block * block
-    parts = acc[:full].view(-1, block, acc.shape[1]).sum(1)
-    total = parts[0]
-    for p in parts[1:]:
-        total = total + p
-    if full < n:
-        total = total + acc[full:].sum(0)
-    return total
+    while acc.shape[0] > 1 or acc.shape[0] == 0:
+        if acc.shape[0] == 0:
+            return acc.new_zeros(acc.shape[1])
+        rows = max(2, _SERIAL_ELEMENTS // max(acc.shape[1], 1) - 1)
+        acc = torch.stack([block.sum(0) for block in acc.split(rows)])
+    return acc[0]
 
 
 _register("relu_sum_linear")
