@@ -3,6 +3,7 @@
     y = Σ_k a_k · relu(m_k · x + b_k)
 
 ``relu_sum`` is the differentiable op, ``ReLUSum`` the module,
+``ReLUSumLinear`` a layer whose every edge is a learnable sum of ReLUs,
 ``reference.relu_sum`` the pure-PyTorch definition, ``fit`` the lesson's SGD
 trainer, ``fit_curve`` the one-call curve fitter, ``curve_summary`` what a
 fitted curve says about itself (standard errors, intervals, R², AIC, BIC), and
@@ -20,7 +21,7 @@ The package is layered; each layer imports only from those below it
                           estimator (sklearn.py)
     relu_ext/curve/       fit_curve, the curve fitter, and curve_summary
     relu_ext/train/       fit, the trainer, and its torchrun part (distributed)
-    relu_ext/nn/          ReLUSum, the module
+    relu_ext/nn/          ReLUSum, the module, and ReLUSumLinear, the layer
     relu_ext/ops/         relu_sum and the custom operators: the compiled
                           extension, fake kernels, checks, vmap, ONNX, reference
 """
@@ -29,7 +30,7 @@ import sys
 
 from ._version import __version__
 from .curve import curve_summary, fit_curve
-from .nn import ReLUSum
+from .nn import ReLUSum, ReLUSumLinear
 from .ops import ReLUSumFunction, _C, build_info, reference, relu_sum
 from .train import History, distributed, fit
 
@@ -40,4 +41,4 @@ sys.modules[__name__ + ".reference"] = reference
 sys.modules[__name__ + ".distributed"] = distributed
 
 __all__ = ["__version__", "build_info", "curve_summary", "fit", "fit_curve", "History",
-           "reference", "relu_sum", "ReLUSum", "ReLUSumFunction"]
+           "reference", "relu_sum", "ReLUSum", "ReLUSumFunction", "ReLUSumLinear"]
