@@ -5,16 +5,9 @@ import math
 import torch
 from torch import nn
 
-from ..ops import check_algorithm
+from ..ops import check_algorithm, relu_sum_linear
 from ._knots import quantile_levels, refit_at_quantiles
 from ._piecewise import layer_from_piecewise, layer_to_piecewise
-
-
-def _relu_sum_linear(x, m, b, a, bias, algorithm):
-    """The op on x of shape (..., I), until relu_ext.ops exports its wrapper."""
-    lead = x.shape[:-1]
-    y = torch.ops.relu_ext.relu_sum_linear(x.reshape(-1, x.shape[-1]), m, b, a, bias)
-    return y.reshape(*lead, a.shape[0])
 
 
 def _check_count(name, value, least):
@@ -114,7 +107,7 @@ class ReLUSumLinear(nn.Module):
         return -self.b / self.m
 
     def forward(self, x):
-        return _relu_sum_linear(x, self.m, self.b, self.a, self.bias, self.algorithm)
+        return relu_sum_linear(x, self.m, self.b, self.a, self.bias, algorithm=self.algorithm)
 
     def to_piecewise(self):
         """Every edge as intervals: a :class:`~relu_ext.nn.LayerPiecewise` of

@@ -209,6 +209,7 @@ def test_public_names_are_where_they_were():
 
     assert sorted(relu_ext.__all__) == sorted([
         "__version__", "build_info", "curve_summary", "fit", "fit_curve", "History", "reference", "relu_sum",
+        "relu_sum_linear",
         "ReLUSum", "ReLUSumFunction", "ReLUSumLinear"])
     assert all(hasattr(relu_ext, name) for name in relu_ext.__all__)
     assert relu_ext.reference is relu_ext.ops.reference and relu_sum is relu_ext.ops.reference.relu_sum
