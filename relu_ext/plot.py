@@ -155,6 +155,9 @@ def _plot_history(ax, history):
 # One panel's size in inches, and the most panels a side drawn by default.
 _EDGE_PANEL = (1.4, 1.1)
 MAX_EDGES_SHOWN = 8
+# The most samples marked under a panel: a rug of a whole training set would
+# take longer to draw than it adds to the picture.
+_RUG_POINTS = 1000
 
 
 @torch.no_grad()
@@ -176,7 +179,7 @@ def plot_edges(layer, *, outputs=None, inputs=None, x_range=None, x=None):
         x: optional (..., I) inputs of the layer: each column is then drawn
             over the range of its own input, and the inputs' values are marked
             along the bottom of the panels (a rug), so an edge can be read
-            where the data is.
+            where the data is (up to 1,000 samples, evenly taken).
 
     Each panel's title is ``o ← i``; the rows share the y-axis, so the edges
     into one output compare at a glance. Returns the Figure (axes in row-major
@@ -190,25 +193,40 @@ def plot_edges(layer, *, outputs=None, inputs=None, x_range=None, x=None):
     if x is not None:
         samples = torch.as_tensor(x).detach().cpu().double().reshape(-1, n_in)
     grids = _edge_grids(layer, x_range, samples)  # (I, points)
-    curves = torch.einsum("oik,ipk->oip", a, torch.relu(grids[..., None] * m[:, None] + b[:, None]))
-    variation = curves.amax(-1) - curves.amin(-1)  # (O, I)
+
+    def edges_at(points, rows, cols):  # points (I, P) -> the edges' values (rows, cols, P)
+        hinges = torch.relu(points[cols, :, None] * m[cols, None] + b[cols, None])
+        return torch.einsum("oik,ipk->oip", a[rows][:, cols], hinges)
+
+    if ((outputs is None and n_out > MAX_EDGES_SHOWN)
+            or (inputs is None and n_in > MAX_EDGES_SHOWN)):
+        # A piecewise-linear edge's extremes on the range are at its ends or
+        # its breakpoints: K + 2 points per input, not a whole grid per edge.
+        t = (-b / m).clamp(grids[:, :1], grids[:, -1:])
+        t = torch.where(torch.isnan(t), grids[:, :1], t)  # m = 0: no breakpoint
+        values = edges_at(torch.cat([grids[:, [0, -1]], t], 1), slice(None), slice(None))
+        variation = values.amax(-1) - values.amin(-1)  # (O, I)
+    else:
+        variation = torch.zeros(n_out, n_in, dtype=torch.float64)
     outputs = _edge_indices("outputs", outputs, n_out, variation.sum(1))
     inputs = _edge_indices("inputs", inputs, n_in, variation.sum(0))
+    curves = edges_at(grids, outputs, inputs)  # (len(outputs), len(inputs), points)
 
     width, height = _EDGE_PANEL
     fig = Figure(figsize=(max(width * len(inputs), 3.0), max(height * len(outputs), 2.0)),
                  dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(outputs), len(inputs), squeeze=False, sharey="row")
-    for row, o in zip(axes, outputs):
-        for ax, i in zip(row, inputs):
+    for r, (row, o) in enumerate(zip(axes, outputs)):
+        for c, (ax, i) in enumerate(zip(row, inputs)):
             grid = grids[i]
-            ax.plot(grid, curves[o, i], color="C0", lw=1.2)
+            ax.plot(grid, curves[r, c], color="C0", lw=1.2)
             t = -b[i] / m[i]
             t = t[(m[i] != 0) & (t >= grid[0]) & (t <= grid[-1])]
             ax.plot(t, torch.zeros_like(t), ls="none", marker="|", ms=5, color="C3")
             if samples is not None:
-                ax.plot(samples[:, i], torch.zeros_like(samples[:, i]), ls="none", marker="|",
+                rug = samples[::-(-samples.shape[0] // _RUG_POINTS), i]
+                ax.plot(rug, torch.zeros_like(rug), ls="none", marker="|",
                         ms=3, color="0.6", alpha=0.3, transform=ax.get_xaxis_transform())
             ax.axhline(0.0, color="0.85", lw=0.5, zorder=0)
             ax.set_xlim(grid[0].item(), grid[-1].item())

@@ -7,6 +7,8 @@ import torch
 # as zero: the features' own condition number may then reach 1e5 (the Gram's
 # is its square) before a direction is dropped as repeated.
 _RTOL = 1e-10
+# The most feature values refit_at_quantiles holds at once (float64: 128 MiB).
+_CHUNK_ELEMENTS = 1 << 24
 
 
 def quantile_levels(units, dtype=torch.float64, device=None):
@@ -14,6 +16,18 @@ def quantile_levels(units, dtype=torch.float64, device=None):
     unit bends where its share of the data is (neither at the extremes, where
     a kink would act on almost no sample, nor outside the data)."""
     return (torch.arange(units, dtype=dtype, device=device) + 0.5) / max(units, 1)
+
+
+def quantiles(x, levels):
+    """The ``levels`` quantiles of each column of x (N, I), as (I, len(levels)):
+    torch.quantile's default (linear interpolation between order statistics),
+    by a sort, which has no limit on x's size."""
+    ordered = x.sort(0).values
+    position = levels * (x.shape[0] - 1)
+    below = position.floor().long()
+    above = position.ceil().long()
+    weight = (position - below).to(x.dtype)
+    return (ordered[below] + weight[:, None] * (ordered[above] - ordered[below])).T
 
 
 def refit_at_quantiles(x, m, b, a, *, with_constant):
@@ -31,21 +45,27 @@ def refit_at_quantiles(x, m, b, a, *, with_constant):
     dtype = m.dtype
     x, m, b, a = x.double(), m.double(), b.double(), a.double()
     units = m.shape[1]
-    old_features = torch.relu(x.T[:, :, None] * m[:, None, :] + b[:, None, :])  # (I, N, K)
-
     m_new = torch.where(m == 0, 1.0, m)
     order = torch.argsort(torch.where(m == 0, torch.inf, -b / m), dim=1, stable=True)
-    levels = quantile_levels(units, device=x.device)
-    targets = torch.quantile(x, levels, dim=0).T if units else x.new_empty(x.shape[1], 0)
+    targets = quantiles(x, quantile_levels(units, device=x.device))
     # The unit that is k-th by breakpoint gets the k-th quantile.
     t = torch.empty_like(targets).scatter_(1, order, targets)
     b_new = -m_new * t
-    features = torch.relu(x.T[:, :, None] * m_new[:, None, :] + b_new[:, None, :])
-    if with_constant:
-        features = torch.cat([features, torch.ones_like(features[..., :1])], -1)
 
-    gram = features.transpose(1, 2) @ features  # (I, K+1, K+1)
-    cross = features.transpose(1, 2) @ old_features  # (I, K+1, K)
+    gram, cross = [], []
+    # A few inputs at a time: the features of all of them at once would be
+    # two (I, N, K) float64 tensors.
+    chunk = max(1, _CHUNK_ELEMENTS // max(x.shape[0] * (units + 1), 1))
+    for start in range(0, x.shape[1], chunk):
+        cols = slice(start, start + chunk)
+        xs = x[:, cols].T[:, :, None]  # (chunk, N, 1)
+        old = torch.relu(xs * m[cols, None, :] + b[cols, None, :])
+        new = torch.relu(xs * m_new[cols, None, :] + b_new[cols, None, :])
+        if with_constant:
+            new = torch.cat([new, torch.ones_like(new[..., :1])], -1)
+        gram.append(new.transpose(1, 2) @ new)  # (chunk, K+1, K+1)
+        cross.append(new.transpose(1, 2) @ old)  # (chunk, K+1, K)
+    gram, cross = torch.cat(gram), torch.cat(cross)
     right = cross @ a.permute(1, 2, 0)  # (I, K+1, O): H_newᵀ F
     weights = torch.linalg.pinv(gram, rtol=_RTOL, hermitian=True) @ right
     a_new = weights[:, :units, :].permute(2, 0, 1)

@@ -102,3 +102,10 @@ def test_x_range_and_saving(tmp_path):
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=r"plot_edges\(\): " + message):
         plot_edges(layer(), **kwargs)
+
+
+def test_the_rug_of_a_large_data_set_is_thinned():
+    net = layer()
+    x = torch.randn(5000, 3, dtype=torch.float64)
+    rug = plot_edges(net, x=x, outputs=[0], inputs=[1]).axes[0].lines[2]
+    torch.testing.assert_close(torch.as_tensor(rug.get_xdata()), x[::5, 1])

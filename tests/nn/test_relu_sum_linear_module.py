@@ -379,3 +379,15 @@ def test_update_knots_on_a_constant_input_keeps_the_function():
 def test_update_knots_rejects_what_is_not_a_batch_of_inputs(x, error, message):
     with pytest.raises(error, match=r"update_knots\(\): " + message):
         random_layer().update_knots(x)
+
+
+def test_update_knots_in_chunks_of_inputs_gives_the_same_layer(monkeypatch):
+    from relu_ext.nn import _knots
+
+    whole, chunked = random_layer(), random_layer()
+    x = skewed_inputs()
+    whole.update_knots(x)
+    monkeypatch.setattr(_knots, "_CHUNK_ELEMENTS", 1)  # one input at a time
+    chunked.update_knots(x)
+    for (name, p), q in zip(whole.named_parameters(), chunked.parameters()):
+        torch.testing.assert_close(q, p, rtol=0, atol=1e-12, msg=name)
