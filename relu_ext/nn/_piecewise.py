@@ -30,40 +30,26 @@ def to_piecewise(m, b, a=None, bias=None):
     kink.
 
     With (C, K) parameters (one function per row, and a (C,) bias), each field
-    gets a leading dim of C; any leading dims (..., K) likewise (a
-    ``ReLUSumLinear``'s (O, I, K) edges), with a bias of the leading shape.
-    Rows with fewer distinct kinks than the most are padded at the end with NaN
-    breakpoints and copies of their last line."""
-    if m.dim() == 0:
-        raise ValueError(f"to_piecewise(): needs (K,) or (..., K) parameters, but m has "
+    gets a leading dim of C. Rows with fewer distinct kinks than the most are
+    padded at the end with NaN breakpoints and copies of their last line."""
+    if m.dim() == 2:
+        rows = [_one_piecewise(m[c], b[c], None if a is None else a[c],
+                               None if bias is None else bias[c]) for c in range(m.shape[0])]
+        kinks = max((row.breakpoints.shape[0] for row in rows), default=0)
+
+        def padded(t, length, fill):
+            extra = length - t.shape[0]
+            return torch.cat([t, (t[-1:] if fill is None else t.new_full((1,), fill))
+                              .expand(extra)]) if extra else t
+
+        return Piecewise(
+            torch.stack([padded(row.breakpoints, kinks, float("nan")) for row in rows]),
+            torch.stack([padded(row.slopes, kinks + 1, None) for row in rows]),
+            torch.stack([padded(row.intercepts, kinks + 1, None) for row in rows]))
+    if m.dim() != 1:
+        raise ValueError(f"to_piecewise(): needs 1-D (K,) or 2-D (C, K) parameters, but m has "
                          f"shape {list(m.shape)}")
-    if m.dim() == 1:
-        return _one_piecewise(m, b, a, bias)
-    lead = m.shape[:-1]
-    rows = lambda t: None if t is None else t.reshape(-1, t.shape[-1])  # noqa: E731
-    flat = _rows_piecewise(rows(m), rows(b), rows(a),
-                           None if bias is None else bias.reshape(-1))
-    return Piecewise(*(field.reshape(*lead, field.shape[-1]) for field in flat))
-
-
-def _rows_piecewise(m, b, a, bias):
-    """One function per row of (C, K) parameters, padded to the most kinks."""
-    rows = [_one_piecewise(m[c], b[c], None if a is None else a[c],
-                           None if bias is None else bias[c]) for c in range(m.shape[0])]
-    kinks = max((row.breakpoints.shape[0] for row in rows), default=0)
-
-    def padded(t, length, fill):
-        extra = length - t.shape[0]
-        return torch.cat([t, (t[-1:] if fill is None else t.new_full((1,), fill))
-                          .expand(extra)]) if extra else t
-
-    if not rows:
-        empty = m.new_empty(0, kinks)
-        return Piecewise(empty, m.new_empty(0, 1), m.new_empty(0, 1))
-    return Piecewise(
-        torch.stack([padded(row.breakpoints, kinks, float("nan")) for row in rows]),
-        torch.stack([padded(row.slopes, kinks + 1, None) for row in rows]),
-        torch.stack([padded(row.intercepts, kinks + 1, None) for row in rows]))
+    return _one_piecewise(m, b, a, bias)
 
 
 def _one_piecewise(m, b, a, bias):
