@@ -161,6 +161,20 @@ def test_torch_save_pickle_and_deepcopy_round_trip():
         assert repr(clone) == repr(net)
 
 
+@pytest.mark.parametrize("algorithm", ["dense", "breakpoints"])
+def test_torch_export_with_a_dynamic_batch(algorithm):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(ReLUSumLinear(3, 5, 4, algorithm=algorithm), torch.nn.Linear(5, 1))
+    batch = torch.export.Dim("batch", min=2)
+    exported = torch.export.export(net, (torch.randn(8, 3),), dynamic_shapes=({0: batch},))
+    targets = {str(node.target) for node in exported.graph.nodes if node.op == "call_function"}
+    op = "relu_sum_linear" if algorithm == "dense" else "relu_sum_linear_breakpoints"
+    assert f"relu_ext.{op}.default" in targets
+    for n in (8, 13):
+        x = torch.randn(n, 3)
+        torch.testing.assert_close(exported.module()(x), net(x))
+
+
 def test_meta_device_gives_shapes_without_memory():
     layer = ReLUSumLinear(5, 3, 4, device="meta")
     assert all(p.device.type == "meta" for p in layer.parameters())
