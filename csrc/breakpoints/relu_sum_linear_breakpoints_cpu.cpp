@@ -50,11 +50,11 @@ int64_t chunk_inputs(int64_t bytes_per_input) {
   return std::max<int64_t>(1, kTableBytes / std::max<int64_t>(bytes_per_input, 1));
 }
 
-// Input i alone, as LinearParams (the dense kernels on one input's terms).
+// Input i alone, as LinearParams with its slab of a (K, Op): what the kernels
+// take as input 0.
 template <class T>
-LinearParams<T> one_input(const LinearParams<T>& p, int64_t i) {
-  return {p.m + i * p.units, p.b + i * p.units, p.at + i * p.units * p.padded, 1, p.units,
-          p.outputs, p.padded};
+LinearParams<T> one_input(const LinearParams<T>& p, int64_t i, const T* slab) {
+  return {p.m + i * p.units, p.b + i * p.units, slab, 1, p.units, p.outputs, p.padded};
 }
 
 bool trivial(const at::Tensor& x, const at::Tensor& m, const at::Tensor& a) {
@@ -66,7 +66,8 @@ void forward(const LinearInputs& in, const at::Tensor& bias, at::Tensor& y) {
   const auto& kern = cpu::kernels().linear<T>();
   const auto p = in.params<T>();
   const int64_t N = in.n, I = in.inputs, K = in.units, Op = in.padded, W = 2 * Op;
-  const auto tabs = make_linear_tables<T>(in.m, in.b, in.a_t);
+  const auto tabs = make_linear_tables<T>(in.m, in.b);
+  const T* a = in.a.const_data_ptr<T>();
   const auto xt = in.x.t().contiguous();  // (I, N): an input's samples contiguous
   const T* x = xt.const_data_ptr<T>();
   const T* bp = bias.defined() ? bias.const_data_ptr<T>() : nullptr;
@@ -74,18 +75,23 @@ void forward(const LinearInputs& in, const at::Tensor& bias, at::Tensor& y) {
   // A chunk's inputs are summed into y in input order whatever the chunk, so
   // its size may follow the thread count: enough inputs to build in parallel.
   const int64_t chunk = std::min(
-      I, std::max<int64_t>(chunk_inputs((K + 1) * W * sizeof(T)), at::get_num_threads()));
-  std::vector<T> cells(chunk * (K + 1) * W);
+      I, std::max<int64_t>(chunk_inputs(((K + 1) * W + K * Op) * sizeof(T)),
+                           at::get_num_threads()));
+  std::vector<T> cells(chunk * (K + 1) * W), slabs(chunk * K * Op);
+  std::vector<uint8_t> finite(chunk);
   const int64_t blocks = (N + kBlock - 1) / kBlock;
   for (int64_t c0 = 0; c0 < I; c0 += chunk) {
     const int64_t c1 = std::min(I, c0 + chunk), count = c1 - c0;
     at::parallel_for(c0, c1, 1, [&](int64_t i0, int64_t i1) {
       std::vector<double> scratch((K + 2) * W);
-      for (int64_t i = i0; i < i1; ++i)
-        if (tabs.finite[i])
-          kern.cells(p, i, tabs.inputs[i].table.order.data(),
+      for (int64_t i = i0; i < i1; ++i) {
+        T* slab = slabs.data() + (i - c0) * K * Op;
+        finite[i - c0] = input_slab(a, in.outputs, I, K, i, Op, slab) && tabs.finite[i];
+        if (finite[i - c0])
+          kern.cells(one_input(p, i, slab), 0, tabs.inputs[i].table.order.data(),
                      tabs.inputs[i].table.rising.data(), scratch.data(),
                      cells.data() + (i - c0) * (K + 1) * W);
+      }
     });
     at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
       std::vector<const T*> rowp(kBlock * count);
@@ -97,22 +103,23 @@ void forward(const LinearInputs& in, const at::Tensor& bias, at::Tensor& y) {
         int64_t dense_count = 0;
         for (int64_t i = c0; i < c1; ++i)
           for (int64_t r = 0; r < rows; ++r)
-            dense_count += !tabs.finite[i] || !std::isfinite(x[i * N + n0 + r]);
+            dense_count += !finite[i - c0] || !std::isfinite(x[i * N + n0 + r]);
         if (static_cast<int64_t>(dense.size()) < dense_count * W) dense.resize(dense_count * W);
         int64_t d = 0;
         for (int64_t i = c0; i < c1; ++i) {
           const T* xi = x + i * N + n0;
           const T* table = cells.data() + (i - c0) * (K + 1) * W;
-          if (tabs.finite[i]) tabs.inputs[i].index.locate(xi, rows, idx);
+          if (finite[i - c0]) tabs.inputs[i].index.locate(xi, rows, idx);
           for (int64_t r = 0; r < rows; ++r) {
             const int64_t e = r * count + (i - c0);
-            if (tabs.finite[i] && std::isfinite(xi[r])) {
+            if (finite[i - c0] && std::isfinite(xi[r])) {
               rowp[e] = table + idx[r] * W;
               xs[e] = xi[r];
             } else {
               // The dense value as alpha, beta = 0 at x = 0: y gains it exactly.
               T* row = dense.data() + (d++) * W;
-              kern.dense_forward(xi + r, 1, one_input(p, i), nullptr, row);
+              kern.dense_forward(xi + r, 1,
+                                 one_input(p, i, slabs.data() + (i - c0) * K * Op), nullptr, row);
               std::fill(row + Op, row + W, T(0));
               rowp[e] = row;
               xs[e] = T(0);
@@ -138,7 +145,7 @@ at::Tensor relu_sum_linear_breakpoints_cpu(const at::Tensor& x_in, const at::Ten
                                                     const std::optional<at::Tensor>&)>();
     return dense.call(x_in, m_in, b_in, a_in, bias_in);
   }
-  const LinearInputs in = cpu::linear_inputs(x_in, m_in, b_in, a_in);
+  const LinearInputs in = cpu::linear_inputs(x_in, m_in, b_in, a_in, /*transpose=*/false);
   const auto bias = bias_in ? cpu::padded_rows(*bias_in, in.padded, in.compute) : at::Tensor();
   auto y = cpu::new_linear_cpu({in.n, in.padded}, in.compute);
   AT_DISPATCH_FLOATING_TYPES(in.compute, "relu_sum_linear_breakpoints_cpu",
@@ -150,32 +157,36 @@ at::Tensor relu_sum_linear_breakpoints_cpu(const at::Tensor& x_in, const at::Ten
 // with a non-finite x.
 template <class T>
 struct InputWork {
-  std::vector<T> cells, sums;
-  std::vector<int64_t> extra;  // samples with a non-finite x, in order
+  std::vector<T> slab, cells, sums;  // its a (K, Op), cell table, cell sums
+  bool finite = false;               // m, b and a all finite
+  std::vector<int64_t> extra;        // samples with a non-finite x, in order
 };
 
 template <class T>
 void backward(const LinearInputs& in, const at::Tensor& g_t, unsigned grads, at::Tensor& dxt,
-              at::Tensor& dm_t, at::Tensor& db_t, at::Tensor& dat_t) {
+              at::Tensor& dm_t, at::Tensor& db_t, at::Tensor& da_t) {
   const auto& kern = cpu::kernels().linear<T>();
   const auto p = in.params<T>();
   const int64_t N = in.n, I = in.inputs, K = in.units, Op = in.padded, W = 2 * Op;
-  const auto tabs = make_linear_tables<T>(in.m, in.b, in.a_t);
+  const auto tabs = make_linear_tables<T>(in.m, in.b);
+  const T* a = in.a.const_data_ptr<T>();
   const auto xt = in.x.t().contiguous();
   const T* x = xt.const_data_ptr<T>();
   const T* g = g_t.const_data_ptr<T>();
   T* dx = dxt.defined() ? dxt.mutable_data_ptr<T>() : nullptr;
   T* dm = dm_t.mutable_data_ptr<T>();
   T* db = db_t.mutable_data_ptr<T>();
-  T* dat = dat_t.defined() ? dat_t.mutable_data_ptr<T>() : nullptr;
+  T* da = da_t.defined() ? da_t.mutable_data_ptr<T>() : nullptr;
   const bool need_cells = grads & kGradX, need_sums = grads & (kGradM | kGradB | kGradA);
-  const int64_t per_input = (K + 1) * W * sizeof(T) * (int64_t{need_cells} + need_sums);
+  const int64_t per_input =
+      ((K + 1) * W * (int64_t{need_cells} + need_sums) + K * Op) * sizeof(T);
   const int64_t sub = chunk_inputs(per_input);
   // Each thread owns whole inputs and walks all samples in order for each:
   // every input's sums are the same on any number of threads.
   at::parallel_for(0, I, 1, [&](int64_t i0, int64_t i1) {
     std::vector<InputWork<T>> work(std::min(sub, i1 - i0));
     std::vector<double> scratch((K + 2) * W);
+    std::vector<T> dat(da ? K * Op : 0);  // input i's da, (K, Op)
     std::vector<int32_t> cell(kBlock);
     int64_t idx[kBlock];
     for (int64_t s0 = i0; s0 < i1; s0 += sub) {
@@ -183,19 +194,21 @@ void backward(const LinearInputs& in, const at::Tensor& g_t, unsigned grads, at:
       for (int64_t i = s0; i < s1; ++i) {
         auto& w = work[i - s0];
         w.extra.clear();
-        if (!tabs.finite[i]) continue;
+        w.slab.resize(K * Op);
+        w.finite = input_slab(a, in.outputs, I, K, i, Op, w.slab.data()) && tabs.finite[i];
+        if (!w.finite) continue;
         if (need_cells) {
           w.cells.resize((K + 1) * W);
-          kern.cells(p, i, tabs.inputs[i].table.order.data(), tabs.inputs[i].table.rising.data(),
-                     scratch.data(), w.cells.data());
+          kern.cells(one_input(p, i, w.slab.data()), 0, tabs.inputs[i].table.order.data(),
+                     tabs.inputs[i].table.rising.data(), scratch.data(), w.cells.data());
         }
         if (need_sums) w.sums.assign((K + 1) * W, T(0));
       }
       for (int64_t n0 = 0; n0 < N; n0 += kBlock) {
         const int64_t rows = std::min(kBlock, N - n0);
         for (int64_t i = s0; i < s1; ++i) {
-          if (!tabs.finite[i]) continue;
           auto& w = work[i - s0];
+          if (!w.finite) continue;
           const T* xi = x + i * N + n0;
           tabs.inputs[i].index.locate(xi, rows, idx);
           for (int64_t r = 0; r < rows; ++r) {
@@ -208,22 +221,10 @@ void backward(const LinearInputs& in, const at::Tensor& g_t, unsigned grads, at:
                               need_cells ? dx + i * N + n0 : nullptr);
         }
       }
-      for (int64_t i = s0; i < s1; ++i) {
-        auto& w = work[i - s0];
-        T* dmi = dm + i * K;
-        T* dbi = db + i * K;
-        T* dati = dat ? dat + i * K * Op : nullptr;
-        if (!tabs.finite[i]) {
-          kern.dense_backward(x + i * N, 1, g, N, p, i, grads, dx ? dx + i * N : nullptr, 1,
-                              dmi, dbi, dati);
-          continue;
-        }
-        if (need_sums)
-          kern.unit_grads(p, i, tabs.inputs[i].table.order.data(),
-                          tabs.inputs[i].table.rising.data(), w.sums.data(), scratch.data(),
-                          grads, dmi, dbi, dati);
-        if (w.extra.empty()) continue;
-        // The samples with a non-finite x, gathered, by the dense formula.
+      // The samples of input i with a non-finite x, gathered, by the dense formula.
+      const auto add_extra = [&](const InputWork<T>& w, const LinearParams<T>& pi, int64_t i,
+                                 T* dmi, T* dbi, T* dati) {
+        if (w.extra.empty()) return;
         const int64_t e = static_cast<int64_t>(w.extra.size());
         std::vector<T> xe(e), ge(e * Op), dxe(e), dme(K), dbe(K);
         std::vector<T> date((grads & kGradA) ? K * Op : 0);
@@ -231,7 +232,7 @@ void backward(const LinearInputs& in, const at::Tensor& g_t, unsigned grads, at:
           xe[j] = x[i * N + w.extra[j]];
           std::copy(g + w.extra[j] * Op, g + (w.extra[j] + 1) * Op, ge.data() + j * Op);
         }
-        kern.dense_backward(xe.data(), 1, ge.data(), e, p, i, grads, dxe.data(), 1, dme.data(),
+        kern.dense_backward(xe.data(), 1, ge.data(), e, pi, 0, grads, dxe.data(), 1, dme.data(),
                             dbe.data(), date.data());
         if (dx)
           for (int64_t j = 0; j < e; ++j) dx[i * N + w.extra[j]] = dxe[j];
@@ -241,6 +242,24 @@ void backward(const LinearInputs& in, const at::Tensor& g_t, unsigned grads, at:
           for (int64_t k = 0; k < K; ++k) dbi[k] += dbe[k];
         if (grads & kGradA)
           for (int64_t j = 0; j < K * Op; ++j) dati[j] += date[j];
+      };
+      for (int64_t i = s0; i < s1; ++i) {
+        auto& w = work[i - s0];
+        T* dmi = dm + i * K;
+        T* dbi = db + i * K;
+        T* dati = da ? dat.data() : nullptr;
+        const auto pi = one_input(p, i, w.slab.data());
+        if (!w.finite) {
+          kern.dense_backward(x + i * N, 1, g, N, pi, 0, grads, dx ? dx + i * N : nullptr, 1,
+                              dmi, dbi, dati);
+        } else {
+          if (need_sums)
+            kern.unit_grads(pi, 0, tabs.inputs[i].table.order.data(),
+                            tabs.inputs[i].table.rising.data(), w.sums.data(), scratch.data(),
+                            grads, dmi, dbi, dati);
+          add_extra(w, pi, i, dmi, dbi, dati);
+        }
+        if (da) store_input_slab(dati, in.outputs, I, K, i, Op, da);
       }
     }
   });
@@ -264,19 +283,19 @@ LinearGrads relu_sum_linear_breakpoints_backward_cpu(const at::Tensor& grad_in,
     return dense.call(grad_in, x_in, m_in, b_in, a_in, output_mask);
   }
   const unsigned grads = cpu::grad_bits(output_mask);
-  const LinearInputs in = cpu::linear_inputs(x_in, m_in, b_in, a_in);
+  const LinearInputs in = cpu::linear_inputs(x_in, m_in, b_in, a_in, /*transpose=*/false);
   const int64_t I = in.inputs, K = in.units;
   const auto g = cpu::padded_rows(grad_in, in.padded, in.compute);
   // dx as (I, N), each input's samples contiguous, transposed at the end.
   auto dxt = (grads & kGradX) ? cpu::new_linear_cpu({I, in.n}, in.compute) : at::Tensor();
   auto dm = cpu::new_linear_cpu({I, K}, in.compute);
   auto db = cpu::new_linear_cpu({I, K}, in.compute);
-  auto dat = (grads & kGradA) ? cpu::new_linear_cpu({I, K, in.padded}, in.compute) : at::Tensor();
+  auto da = (grads & kGradA) ? cpu::new_linear_cpu({in.outputs, I, K}, in.compute) : at::Tensor();
   if (grads)
     AT_DISPATCH_FLOATING_TYPES(in.compute, "relu_sum_linear_breakpoints_backward_cpu",
-                               [&] { backward<scalar_t>(in, g, grads, dxt, dm, db, dat); });
+                               [&] { backward<scalar_t>(in, g, grads, dxt, dm, db, da); });
   const auto dx = dxt.defined() ? dxt.t().contiguous() : at::Tensor();
-  return cpu::finish_grads(in, grads, dx, dm, db, dat);
+  return cpu::finish_grads(in, grads, dx, dm, db, at::Tensor(), da);
 }
 
 TORCH_LIBRARY_IMPL(relu_ext, CPU, lib) {

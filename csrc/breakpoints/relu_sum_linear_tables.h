@@ -19,13 +19,22 @@ namespace relu_ext::breakpoints {
 template <class T>
 struct LinearTables {
   std::vector<ChannelTable<T>> inputs;  // [I]: input i's sorted units and index
-  std::vector<uint8_t> finite;          // [I]: 1 where m, b and a of input i are all finite
+  std::vector<uint8_t> finite;          // [I]: 1 where m and b of input i are all finite
 };
 
-// m, b (I, K) and at (I, K, Op) (a transposed, cpu/relu_sum_linear_inputs.h)
-// of any floating dtype.
+// m, b (I, K) of any floating dtype.
 template <class T>
-LinearTables<T> make_linear_tables(const at::Tensor& m, const at::Tensor& b,
-                                   const at::Tensor& a_t);
+LinearTables<T> make_linear_tables(const at::Tensor& m, const at::Tensor& b);
+
+// a[:, i, :] of a (O, I, K) as slab (K, Op), outputs innermost, the padding
+// zero; whether it is all finite. Blocked, so that both sides stream.
+template <class T>
+bool input_slab(const T* a, int64_t outputs, int64_t inputs, int64_t units, int64_t i,
+                int64_t padded, T* slab);
+
+// The inverse for input i's da: slab (K, Op) into da[:, i, :] of da (O, I, K).
+template <class T>
+void store_input_slab(const T* slab, int64_t outputs, int64_t inputs, int64_t units, int64_t i,
+                      int64_t padded, T* da);
 
 }  // namespace relu_ext::breakpoints

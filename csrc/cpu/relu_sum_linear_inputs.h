@@ -22,11 +22,13 @@ struct LinearInputs {
   at::Tensor x;     // (N, I), compute dtype, contiguous
   at::Tensor m, b;  // (I, K), compute dtype, contiguous
   at::Tensor a_t;   // (I, K, Op): a transposed, outputs innermost, zero-padded
+  at::Tensor a;     // (O, I, K), compute dtype, contiguous, when a_t is not made
   int64_t n, inputs, units, outputs, padded;
 
   template <class T>
   LinearParams<T> params() const {
-    return {m.const_data_ptr<T>(), b.const_data_ptr<T>(), a_t.const_data_ptr<T>(),
+    return {m.const_data_ptr<T>(), b.const_data_ptr<T>(),
+            a_t.defined() ? a_t.const_data_ptr<T>() : nullptr,
             inputs, units, outputs, padded};
   }
 };
@@ -46,8 +48,11 @@ inline at::Tensor padded_rows(const at::Tensor& t, int64_t padded, at::ScalarTyp
   return out;
 }
 
+// transpose: a as a_t; else as a (the breakpoint launchers transpose one
+// input's slab at a time, on the threads).
 inline LinearInputs linear_inputs(const at::Tensor& x, const at::Tensor& m,
-                                  const at::Tensor& b, const at::Tensor& a) {
+                                  const at::Tensor& b, const at::Tensor& a,
+                                  bool transpose = true) {
   LinearInputs in;
   in.dtype = x.scalar_type();
   in.param_dtype = m.scalar_type();
@@ -61,7 +66,11 @@ inline LinearInputs linear_inputs(const at::Tensor& x, const at::Tensor& m,
   in.outputs = a.size(0);
   const int64_t pad = in.compute == at::kDouble ? kLinearPad<double> : kLinearPad<float>;
   in.padded = (in.outputs + pad - 1) / pad * pad;
-  in.a_t = padded_rows(as_dtype(a, in.compute).permute({1, 2, 0}), in.padded, in.compute);
+  if (transpose) {
+    in.a_t = padded_rows(as_dtype(a, in.compute).permute({1, 2, 0}), in.padded, in.compute);
+  } else {
+    in.a = as_kernel_input(a, in.compute);
+  }
   return in;
 }
 
@@ -86,15 +95,18 @@ using LinearGrads = std::tuple<std::optional<at::Tensor>, std::optional<at::Tens
                                std::optional<at::Tensor>, std::optional<at::Tensor>>;
 
 // The requested gradients from the compute-dtype buffers (dx (N, I), dm and db
-// (I, K), dat (I, K, Op)), None where not requested.
+// (I, K), dat (I, K, Op), or da (O, I, K) when given as `da`), None where not
+// requested.
 inline LinearGrads finish_grads(const LinearInputs& in, unsigned grads, const at::Tensor& dx,
                                 const at::Tensor& dm, const at::Tensor& db,
-                                const at::Tensor& dat) {
+                                const at::Tensor& dat, const at::Tensor& da = {}) {
   LinearGrads out;
   if (grads & kGradX) std::get<0>(out) = as_dtype(dx, in.dtype);
   if (grads & kGradM) std::get<1>(out) = as_dtype(dm, in.param_dtype);
   if (grads & kGradB) std::get<2>(out) = as_dtype(db, in.param_dtype);
-  if (grads & kGradA) std::get<3>(out) = finish_da(dat, in.outputs, in.param_dtype);
+  if (grads & kGradA)
+    std::get<3>(out) = da.defined() ? as_dtype(da, in.param_dtype)
+                                    : finish_da(dat, in.outputs, in.param_dtype);
   return out;
 }
 
