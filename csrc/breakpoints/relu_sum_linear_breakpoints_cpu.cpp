@@ -44,6 +44,9 @@ using cpu::kGradX;
 constexpr int64_t kTableBytes = 1 << 20;
 // Samples located and gathered together.
 constexpr int64_t kBlock = 64;
+// Outputs per forward task: the cell forward's register tile.
+template <class T>
+constexpr int64_t kOutSlice = 512 / sizeof(T);
 
 // Inputs whose tables fit kTableBytes (at least one).
 int64_t chunk_inputs(int64_t bytes_per_input) {
@@ -65,72 +68,81 @@ template <class T>
 void forward(const LinearInputs& in, const at::Tensor& bias, at::Tensor& y) {
   const auto& kern = cpu::kernels().linear<T>();
   const auto p = in.params<T>();
-  const int64_t N = in.n, I = in.inputs, K = in.units, Op = in.padded, W = 2 * Op;
+  const int64_t N = in.n, I = in.inputs, K = in.units, O = in.outputs, Op = in.padded;
   const auto tabs = make_linear_tables<T>(in.m, in.b);
   const T* a = in.a.const_data_ptr<T>();
   const auto xt = in.x.t().contiguous();  // (I, N): an input's samples contiguous
   const T* x = xt.const_data_ptr<T>();
   const T* bp = bias.defined() ? bias.const_data_ptr<T>() : nullptr;
   T* yp = y.mutable_data_ptr<T>();
-  // A chunk's inputs are summed into y in input order whatever the chunk, so
-  // its size may follow the thread count: enough inputs to build in parallel.
-  const int64_t chunk = std::min(
-      I, std::max<int64_t>(chunk_inputs(((K + 1) * W + K * Op) * sizeof(T)),
-                           at::get_num_threads()));
-  std::vector<T> cells(chunk * (K + 1) * W), slabs(chunk * K * Op);
-  std::vector<uint8_t> finite(chunk);
-  const int64_t blocks = (N + kBlock - 1) / kBlock;
-  for (int64_t c0 = 0; c0 < I; c0 += chunk) {
-    const int64_t c1 = std::min(I, c0 + chunk), count = c1 - c0;
-    at::parallel_for(c0, c1, 1, [&](int64_t i0, int64_t i1) {
+  // One parallel region: tasks are (slice of outputs, part of the samples),
+  // each building the cell tables of its outputs alone (parts of one slice
+  // build them twice), so there is no barrier per chunk of inputs. y[n, o]
+  // sums its inputs in order in every case: bitwise the same however split.
+  const int64_t slices = (Op + kOutSlice<T> - 1) / kOutSlice<T>;
+  const int64_t parts = std::max<int64_t>(
+      1, std::min((at::get_num_threads() + slices - 1) / slices, (N + kBlock - 1) / kBlock));
+  at::parallel_for(0, slices * parts, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t o0 = (t / parts) * kOutSlice<T>, part = t % parts;
+      const int64_t width = std::min(kOutSlice<T>, Op - o0), W = 2 * width;
+      const int64_t n_begin = N * part / parts, n_end = N * (part + 1) / parts;
+      LinearParams<T> ps = p;
+      ps.outputs = std::min(width, O - o0);
+      ps.padded = width;
+      const int64_t chunk = std::min(I, chunk_inputs(((K + 1) * W + K * width) * sizeof(T)));
+      std::vector<T> cells(chunk * (K + 1) * W), slabs(chunk * K * width), xs(kBlock * chunk);
       std::vector<double> scratch((K + 2) * W);
-      for (int64_t i = i0; i < i1; ++i) {
-        T* slab = slabs.data() + (i - c0) * K * Op;
-        finite[i - c0] = input_slab(a, in.outputs, I, K, i, Op, slab) && tabs.finite[i];
-        if (finite[i - c0])
-          kern.cells(one_input(p, i, slab), 0, tabs.inputs[i].table.order.data(),
-                     tabs.inputs[i].table.rising.data(), scratch.data(),
-                     cells.data() + (i - c0) * (K + 1) * W);
-      }
-    });
-    at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
-      std::vector<const T*> rowp(kBlock * count);
-      std::vector<T> xs(kBlock * count), dense;
+      std::vector<uint8_t> finite(chunk);
+      std::vector<const T*> rowp(kBlock * chunk);
+      std::vector<T> dense;
       int64_t idx[kBlock];
-      for (int64_t blk = b0; blk < b1; ++blk) {
-        const int64_t n0 = blk * kBlock, rows = std::min(kBlock, N - n0);
-        // Dense terms first, so that their rows do not move once pointed to.
-        int64_t dense_count = 0;
-        for (int64_t i = c0; i < c1; ++i)
-          for (int64_t r = 0; r < rows; ++r)
-            dense_count += !finite[i - c0] || !std::isfinite(x[i * N + n0 + r]);
-        if (static_cast<int64_t>(dense.size()) < dense_count * W) dense.resize(dense_count * W);
-        int64_t d = 0;
+      for (int64_t c0 = 0; c0 < I; c0 += chunk) {
+        const int64_t c1 = std::min(I, c0 + chunk), count = c1 - c0;
         for (int64_t i = c0; i < c1; ++i) {
-          const T* xi = x + i * N + n0;
-          const T* table = cells.data() + (i - c0) * (K + 1) * W;
-          if (finite[i - c0]) tabs.inputs[i].index.locate(xi, rows, idx);
-          for (int64_t r = 0; r < rows; ++r) {
-            const int64_t e = r * count + (i - c0);
-            if (finite[i - c0] && std::isfinite(xi[r])) {
-              rowp[e] = table + idx[r] * W;
-              xs[e] = xi[r];
-            } else {
-              // The dense value as alpha, beta = 0 at x = 0: y gains it exactly.
-              T* row = dense.data() + (d++) * W;
-              kern.dense_forward(xi + r, 1,
-                                 one_input(p, i, slabs.data() + (i - c0) * K * Op), nullptr, row);
-              std::fill(row + Op, row + W, T(0));
-              rowp[e] = row;
-              xs[e] = T(0);
+          T* slab = slabs.data() + (i - c0) * K * width;
+          finite[i - c0] = input_slab(a, O, I, K, i, o0, width, slab) && tabs.finite[i];
+          if (finite[i - c0])
+            kern.cells(one_input(ps, i, slab), 0, tabs.inputs[i].table.order.data(),
+                       tabs.inputs[i].table.rising.data(), scratch.data(),
+                       cells.data() + (i - c0) * (K + 1) * W);
+        }
+        for (int64_t n0 = n_begin; n0 < n_end; n0 += kBlock) {
+          const int64_t rows = std::min(kBlock, n_end - n0);
+          // Dense terms first, so that their rows do not move once pointed to.
+          int64_t dense_count = 0;
+          for (int64_t i = c0; i < c1; ++i)
+            for (int64_t r = 0; r < rows; ++r)
+              dense_count += !finite[i - c0] || !std::isfinite(x[i * N + n0 + r]);
+          if (static_cast<int64_t>(dense.size()) < dense_count * W) dense.resize(dense_count * W);
+          int64_t d = 0;
+          for (int64_t i = c0; i < c1; ++i) {
+            const T* xi = x + i * N + n0;
+            const T* table = cells.data() + (i - c0) * (K + 1) * W;
+            if (finite[i - c0]) tabs.inputs[i].index.locate(xi, rows, idx);
+            for (int64_t r = 0; r < rows; ++r) {
+              const int64_t e = r * count + (i - c0);
+              if (finite[i - c0] && std::isfinite(xi[r])) {
+                rowp[e] = table + idx[r] * W;
+                xs[e] = xi[r];
+              } else {
+                // The dense value as alpha, beta = 0 at x = 0: y gains it exactly.
+                T* row = dense.data() + (d++) * W;
+                kern.dense_forward(xi + r, 1,
+                                   one_input(ps, i, slabs.data() + (i - c0) * K * width),
+                                   nullptr, row);
+                std::fill(row + width, row + W, T(0));
+                rowp[e] = row;
+                xs[e] = T(0);
+              }
             }
           }
+          kern.cells_forward(rowp.data(), xs.data(), rows, count, width, c0 == 0,
+                             c1 == I && bp ? bp + o0 : nullptr, yp + n0 * Op + o0, Op);
         }
-        kern.cells_forward(rowp.data(), xs.data(), rows, count, Op, c0 == 0,
-                           c1 == I ? bp : nullptr, yp + n0 * Op);
       }
-    });
-  }
+    }
+  });
 }
 
 at::Tensor relu_sum_linear_breakpoints_cpu(const at::Tensor& x_in, const at::Tensor& m_in,
@@ -195,7 +207,7 @@ void backward(const LinearInputs& in, const at::Tensor& g_t, unsigned grads, at:
         auto& w = work[i - s0];
         w.extra.clear();
         w.slab.resize(K * Op);
-        w.finite = input_slab(a, in.outputs, I, K, i, Op, w.slab.data()) && tabs.finite[i];
+        w.finite = input_slab(a, in.outputs, I, K, i, 0, Op, w.slab.data()) && tabs.finite[i];
         if (!w.finite) continue;
         if (need_cells) {
           w.cells.resize((K + 1) * W);

@@ -50,9 +50,10 @@ LinearTables<T> make_linear_tables(const at::Tensor& m, const at::Tensor& b) {
 
 template <class T>
 bool input_slab(const T* a, int64_t outputs, int64_t inputs, int64_t units, int64_t i,
-                int64_t padded, T* slab) {
+                int64_t o0_, int64_t padded, T* slab) {
   const int64_t stride = inputs * units;  // from one output's row to the next
-  const T* ai = a + i * units;
+  const T* ai = a + o0_ * stride + i * units;
+  outputs = std::max<int64_t>(0, std::min(outputs - o0_, padded));
   bool bad = false;
   for (int64_t o0 = 0; o0 < outputs; o0 += kTile) {
     const int64_t o1 = std::min(outputs, o0 + kTile);
@@ -87,7 +88,8 @@ void store_input_slab(const T* slab, int64_t outputs, int64_t inputs, int64_t un
 
 #define RELU_EXT_INSTANTIATE(T)                                                              \
   template LinearTables<T> make_linear_tables<T>(const at::Tensor&, const at::Tensor&);      \
-  template bool input_slab<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, T*);    \
+  template bool input_slab<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
+                              T*);                                                         \
   template void store_input_slab<T>(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, T*);
 RELU_EXT_INSTANTIATE(float)
 RELU_EXT_INSTANTIATE(double)

@@ -26,11 +26,12 @@ struct LinearTables {
 template <class T>
 LinearTables<T> make_linear_tables(const at::Tensor& m, const at::Tensor& b);
 
-// a[:, i, :] of a (O, I, K) as slab (K, Op), outputs innermost, the padding
-// zero; whether it is all finite. Blocked, so that both sides stream.
+// a[o0 : o0 + width, i, :] of a (O, I, K) as slab (K, width), outputs
+// innermost, those past O zero; whether it is all finite. Blocked, so that
+// both sides stream.
 template <class T>
 bool input_slab(const T* a, int64_t outputs, int64_t inputs, int64_t units, int64_t i,
-                int64_t padded, T* slab);
+                int64_t o0, int64_t width, T* slab);
 
 // The inverse for input i's da: slab (K, Op) into da[:, i, :] of da (O, I, K).
 template <class T>

@@ -150,10 +150,11 @@ struct LinearKernels {
   // (breakpoint_table.h); scratch holds (K + 2) 2 Op doubles.
   void (*cells)(LinearParams<T> p, int64_t i, const int64_t* order, const uint8_t* rising,
                 double* scratch, T* cells);
-  // y[r, :] (+)= sum_e<count (alpha + x beta) of row rowp[r count + e] at
-  // x = xs[r count + e]; from zero when `first`, then + bias when not null.
+  // y[r, :padded] (+)= sum_e<count (alpha + x beta) of row rowp[r count + e]
+  // at x = xs[r count + e]; from zero when `first`, then + bias when not null.
+  // y's rows are ldy apart.
   void (*cells_forward)(const T* const* rowp, const T* xs, int64_t rows, int64_t count,
-                        int64_t padded, bool first, const T* bias, T* y);
+                        int64_t padded, bool first, const T* bias, T* y, int64_t ldy);
   // One input's samples r < rows, in cell[r] (skipped when negative): adds
   // g[r] and x[r] g[r] to that cell's sums (rows [S0 (Op), S1 (Op)]) when sums
   // is not null; dx[r] = g[r] . beta of the cell when dx is not null.

@@ -252,17 +252,17 @@ RELU_EXT_INLINE void cells_forward_tile(const T* const* rowp, const T* xs, int64
 
 template <class T>
 void linear_cells_forward(const T* const* rowp, const T* xs, int64_t rows, int64_t count,
-                          int64_t Op, bool first, const T* bias, T* y) {
+                          int64_t Op, bool first, const T* bias, T* y, int64_t ldy) {
   constexpr int V = kCellVecs, L = kLanes<T>;
   const int64_t vecs = Op / L;
   for (int64_t r = 0; r < rows; ++r) {
     int64_t v0 = 0;
     for (; v0 + V <= vecs; v0 += V)
       cells_forward_tile<V>(rowp + r * count, xs + r * count, count, Op, v0 * L, first, bias,
-                            y + r * Op);
+                            y + r * ldy);
     for (; v0 < vecs; ++v0)
       cells_forward_tile<1>(rowp + r * count, xs + r * count, count, Op, v0 * L, first, bias,
-                            y + r * Op);
+                            y + r * ldy);
   }
 }
 
