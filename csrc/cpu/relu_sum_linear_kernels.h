@@ -211,8 +211,29 @@ void linear_cells(LinearParams<T> p, int64_t i, const int64_t* order, const uint
   const T* at = p.at + i * K * Op;
   const T* m = p.m + i * K;
   const T* b = p.b + i * K;
+  if constexpr (sizeof(T) == 4) {
+    // float32 cells: the falling units at positions >= j as their total minus
+    // a prefix, in float64, whose cancellation stays far below the cell's one
+    // rounding to float32; a third of the memory traffic of the suffix rows.
+    double* rise = scratch;
+    double* fall = scratch + W;
+    double* fall_before = scratch + 2 * W;
+    std::fill(scratch, scratch + 3 * W, 0.0);
+    for (int64_t j = 0; j < K; ++j)
+      if (!rising[j]) add_unit(fall, at + order[j] * Op, b[order[j]], m[order[j]], Op);
+    for (int64_t j = 0; j <= K; ++j) {
+      for (int64_t o = 0; o < W; o += L)
+        store_narrow(cells + j * W + o,
+                     load(rise + o) + (load(fall + o) - load(fall_before + o)));
+      if (j == K) break;
+      const int64_t u = order[j];
+      add_unit(rising[j] ? rise : fall_before, at + u * Op, b[u], m[u], Op);
+    }
+    return;
+  }
   // Row j of scratch: the falling units at sorted positions >= j (each a
-  // suffix from the back, never a total minus a prefix, which would cancel).
+  // suffix from the back, never a total minus a prefix, which would cancel
+  // in the float64 result).
   std::fill(scratch + K * W, scratch + (K + 2) * W, 0.0);
   for (int64_t j = K - 1; j >= 0; --j) {
     std::memcpy(scratch + j * W, scratch + (j + 1) * W, W * sizeof(double));
