@@ -113,6 +113,60 @@ struct TypedKernels {
   ColumnBackwardFn<T> backward_columns;
 };
 
+// relu_sum_linear's parameters as its kernels read them: m, b (I, K) and a
+// transposed to (I, K, Op), outputs innermost (at[(i K + k) Op + o] = a[o, i, k]),
+// each row zero-padded to Op, a multiple of kLinearPad, so that every vector
+// load is whole and a padded output is a zero that is never stored.
+template <class T>
+struct LinearParams {
+  const T* m;
+  const T* b;
+  const T* at;
+  int64_t inputs, units, outputs, padded;  // I, K, O, Op
+};
+
+// Op is O rounded up to a multiple of this (the widest vector of either type).
+template <class T>
+constexpr int64_t kLinearPad = 64 / sizeof(T);
+
+// The kernels of relu_sum_linear (relu_sum_linear_kernels.h) for one compute
+// type T. Rows of y, g and of the breakpoint tables are Op long. Every sum
+// over samples runs in sample order within a call, so that a launcher that
+// gives each input (or each block of samples) to one call is bitwise the same
+// on any number of threads.
+template <class T>
+struct LinearKernels {
+  // Dense: y[r, :] = sum_i sum_k at[i, k, :] relu(m x[r, i] + b) (+ bias, Op
+  // long, when not null) for r < rows; x (rows, I), y (rows, Op).
+  void (*dense_forward)(const T* x, int64_t rows, LinearParams<T> p, const T* bias, T* y);
+  // Dense backward of input i over `rows` samples (x[r x_stride], g (rows, Op)):
+  // writes dx[r dx_stride], and input i's dm, db (K) and dat (K, Op), those of
+  // `grads` (kGradX, ...) that are set.
+  void (*dense_backward)(const T* x, int64_t x_stride, const T* g, int64_t rows,
+                         LinearParams<T> p, int64_t i, unsigned grads, T* dx,
+                         int64_t dx_stride, T* dm, T* db, T* dat);
+  // Input i's cell table (K+1 rows of [alpha (Op), beta (Op)]): on cell j its
+  // edges are alpha + beta x. order and rising: its units in sorted order
+  // (breakpoint_table.h); scratch holds (K + 2) 2 Op doubles.
+  void (*cells)(LinearParams<T> p, int64_t i, const int64_t* order, const uint8_t* rising,
+                double* scratch, T* cells);
+  // y[r, :padded] (+)= sum_e<count (alpha + x beta) of row rowp[r count + e]
+  // at x = xs[r count + e]; from zero when `first`, then + bias when not null.
+  // y's rows are ldy apart.
+  void (*cells_forward)(const T* const* rowp, const T* xs, int64_t rows, int64_t count,
+                        int64_t padded, bool first, const T* bias, T* y, int64_t ldy);
+  // One input's samples r < rows, in cell[r] (skipped when negative): adds
+  // g[r] and x[r] g[r] to that cell's sums (rows [S0 (Op), S1 (Op)]) when sums
+  // is not null; dx[r] = g[r] . beta of the cell when dx is not null.
+  void (*cells_backward)(const T* x, const int32_t* cell, const T* g, int64_t rows,
+                         int64_t padded, const T* cells, T* sums, T* dx);
+  // Input i's dm, db (K) and dat (K, Op) from its cells' sums (those of
+  // `grads` that are set); scratch holds 2 Op doubles.
+  void (*unit_grads)(LinearParams<T> p, int64_t i, const int64_t* order,
+                     const uint8_t* rising, const T* sums, double* scratch, unsigned grads,
+                     T* dm, T* db, T* dat);
+};
+
 struct KernelTable {
   const char* isa;  // "avx512", "avx2" or "baseline"
   int vector_bytes;  // the lanes of the column kernels: vector_bytes / sizeof(T)
@@ -120,7 +174,13 @@ struct KernelTable {
   TypedKernels<double> f64;
   HalfKernels f16;
   HalfKernels bf16;
+  LinearKernels<float> linear_f32;
+  LinearKernels<double> linear_f64;
 
+  template <class T>
+  const LinearKernels<T>& linear() const {
+    if constexpr (sizeof(T) == 4) return linear_f32; else return linear_f64;
+  }
   template <class T>
   const TypedKernels<T>& typed() const {
     if constexpr (sizeof(T) == 4) return f32; else return f64;

@@ -601,6 +601,14 @@ constexpr HalfKernels half_kernels{forward_half<F>,
                                    widen<F>,
                                    narrow<F>};
 
+}  // namespace
+}  // namespace relu_ext::cpu::RELU_EXT_CPU_ISA
+
+#include "relu_sum_linear_kernels.h"
+
+namespace relu_ext::cpu::RELU_EXT_CPU_ISA {
+namespace {
+
 template <class T>
 constexpr TypedKernels<T> typed_kernels{forward<T>,         step<T>,
                                         backward<T>,        forward_columns<T>,
@@ -610,7 +618,8 @@ constexpr TypedKernels<T> typed_kernels{forward<T>,         step<T>,
 // header hands it out once the target pragma is popped.
 constexpr KernelTable kTable{RELU_EXT_ISA_NAME,           RELU_EXT_VEC_BYTES,
                              typed_kernels<float>,        typed_kernels<double>,
-                             half_kernels<Format::kF16>,  half_kernels<Format::kBF16>};
+                             half_kernels<Format::kF16>,  half_kernels<Format::kBF16>,
+                             linear_kernels<float>,       linear_kernels<double>};
 
 }  // namespace
 }  // namespace relu_ext::cpu::RELU_EXT_CPU_ISA
