@@ -57,17 +57,30 @@ def choose_algorithm(algorithm, x, m):
 
 
 # relu_sum_linear: the breakpoint algorithm costs I·O per sample and O·I·K per
-# call, the dense one I·K·O per sample, so the dense one wins only for a few
-# units per input (or rows too few to pay for the cells' tables); the
-# crossover is measured in docs/layer.md.
-LINEAR_DENSE_MAX_UNITS = 2
+# call, the dense one I·K·O per sample; the dense one wins for a few units per
+# input, or for calls so small that the tables' set-up dominates. The rule,
+# dense when K < LINEAR_DENSE_UNITS + LINEAR_DENSE_WORK / (N·I·O), fits the
+# crossovers measured in docs/breakpoints.md ("relu_sum_linear").
+LINEAR_DENSE_UNITS = 5
+LINEAR_DENSE_WORK = 2.5e5
+# Devices with the breakpoint kernels of relu_sum_linear.
+LINEAR_BREAKPOINT_DEVICES = ("cpu",)
 
 
-def choose_linear_algorithm(algorithm, x, m):
-    """The op relu_sum_linear runs for x (N, I) and m (I, K): "dense" or
-    "breakpoints". "auto" decides from K alone, so torch.compile guards on
-    the sizes, never on values."""
+def choose_linear_algorithm(algorithm, x, m, a):
+    """The op relu_sum_linear runs for x (N, I), m (I, K) and a (O, I, K):
+    "dense" or "breakpoints". "auto" decides from the sizes alone, so
+    torch.compile guards on them, never on values."""
     check_algorithm(algorithm, "relu_sum_linear")
+    breakpoints_here = x.device.type in LINEAR_BREAKPOINT_DEVICES
+    if algorithm == "breakpoints" and not breakpoints_here:
+        raise ValueError(
+            f"relu_sum_linear(): algorithm='breakpoints' is implemented for "
+            f"{', '.join(LINEAR_BREAKPOINT_DEVICES)} tensors only, but x is on {x.device}; "
+            "use algorithm='dense' or 'auto'"
+        )
     if algorithm != "auto":
         return algorithm
-    return "dense" if m.shape[-1] <= LINEAR_DENSE_MAX_UNITS else "breakpoints"
+    work = x.shape[0] * x.shape[1] * a.shape[0]
+    dense = m.shape[-1] < LINEAR_DENSE_UNITS + LINEAR_DENSE_WORK / max(work, 1)
+    return "dense" if dense or not breakpoints_here else "breakpoints"

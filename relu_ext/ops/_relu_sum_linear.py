@@ -18,7 +18,7 @@ from torch.compiler import is_exporting
 
 from . import _extension  # noqa: F401  (registers the operators)
 from . import reference
-from ._algorithm import choose_linear_algorithm
+from ._algorithm import check_algorithm, choose_linear_algorithm
 from ._validation import (check_linear_grad, check_relu_sum_linear_args,
                           check_relu_sum_linear_tensors)
 
@@ -143,9 +143,9 @@ def relu_sum_linear(x, m, b, a, bias=None, *, algorithm="auto"):
     check_relu_sum_linear_tensors(x, m, b, a, bias)
     if is_exporting() and torch.onnx.is_in_onnx_export():
         # ONNX has no fused op: the export gets the reference's standard ops.
-        choose_linear_algorithm(algorithm, x, m)
+        check_algorithm(algorithm, "relu_sum_linear")
         return reference.relu_sum_linear(x, m, b, a, bias)
     rows = x.reshape(-1, x.shape[-1])
-    op = _OPS[choose_linear_algorithm(algorithm, rows, m)]
+    op = _OPS[choose_linear_algorithm(algorithm, rows, m, a)]
     y = getattr(_ops, op).default(rows, m, b, a, bias)
     return y.view(*x.shape[:-1], a.shape[0])

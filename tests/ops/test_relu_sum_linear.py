@@ -184,11 +184,17 @@ def test_a_second_derivative_raises_instead_of_a_wrong_number(algorithm):
         dx.sum().backward()
 
 
-def test_auto_picks_by_the_number_of_units():
+def test_auto_picks_dense_for_few_units_or_tiny_calls():
     from relu_ext.ops import choose_linear_algorithm
-    x = torch.zeros(4, 3)
-    assert choose_linear_algorithm("auto", x, torch.zeros(3, 1)) == "dense"
-    assert choose_linear_algorithm("auto", x, torch.zeros(3, 64)) == "breakpoints"
+
+    def choice(n, i, o, k):
+        return choose_linear_algorithm("auto", torch.zeros(n, i), torch.zeros(i, k),
+                                       torch.zeros(o, i, k))
+
+    assert choice(4096, 256, 256, 2) == "dense"
+    assert choice(4096, 256, 256, 8) == "breakpoints"
+    assert choice(64, 16, 16, 16) == "dense"
+    assert choice(64, 16, 16, 64) == "breakpoints"
 
 
 def _message(fn):
