@@ -17,8 +17,9 @@ so its time, memory and parameter count are the anchor's.
   (spline_weight · spline_scaler).view(O, I·(G+k))ᵀ: two matmuls, no bias.
 - Parameters: base_weight (O, I) and spline_scaler (O, I), Kaiming-uniform;
   spline_weight (O, I, G + k), the least-squares fit of the splines to noise
-  of amplitude scale_noise / G at the G + 1 grid points. 10·I·O parameters
-  with the defaults (G = 5, k = 3).
+  of amplitude scale_noise / G at the G + 1 grid points (fit_noise=False: the
+  noise itself, for the checks that only count, time or measure large
+  layers). 10·I·O parameters with the defaults (G = 5, k = 3).
 
 Not re-implemented (no benchmark here uses them): update_grid and the
 regularisation loss.
@@ -33,7 +34,7 @@ from torch import nn
 
 class KANLinear(nn.Module):
     def __init__(self, in_features, out_features, grid_size=5, spline_order=3, scale_noise=0.1,
-                 scale_base=1.0, scale_spline=1.0, grid_range=(-1.0, 1.0)):
+                 scale_base=1.0, scale_spline=1.0, grid_range=(-1.0, 1.0), fit_noise=True):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.grid_size, self.spline_order = grid_size, spline_order
@@ -50,8 +51,11 @@ class KANLinear(nn.Module):
         with torch.no_grad():
             # Noise at the G + 1 grid points of each input, one column per output.
             points = self.grid[:, spline_order:-spline_order].T  # (G + 1, I)
-            noise = (torch.rand(grid_size + 1, in_features, out_features) - 0.5) * scale_noise / grid_size
-            self.spline_weight.copy_(self._fit(points, noise))
+            if fit_noise:
+                noise = (torch.rand(grid_size + 1, in_features, out_features) - 0.5) * scale_noise / grid_size
+                self.spline_weight.copy_(self._fit(points, noise))
+            else:  # noise as the weights: the same sizes, without seconds of lstsq for large layers
+                self.spline_weight.uniform_(-0.5 * scale_noise / grid_size, 0.5 * scale_noise / grid_size)
 
     def bases(self, x):
         """The B-spline bases of order k at x (N, I): (N, I, G + k)."""
