@@ -54,3 +54,20 @@ def choose_algorithm(algorithm, x, m):
             f"but x is on {x.device}; use algorithm='dense' or 'auto'"
         )
     return algorithm
+
+
+# relu_sum_linear: the breakpoint algorithm costs I·O per sample and O·I·K per
+# call, the dense one I·K·O per sample, so the dense one wins only for a few
+# units per input (or rows too few to pay for the cells' tables); the
+# crossover is measured in docs/layer.md.
+LINEAR_DENSE_MAX_UNITS = 2
+
+
+def choose_linear_algorithm(algorithm, x, m):
+    """The op relu_sum_linear runs for x (N, I) and m (I, K): "dense" or
+    "breakpoints". "auto" decides from K alone, so torch.compile guards on
+    the sizes, never on values."""
+    check_algorithm(algorithm, "relu_sum_linear")
+    if algorithm != "auto":
+        return algorithm
+    return "dense" if m.shape[-1] <= LINEAR_DENSE_MAX_UNITS else "breakpoints"

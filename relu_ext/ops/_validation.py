@@ -190,3 +190,21 @@ def check_linear_grad(op, grad, x, a):
         raise ValueError(
             f"{op}(): grad must have shape (N, O) = {want}, but got {_shape(grad)}"
         )
+
+
+def check_relu_sum_linear_tensors(x, m, b, a, bias):
+    """What relu_sum_linear checks before viewing x (..., I) as the op's
+    (N, I) rows; the op checks the rest, in the same words."""
+    op = "relu_sum_linear"
+    for name, t in (("x", x), ("m", m), ("b", b), ("a", a)):
+        _check_tensor(op, name, t)
+    if bias is not None:
+        _check_tensor(op, "bias", bias)
+    if x.dim() == 0:
+        raise ValueError(f"{op}(): x must have a last dimension of I features (..., I), "
+                         "but got shape []")
+    if m.dim() != 2 or m.shape[0] != x.shape[-1]:
+        raise ValueError(
+            f"{op}(): m must be 2-D (I, K) with I = x.shape[-1] = {x.shape[-1]}, "
+            f"but got shape {_shape(m)}"
+        )

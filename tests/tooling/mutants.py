@@ -114,8 +114,34 @@ def ops_relu_sum_dm_zero():
     replace_everywhere(original, relu_sum)
 
 
+def ops_relu_sum_linear_value():
+    """relu_ext.relu_sum_linear's output (and so its gradients) a relative 1e-3 too large."""
+    import relu_ext
+
+    original = relu_ext.relu_sum_linear
+
+    @functools.wraps(original)
+    def relu_sum_linear(*args, **kwargs):
+        return original(*args, **kwargs) * (1 + REL)
+
+    replace_everywhere(original, relu_sum_linear)
+
+
+def ops_relu_sum_linear_da_zero():
+    """relu_ext.relu_sum_linear's gradient in a zero (its values exact)."""
+    import relu_ext
+
+    original = relu_ext.relu_sum_linear
+
+    @functools.wraps(original)
+    def relu_sum_linear(x, m, b, a, *args, **kwargs):
+        return original(x, m, b, _zero_grad(a), *args, **kwargs)
+
+    replace_everywhere(original, relu_sum_linear)
+
+
 def ops_torch_ops_value():
-    """torch.ops.relu_ext.{relu_sum, relu_sum_backward, step_sum}, called as
+    """torch.ops.relu_ext.{relu_sum, relu_sum_backward, step_sum, relu_sum_linear...}, called as
     the tests call them, a relative 1e-3 off (their .default overloads, which
     opcheck needs and relu_ext binds at import, left alone)."""
     import torch
@@ -132,7 +158,9 @@ def ops_torch_ops_value():
         def __getattr__(self, name):
             return getattr(self._packet, name)
 
-    for name in ("relu_sum", "relu_sum_backward", "step_sum"):
+    for name in ("relu_sum", "relu_sum_backward", "step_sum", "relu_sum_linear",
+                 "relu_sum_linear_backward", "relu_sum_linear_breakpoints",
+                 "relu_sum_linear_breakpoints_backward"):
         setattr(torch.ops.relu_ext, name, Perturbed(getattr(torch.ops.relu_ext, name)))
 
 
@@ -389,7 +417,8 @@ def frontends_outputs():
 
 
 MUTANTS = {
-    "ops": [ops_relu_sum_value, ops_relu_sum_dm_zero, ops_torch_ops_value],
+    "ops": [ops_relu_sum_value, ops_relu_sum_dm_zero, ops_relu_sum_linear_value,
+            ops_relu_sum_linear_da_zero, ops_torch_ops_value],
     "nn": [nn_forward_value, nn_forward_dm_zero, nn_piecewise_shift],
     "train": [train_fit_parameters, train_fit_history, train_fit_lr],
     "curve": [curve_fit_breakpoints, curve_summary_se, curve_solvers],

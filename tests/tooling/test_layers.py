@@ -3,7 +3,7 @@
     relu_ext/           the public API and the front ends (cli, plot, data)   top
     relu_ext/curve/     fit_curve
     relu_ext/train/     fit and its torchrun part
-    relu_ext/nn/        ReLUSum
+    relu_ext/nn/        ReLUSum, ReLUSumLinear
     relu_ext/ops/       relu_sum and the custom operators                     bottom
 
 Read from the source with ast (nothing is imported), every import of
@@ -209,12 +209,14 @@ def test_public_names_are_where_they_were():
 
     assert sorted(relu_ext.__all__) == sorted([
         "__version__", "build_info", "curve_summary", "fit", "fit_curve", "History", "reference", "relu_sum",
-        "ReLUSum", "ReLUSumFunction"])
+        "relu_sum_linear",
+        "ReLUSum", "ReLUSumFunction", "ReLUSumLinear"])
     assert all(hasattr(relu_ext, name) for name in relu_ext.__all__)
     assert relu_ext.reference is relu_ext.ops.reference and relu_sum is relu_ext.ops.reference.relu_sum
     assert relu_ext.distributed is relu_ext.train.distributed
     assert restart_count is relu_ext.train.distributed.restart_count
     assert relu_ext.ReLUSum is relu_ext.nn.ReLUSum
+    assert relu_ext.ReLUSumLinear is relu_ext.nn.ReLUSumLinear
 
 
 @pytest.mark.parametrize("module", ["relu_ext.reference", "relu_ext.distributed",
