@@ -296,6 +296,7 @@ def efficient_kan_checks(quick, rounds, min_run_time, threads, probe):
 # --------------------------------------------------------------------------- the run
 
 def run(args):
+    header = run_header(threads=args.threads)  # the machine, its load at the start
     sizes = QUICK if args.quick else FULL
     batch, width = sizes["batch"], sizes["width"]
     names = list(CASES) if args.only is None else args.only
@@ -360,7 +361,7 @@ def run(args):
     if not args.no_checks:
         checks = efficient_kan_checks(args.quick, args.rounds, args.min_run_time, args.threads, probe)
 
-    doc = {**run_header(threads=args.threads),
+    doc = {**header,
            "settings": {"quick": args.quick, "batch": batch, "in_features": width,
                         "out_features": width, "ks": list(KS), "dense_k": DENSE_K,
                         "clones": CLONES, "dtype": "float32", "rounds": args.rounds,
