@@ -1,0 +1,371 @@
+"""The accuracy study of relu_ext.ReLUSumLinear as a KAN layer: test error
+against training wall time next to pykan, and a small classifier.
+
+(a) The KAN paper's f(x, y) = exp(sin(πx) + y²) on [-1, 1]², 1000 training
+    and 1000 test points (pykan's create_dataset(f, n_var=2, train_num=1000,
+    test_num=1000, seed=0), reproduced here draw for draw and checked against
+    pykan's when it is installed), with a [2, 5, 1] network:
+    - pykan 0.2.8: KAN(width=[2, 5, 1], grid=5, k=3, seed=0, auto_save=False),
+      model.speed() (no symbolic branch, no saved activations), then
+      fit(dataset, opt="LBFGS", steps=...) with its defaults (grid updates
+      every 5 steps until step 50); its test RMSE and wall time at every step
+      (fit evaluates the test set each step, inside its time);
+    - relu_ext: ReLUSumLinear(2, 5, K) then ReLUSumLinear(5, 1, K), full-batch
+      MSE, Adam then L-BFGS (strong Wolfe); optionally update_knots on each
+      layer's input before training; test RMSE and wall time at checkpoints
+      (the clock stopped while the test set is evaluated).
+    The table reads off both at pykan's checkpoints: at equal time, whose
+    test error is lower.
+(b) scikit-learn's digits (8×8 images, 1797, 25% held out, pixels scaled to
+    [-1, 1]): an MLP 64-H-10 (Linear + ReLU, Linear) against the same network
+    with ReLUSumLinear(64, H, K) in place of Linear + ReLU; Adam, minibatches;
+    test accuracy and time per epoch over several seeds.
+
+    python benchmarks/kan_accuracy.py            # a few minutes, pykan's fit most of it
+    python benchmarks/kan_accuracy.py --quick    # a few steps: checks the script (seconds)
+    python benchmarks/kan_accuracy.py --report-only
+
+pykan is an anchor: install the bench extra (pip install "relu_ext[bench]").
+Without it the full run stops; --quick skips it with a note.
+
+Prints the tables; writes benchmarks/results/kan_accuracy.json (--json):
+"command", "code", "machine", "settings", "function" (the dataset check,
+pykan's and each relu_ext configuration's trace of [seconds, test RMSE]),
+"digits" (per model and seed: accuracy, seconds per epoch).
+"""
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import relu_ext  # noqa: E402
+from common import RESULTS, optional, run_header, save  # noqa: E402
+
+BENCH_EXTRA = 'the bench extra: pip install "relu_ext[bench]" (from a checkout: pip install ".[bench]")'
+
+
+def _progress(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- (a) f(x, y)
+
+def target(x):
+    return torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2)
+
+
+def make_dataset(train_num=1000, test_num=1000, seed=0):
+    """pykan's create_dataset(target, n_var=2, ranges=[-1, 1], seed=seed):
+    the same draws in the same order (torch.manual_seed, then per variable a
+    training column and a test column, uniform on [-1, 1])."""
+    torch.manual_seed(seed)
+    train, test = torch.zeros(train_num, 2), torch.zeros(test_num, 2)
+    for i in range(2):
+        train[:, i] = torch.rand(train_num) * 2 - 1
+        test[:, i] = torch.rand(test_num) * 2 - 1
+    return {"train_input": train, "test_input": test,
+            "train_label": target(train), "test_label": target(test)}
+
+
+def check_dataset(dataset):
+    """Whether pykan's create_dataset gives the same tensors (None: no pykan)."""
+    if optional("kan") is None:
+        return None
+    from kan import create_dataset
+
+    theirs = create_dataset(target, n_var=2, train_num=len(dataset["train_input"]),
+                            test_num=len(dataset["test_input"]), seed=0)
+    return all(torch.equal(theirs[key], dataset[key]) for key in dataset)
+
+
+def run_pykan(dataset, steps):
+    from kan import KAN
+
+    torch.manual_seed(0)
+    model = KAN(width=[2, 5, 1], grid=5, k=3, seed=0, auto_save=False).speed()
+    start = time.perf_counter()
+
+    def wall_time():  # a metric of fit: evaluated after each step
+        return torch.tensor(time.perf_counter() - start, dtype=torch.float64)
+
+    result = model.fit(dataset, opt="LBFGS", steps=steps, metrics=[wall_time], log=max(steps, 1))
+    trace = [[t, float(rmse)] for t, rmse in zip(result["wall_time"], result["test_loss"])]
+    return {"label": "pykan KAN([2, 5, 1], grid=5, k=3), speed(), fit(opt='LBFGS')",
+            "steps": steps,
+            "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "trace": trace}
+
+
+def _rmse(model, x, y):
+    with torch.no_grad():
+        return math.sqrt(F.mse_loss(model(x), y).item())
+
+
+def run_relu_ext(dataset, units, adam_steps, lbfgs_steps, knots, every, lr=1e-2, seed=0):
+    """Trains ReLUSumLinear(2, 5, K) → ReLUSumLinear(5, 1, K): Adam, then
+    L-BFGS; [seconds, test RMSE] every `every` Adam steps and every L-BFGS
+    step."""
+    torch.manual_seed(seed)
+    first, second = relu_ext.ReLUSumLinear(2, 5, units), relu_ext.ReLUSumLinear(5, 1, units)
+    model = nn.Sequential(first, second)
+    x, y = dataset["train_input"], dataset["train_label"]
+    tx, ty = dataset["test_input"], dataset["test_label"]
+    elapsed = 0.0
+    trace = []
+
+    def checkpoint():
+        trace.append([elapsed, _rmse(model, tx, ty)])
+
+    start = time.perf_counter()
+    if knots:
+        first.update_knots(x)
+        with torch.no_grad():
+            hidden = first(x)
+        second.update_knots(hidden)
+    elapsed += time.perf_counter() - start
+    checkpoint()
+
+    adam = torch.optim.Adam(model.parameters(), lr=lr)
+    for step in range(1, adam_steps + 1):
+        start = time.perf_counter()
+        adam.zero_grad(set_to_none=True)
+        F.mse_loss(model(x), y).backward()
+        adam.step()
+        elapsed += time.perf_counter() - start
+        if step % every == 0 or step == adam_steps:
+            checkpoint()
+
+    lbfgs = torch.optim.LBFGS(model.parameters(), lr=1, max_iter=20, history_size=10,
+                              line_search_fn="strong_wolfe")
+
+    def closure():
+        lbfgs.zero_grad(set_to_none=True)
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        return loss
+
+    for _ in range(lbfgs_steps):
+        start = time.perf_counter()
+        lbfgs.step(closure)
+        elapsed += time.perf_counter() - start
+        checkpoint()
+    return {"label": f"relu_ext ReLUSumLinear [2, 5, 1], K = {units}, Adam (lr {lr:g}) × "
+                     f"{adam_steps} then L-BFGS × {lbfgs_steps}"
+                     + (", update_knots first" if knots else ""),
+            "units": units, "adam_steps": adam_steps, "lbfgs_steps": lbfgs_steps,
+            "update_knots": knots, "lr": lr,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "trace": trace}
+
+
+def function_study(args):
+    dataset = make_dataset()
+    same = check_dataset(dataset)
+    _progress(f"dataset: pykan's create_dataset gives the same tensors: {same}")
+    out = {"dataset": "create_dataset(f, n_var=2, train_num=1000, test_num=1000, seed=0)",
+           "same_as_pykan_create_dataset": same, "relu_ext": [], "pykan": None, "notes": []}
+    if args.quick:
+        configs = [(8, 20, 2, True)]
+        every = 5
+    else:
+        # (K, Adam steps, L-BFGS steps, update_knots first)
+        # Tried on the shared machine (test RMSE after 300 Adam + 100 L-BFGS steps):
+        # K = 16 5.6e-3, 32 5.2e-3 (4.7e-3 without update_knots), 64 8.3e-3,
+        # 128 7.6e-3; K = 4 stalls at 0.19, K = 8 at ~0.027 after 40 L-BFGS steps.
+        # Piecewise-linear edges need more kinks than cubic splines (error ~h²).
+        configs = [(16, 300, 100, True), (32, 300, 100, True), (32, 300, 100, False)]
+        every = 25
+    for units, adam_steps, lbfgs_steps, knots in configs:
+        run = run_relu_ext(dataset, units, adam_steps, lbfgs_steps, knots, every)
+        _progress(f"{run['label']}: test RMSE {run['trace'][-1][1]:.3g} after {run['trace'][-1][0]:.3g} s")
+        out["relu_ext"].append(run)
+    if optional("kan") is None:
+        out["notes"].append(f"pykan skipped: not installed ({BENCH_EXTRA})")
+        _progress(out["notes"][-1])
+    else:
+        out["pykan"] = run_pykan(dataset, 2 if args.quick else args.pykan_steps)
+        last = out["pykan"]["trace"][-1]
+        _progress(f"pykan: test RMSE {last[1]:.3g} after {last[0]:.3g} s")
+    return out
+
+
+def at_time(trace, t):
+    """The best test RMSE of a trace by time t (None: nothing by then)."""
+    done = [rmse for seconds, rmse in trace if seconds <= t]
+    return min(done) if done else None
+
+
+# --------------------------------------------------------------------------- (b) digits
+
+def digits_split(seed):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    data = load_digits()
+    x = torch.tensor(data.data, dtype=torch.float32) / 8 - 1  # pixels 0..16 → [-1, 1]
+    y = torch.tensor(data.target)
+    train, test = train_test_split(range(len(y)), test_size=0.25, random_state=seed, stratify=data.target)
+    return x[train], y[train], x[test], y[test]
+
+
+def digits_model(kind, hidden, units):
+    if kind == "mlp":
+        return nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+    return nn.Sequential(relu_ext.ReLUSumLinear(64, hidden, units), nn.Linear(hidden, 10))
+
+
+def digits_run(kind, hidden, units, epochs, seed, batch=64, lr=1e-3):
+    x, y, tx, ty = digits_split(seed)
+    torch.manual_seed(seed)
+    model = digits_model(kind, hidden, units)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    epoch_times = []
+    for _ in range(epochs):
+        order = torch.randperm(len(y), generator=generator)
+        start = time.perf_counter()
+        for i in range(0, len(y), batch):
+            idx = order[i:i + batch]
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x[idx]), y[idx]).backward()
+            optimizer.step()
+        epoch_times.append(time.perf_counter() - start)
+    with torch.no_grad():
+        accuracy = (model(tx).argmax(1) == ty).float().mean().item()
+    return {"accuracy": accuracy, "epoch_s": statistics.median(epoch_times),
+            "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def digits_study(args):
+    if optional("sklearn") is None:
+        return {"skipped": "scikit-learn is not installed (the examples or sklearn extra)"}
+    seeds = range(1 if args.quick else args.seeds)
+    epochs = 2 if args.quick else args.epochs
+    models = {"mlp": f"MLP 64-{args.hidden}-10 (Linear + ReLU, Linear)",
+              "relu_ext": f"ReLUSumLinear(64, {args.hidden}, K = {args.units}), Linear"}
+    runs = {kind: [] for kind in models}
+    for seed in seeds:
+        for kind in models:  # interleaved: load falls on both alike
+            run = digits_run(kind, args.hidden, args.units, epochs, seed)
+            runs[kind].append({"seed": seed, **run})
+            _progress(f"digits {kind} seed {seed}: accuracy {run['accuracy']:.4f}, "
+                      f"{_time(run['epoch_s'])} an epoch")
+    return {"hidden": args.hidden, "units": args.units, "epochs": epochs, "batch": 64, "lr": 1e-3,
+            "labels": models, "runs": runs}
+
+
+# --------------------------------------------------------------------------- report
+
+def _mean_sd(values):
+    mean = statistics.mean(values)
+    return mean, (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def _time(seconds):
+    return f"{seconds:.3g} s" if seconds >= 1 else f"{seconds * 1e3:.3g} ms"
+
+
+def report(doc):
+    machine, fn = doc["machine"], doc["function"]
+    lines = [
+        "### (a) f(x, y) = exp(sin(πx) + y²), [2, 5, 1]: test RMSE against training time"
+        + (" (--quick: checks the script, not a measurement)" if doc["settings"]["quick"] else ""),
+        "",
+        f"{machine['cpu_model']}, {machine['threads']} threads, torch {machine['torch']}, "
+        f"load average {machine['load_average_at_start'][0]:.2f} at the start; commit "
+        f"{doc['code']}; `{doc['command']}`. Dataset: {fn['dataset']} (the same tensors as "
+        f"pykan's: {fn['same_as_pykan_create_dataset']}).",
+        "",
+        "| model | trainable parameters | final test RMSE | training time |",
+        "|---|---|---|---|",
+    ]
+    runs = ([fn["pykan"]] if fn["pykan"] else []) + fn["relu_ext"]
+    for run in runs:
+        t, rmse = run["trace"][-1]
+        lines.append(f"| {run['label']} | {run['parameters']} | {rmse:.3g} | {t:.3g} s |")
+    for note in fn["notes"]:
+        lines += ["", f"Note: {note}."]
+    if fn["pykan"]:
+        trace = fn["pykan"]["trace"]
+        marks = sorted({i for i in (0, 4, 9, 19, 29, 49, 99, len(trace) - 1) if i < len(trace)})
+        header = ["pykan step", "time", "pykan test RMSE"] + [
+            f"relu_ext K = {r['units']}{' (knots)' if r['update_knots'] else ''}" for r in fn["relu_ext"]]
+        lines += ["", "At equal time: the best test RMSE each reached by pykan's checkpoints "
+                  "(— : not started training by then).", "",
+                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for i in marks:
+            t, rmse = trace[i]
+            cells = [str(i + 1), f"{t:.3g} s", f"{rmse:.3g}"]
+            for r in fn["relu_ext"]:
+                value = at_time(r["trace"], t)
+                cells.append("—" if value is None else f"{value:.3g}")
+            lines.append("| " + " | ".join(cells) + " |")
+    digits = doc["digits"]
+    lines += ["", "### (b) digits: test accuracy and time per epoch", ""]
+    if "skipped" in digits:
+        lines.append(f"Skipped: {digits['skipped']}.")
+    else:
+        lines += [f"{len(next(iter(digits['runs'].values())))} seeds (split and initialisation), "
+                  f"{digits['epochs']} epochs of Adam (lr {digits['lr']:g}, batch {digits['batch']}); "
+                  "time per epoch: the median epoch of each run, then the median over seeds.", "",
+                  "| model | parameters | test accuracy (mean ± sd) | time per epoch | × MLP |",
+                  "|---|---|---|---|---|"]
+        mlp_time = statistics.median(r["epoch_s"] for r in digits["runs"]["mlp"])
+        for kind, label in digits["labels"].items():
+            rs = digits["runs"][kind]
+            mean, sd = _mean_sd([r["accuracy"] for r in rs])
+            t = statistics.median(r["epoch_s"] for r in rs)
+            lines.append(f"| {label} | {rs[0]['parameters']:,} | {100 * mean:.2f}% ± {100 * sd:.2f} | "
+                         f"{_time(t)} | {t / mlp_time:.3g}× |")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a few steps: checks the script")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--pykan-steps", type=int, default=50, help="pykan's fit steps (L-BFGS)")
+    parser.add_argument("--seeds", type=int, default=5, help="digits: seeds")
+    parser.add_argument("--epochs", type=int, default=30, help="digits: epochs")
+    parser.add_argument("--hidden", type=int, default=32, help="digits: H")
+    parser.add_argument("--units", type=int, default=8, help="digits: K of ReLUSumLinear(64, H, K)")
+    parser.add_argument("--json", type=Path, default=RESULTS / "kan_accuracy.json")
+    parser.add_argument("--report-only", action="store_true",
+                        help="measure nothing: the tables from --json")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.report_only:
+        print(report(json.loads(args.json.read_text())))
+        return
+    if not hasattr(relu_ext, "ReLUSumLinear"):
+        sys.exit("benchmarks/kan_accuracy.py: this relu_ext has no ReLUSumLinear (a tree before it)")
+    if not args.quick and optional("kan") is None:
+        sys.exit("benchmarks/kan_accuracy.py: pykan (`import kan`) is not installed; it is the "
+                 f"anchor of this study: install {BENCH_EXTRA} (or use --quick, which skips it)")
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    doc = {**run_header(threads=args.threads),
+           "settings": {"quick": args.quick, "pykan_steps": args.pykan_steps, "dtype": "float32"}}
+    doc["function"] = function_study(args)
+    doc["digits"] = digits_study(args)
+    save(args.json, doc)
+    print(report(doc))
+    _progress(f"done in {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
