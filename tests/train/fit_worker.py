@@ -33,10 +33,16 @@ class UsersModel(nn.Module):
     """A ReLUSum inside the user's own module (fit takes any model), which
     records the batches it trains on and can fail on cue."""
 
-    def __init__(self, units, seed=0, fail_at=None, fail_by=None):
+    def __init__(self, units, seed=0, fail_at=None, fail_by=None, layers=False):
         super().__init__()
         torch.manual_seed(seed)
-        self.relus = relu_ext.ReLUSum(units, input_range=(-2.0, 2.0))
+        if layers:  # the lesson's net with a hidden layer of 4: two ReLUSumLinear
+            self.relus = nn.Sequential(
+                nn.Unflatten(-1, (-1, 1)),
+                relu_ext.ReLUSumLinear(1, 4, units, input_range=(-2.0, 2.0)),
+                relu_ext.ReLUSumLinear(4, 1, units), nn.Flatten(0))
+        else:
+            self.relus = relu_ext.ReLUSum(units, input_range=(-2.0, 2.0))
         self.scale = nn.Parameter(torch.tensor(1.0))
         self.seen = []
         self.fail_at, self.fail_by = fail_at, fail_by
@@ -63,7 +69,7 @@ def run(settings, out_dir=None):
     fail = settings.get("fail") or {}
     model = UsersModel(settings["units"], fail_at=fail.get("at") if rank == fail.get(
         "rank") and relu_ext.distributed.restart_count() == 0 else None,
-        fail_by=fail.get("by"))
+        fail_by=fail.get("by"), layers=settings.get("layers", False))
     checkpoint = os.path.join(out_dir, "run.pt") if settings.get("checkpoint") else None
     saves = []
     save = relu_ext.train._fit._save_checkpoint

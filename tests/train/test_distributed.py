@@ -83,6 +83,14 @@ def test_two_ranks_train_as_one_process(minibatch):
     assert_same_run(ranks, one_process(MINIBATCH))
 
 
+def test_a_network_of_relu_sum_linear_layers_trains_as_one_process(tmp_path):
+    settings = dict(MINIBATCH, layers=True)
+    ranks = run_ranks(tmp_path, settings)
+    single = one_process(settings)
+    assert_same_run(ranks, single)
+    assert single["final_loss"] < single["loss"][0]
+
+
 def test_every_rank_ends_with_the_same_parameters_and_history(minibatch):
     _, (first, second) = minibatch
     for name, p in first["params"].items():
