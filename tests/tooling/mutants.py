@@ -176,6 +176,18 @@ def nn_forward_value():
     ReLUSum.forward = forward
 
 
+def nn_linear_forward_value():
+    """ReLUSumLinear's output a relative 1e-3 too large."""
+    from relu_ext.nn import ReLUSumLinear
+
+    original = ReLUSumLinear.forward
+
+    def forward(self, x):
+        return original(self, x) * (1 + REL)
+
+    ReLUSumLinear.forward = forward
+
+
 def nn_forward_dm_zero():
     """ReLUSum's gradient in m zero (its output exact)."""
     import relu_ext.nn._module as module
@@ -419,7 +431,7 @@ def frontends_outputs():
 MUTANTS = {
     "ops": [ops_relu_sum_value, ops_relu_sum_dm_zero, ops_relu_sum_linear_value,
             ops_relu_sum_linear_da_zero, ops_torch_ops_value],
-    "nn": [nn_forward_value, nn_forward_dm_zero, nn_piecewise_shift],
+    "nn": [nn_forward_value, nn_forward_dm_zero, nn_piecewise_shift, nn_linear_forward_value],
     "train": [train_fit_parameters, train_fit_history, train_fit_lr],
     "curve": [curve_fit_breakpoints, curve_summary_se, curve_solvers],
     "frontends": [frontends_fit_curve, frontends_summary_se, frontends_outputs],
