@@ -238,11 +238,14 @@ def copy_tree(dest, edited):
     what includes them is rebuilt (a restored file has an old time, and would
     not be). Touching only those keeps a mutant of one launcher from
     rebuilding the other's translation unit."""
-    for name in ("csrc", "tests"):
+    # build_backend, docs, README.md: tests/tooling reads them when collected,
+    # and a collection error would "kill" every mutant.
+    for name in ("csrc", "tests", "build_backend", "docs"):
         shutil.rmtree(dest / name, ignore_errors=True)
         shutil.copytree(REPO / name, dest / name,
                         ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", "build"))
-    shutil.copy2(REPO / "pyproject.toml", dest / "pyproject.toml")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, dest / name)
     for path in edited:
         (dest / path).touch()
 
