@@ -77,9 +77,8 @@ template <class A>
 at::Tensor sum_slots(const at::Tensor& partial, int64_t slots, int64_t cols) {
   if (slots == 1) return partial.view({cols});
   at::Tensor total = at::empty({cols}, partial.options());
-  const dim3 grid(static_cast<unsigned>(linear_ceil_div(cols, kReduceWarps)));
   constexpr auto kernel = reduce_blocks_kernel<A, kReduceWarps>;
-  RELU_EXT_LAUNCH(kernel, grid, dim3(32, kReduceWarps), 0, current_stream(),
+  RELU_EXT_LAUNCH(kernel, linear_grid(linear_ceil_div(cols, kReduceWarps), "the reduction"), dim3(32, kReduceWarps), 0, current_stream(),
                   partial.const_data_ptr<A>(), slots, cols, total.mutable_data_ptr<A>());
   return total;
 }

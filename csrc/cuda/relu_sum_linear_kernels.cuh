@@ -117,7 +117,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
       for (int r = 0; r < kMicro; ++r)
 #pragma unroll
-        for (int c = 0; c < kMicro; ++c) acc[r][c] += av[c] * hv[r];  // a·relu(p), as accumulate_forward
+        for (int c = 0; c < kMicro; ++c) acc[r][c] += av[c] * hv[r];  // as accumulate_forward
     }
   }
 
@@ -343,7 +343,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
       for (int r = 0; r < kMicro; ++r)
 #pragma unroll
-        for (int c = 0; c < kMicro; ++c) acc[r][c] += gv[r] * hv[c];  // g·relu(p), as accumulate_backward
+        for (int c = 0; c < kMicro; ++c) acc[r][c] += gv[r] * hv[c];  // as accumulate_backward
     }
   }
 
