@@ -28,6 +28,26 @@ TORCH_LIBRARY_IMPL(relu_ext, CUDA, lib) {
            });
   lib.impl("step_sum", [](const at::Tensor&, const at::Tensor&, const at::Tensor&,
                           const at::Tensor&) -> at::Tensor { fail("step_sum"); });
+  using Grads = std::tuple<std::optional<at::Tensor>, std::optional<at::Tensor>,
+                           std::optional<at::Tensor>, std::optional<at::Tensor>>;
+  lib.impl("relu_sum_linear",
+           [](const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+              const std::optional<at::Tensor>&) -> at::Tensor { fail("relu_sum_linear"); });
+  lib.impl("relu_sum_linear_backward",
+           [](const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+              const at::Tensor&, std::array<bool, 4>) -> Grads {
+             fail("relu_sum_linear_backward");
+           });
+  lib.impl("relu_sum_linear_breakpoints",
+           [](const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+              const std::optional<at::Tensor>&) -> at::Tensor {
+             fail("relu_sum_linear_breakpoints");
+           });
+  lib.impl("relu_sum_linear_breakpoints_backward",
+           [](const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+              const at::Tensor&, std::array<bool, 4>) -> Grads {
+             fail("relu_sum_linear_breakpoints_backward");
+           });
 }
 
 }  // namespace

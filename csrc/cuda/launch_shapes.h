@@ -21,4 +21,11 @@ constexpr int kChunk = 1024, kMaxBlocks = 512;
 // reduce_blocks_kernel: kReduceWarps warps per block, one column each.
 constexpr int kReduceWarps = 8;
 
+// relu_sum_linear (relu_sum_linear_kernels.cuh): kLinearThreads threads per
+// block, a kLinearSide × kLinearSide grid of them, each computing a
+// (kLinearTile / kLinearSide)² micro-tile of a kLinearTile × kLinearTile
+// output tile; the contraction is staged kLinearStep at a time through shared
+// memory. Backward block slots share kMaxBlocks as param_grad_kernel's do.
+constexpr int kLinearThreads = 256, kLinearSide = 16, kLinearTile = 64, kLinearStep = 16;
+
 }  // namespace relu_ext::cuda

@@ -21,6 +21,11 @@ CSRC = Path(__file__).resolve().parents[2] / "csrc"
 # dtypes × the 7 sets of (dm, db, da) with a and the 3 without, by channel and
 # by columns; reduce_blocks_kernel for float and double.
 KERNELS_PER_ARCH = 3 * (4 * 2 * 2 + 4) + 2 * 4 * (7 + 3) + 2
+# relu_sum_linear_cuda.cu: linear_forward_kernel and linear_grad_a_kernel for 4
+# dtypes, linear_grad_t_kernel for 4 dtypes × the 7 sets of (dx, dm, db), and
+# reduce_blocks_kernel for float and double.
+LINEAR_KERNELS_PER_ARCH = 4 + 4 + 4 * 7 + 2
+SOURCES = {"relu_sum_cuda.cu": KERNELS_PER_ARCH, "relu_sum_linear_cuda.cu": LINEAR_KERNELS_PER_ARCH}
 PTXAS_ARCHS = ("80", "90")
 
 ENTRY = re.compile(r"Compiling entry function '(\w+)' for 'sm_(\d+)'")
@@ -48,11 +53,12 @@ def ptxas_report(output):
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not on PATH")
 # A CPU build of torch ships no c10/cuda headers to compile the kernels with.
 @pytest.mark.skipif(torch.version.cuda is None, reason="torch is a CPU build, without CUDA headers")
-def test_ptxas_reports_no_spills_and_no_local_memory(tmp_path):
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_ptxas_reports_no_spills_and_no_local_memory(tmp_path, source):
     gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in PTXAS_ARCHS]
     includes = [f"-I{p}" for p in [str(CSRC), *cpp_extension.include_paths()]]
     command = [
-        "nvcc", "-c", str(CSRC / "cuda" / "relu_sum_cuda.cu"), "-o", str(tmp_path / "k.o"),
+        "nvcc", "-c", str(CSRC / "cuda" / source), "-o", str(tmp_path / "k.o"),
         "-O3", "-std=c++20", "-Xcompiler", "-fPIC", "-Xptxas=-v",
         *cpp_extension.COMMON_NVCC_FLAGS, *gencode, *includes,
     ]
@@ -61,7 +67,7 @@ def test_ptxas_reports_no_spills_and_no_local_memory(tmp_path):
     report = ptxas_report(done.stderr + done.stdout)
     for arch in PTXAS_ARCHS:
         kernels = [k for k, a in report if a == arch]
-        assert len(kernels) == KERNELS_PER_ARCH, f"sm_{arch}: {len(kernels)} kernels reported"
+        assert len(kernels) == SOURCES[source], f"sm_{arch}: {len(kernels)} kernels reported"
     bad = {k: v for k, v in report.items() if v[1:4] != (0, 0, 0)}
     assert not bad, f"stack frame / spills (registers, stack, stores, loads, smem): {bad}"
     assert "lmem" not in done.stderr and "Local memory" not in done.stderr

@@ -1,7 +1,7 @@
 """Builds the CUDA kernels for the CPU, against the emulator, as torch.ops.relu_ext_emu.
 
 The build is a JIT extension (torch.utils.cpp_extension.load) of the real
-csrc/cuda/relu_sum_cuda.cu plus the emulator's self-test kernels and the
+csrc/cuda/relu_sum_cuda.cu and csrc/cuda/relu_sum_linear_cuda.cu plus the emulator's self-test kernels and the
 allocator that records every CPU tensor's extent for the kernels' bounds
 checks (installed when the library loads, for the rest of the process); it is cached
 in a build folder (RELU_EXT_EMU_BUILD_DIR, default: build/cuda_emu in this
@@ -25,7 +25,9 @@ import relu_ext  # noqa: F401  (registers torch.ops.relu_ext, whose schemas are 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 CSRC = REPO / "csrc"
-OPS = ("relu_sum", "relu_sum_backward", "step_sum")
+OPS = ("relu_sum", "relu_sum_backward", "step_sum", "relu_sum_linear",
+       "relu_sum_linear_backward", "relu_sum_linear_breakpoints",
+       "relu_sum_linear_breakpoints_backward")
 
 
 def tsan_requested():
@@ -69,6 +71,7 @@ def _build_and_load(name, cflags, ldflags, build_dir):
         name=name,
         sources=[
             str(HERE / "relu_sum_cuda_emulated.cpp"),
+            str(HERE / "relu_sum_linear_cuda_emulated.cpp"),
             str(HERE / "emulator_selftest.cpp"),
             str(HERE / "recording_allocator.cpp"),
             str(CSRC / "checks.cpp"),
@@ -83,7 +86,7 @@ def _build_and_load(name, cflags, ldflags, build_dir):
 
 
 # The emulated launchers register kernels for relu_ext_emu::relu_sum,
-# relu_sum_backward and step_sum; their schemas are relu_ext's own, copied rather than
+# relu_sum_backward, step_sum and the relu_sum_linear ops; their schemas are relu_ext's own, copied rather than
 # written twice. Kept alive for the process: a Library undefines on deletion.
 _schemas = None
 

@@ -31,6 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 KERNELS = "csrc/cuda/relu_sum_kernels.cuh"
 LAUNCHER = "csrc/cuda/relu_sum_cuda.cu"
+LINEAR_KERNELS = "csrc/cuda/relu_sum_linear_kernels.cuh"
+LINEAR_LAUNCHER = "csrc/cuda/relu_sum_linear_cuda.cu"
 
 
 @dataclass(frozen=True)
@@ -150,18 +152,101 @@ MUTATIONS = [
              "param_grad_kernel: every channel's sums go to channel 0's columns"),
 ]
 
+# relu_sum_linear's kernels (test_cuda_emulator_linear.py): run them alone with
+# `mutate.py --only $(python mutate.py --list-linear) -k linear --doc ''`.
+LINEAR_MUTATIONS = [
+    Mutation("lin_drop_sync_hinge_reuse", "drop a barrier", LINEAR_KERNELS,
+             "    __syncthreads();  // every thread is done reading the previous hinge step\n", "",
+             "linear_forward_kernel: the next hinge step overwrites one still being read"),
+    Mutation("lin_drop_sync_hinge_ready", "drop a barrier", LINEAR_KERNELS,
+             "    __syncthreads();  // the hinge step is complete before anyone reads it\n", "",
+             "linear_forward_kernel: a hinge step is read before it is complete"),
+    Mutation("lin_drop_sync_output_reuse", "drop a barrier", LINEAR_KERNELS,
+             "        __syncthreads();  // every thread is done reading the previous output step\n",
+             "", "linear_grad_t_kernel: the next step of g, a overwrites one still being read"),
+    Mutation("lin_drop_sync_output_ready", "drop a barrier", LINEAR_KERNELS,
+             "        __syncthreads();  // the output step is complete before anyone reads it\n", "",
+             "linear_grad_t_kernel: a step of g, a is read before it is complete"),
+    Mutation("lin_drop_sync_sums_ready", "drop a barrier", LINEAR_KERNELS,
+             "        __syncthreads();  // the sums are complete before anyone reads them\n", "",
+             "linear_grad_t_kernel: dm, db column sums read before every row wrote them"),
+    Mutation("lin_drop_sync_chunk_ready", "drop a barrier", LINEAR_KERNELS,
+             "    __syncthreads();  // the chunk is complete before anyone reads it\n", "",
+             "linear_grad_a_kernel: a chunk is read before it is complete"),
+    Mutation("lin_hinge_tail_off_by_one", "tail off-by-one", LINEAR_KERNELS,
+             "      if (j < width) {\n", "      if (j < width - 1) {\n",
+             "linear_forward_kernel: the last hinge is dropped"),
+    Mutation("lin_skip_last_partial_n_tile", "skip the last partial block", LINEAR_LAUNCHER,
+             "linear_ceil_div(s.n, kLinearTile) * linear_ceil_div(s.outputs, kLinearTile), \"y\");",
+             "std::max<int64_t>(s.n / kLinearTile, 1) * linear_ceil_div(s.outputs, kLinearTile), "
+             "\"y\");",
+             "relu_sum_linear: a partial last n tile is not launched"),
+    Mutation("lin_write_past_end", "write past the end", LINEAR_KERNELS,
+             "      if (o < s.outputs)\n        y[", "      if (o <= s.outputs)\n        y[",
+             "linear_forward_kernel: stores one output past the row's end"),
+    Mutation("lin_bias_dropped", "wrong result", LINEAR_KERNELS,
+             "bias ? acc[r][c] + bias[o] : acc[r][c]", "acc[r][c]",
+             "linear_forward_kernel: bias not added"),
+    Mutation("lin_dx_shuffle_tree_start", "shuffle tree start", LINEAR_KERNELS,
+             "for (int offset = kSide / 2; offset > 0; offset /= 2)",
+             "for (int offset = kSide / 4; offset > 0; offset /= 2)",
+             "linear_grad_t_kernel: lanes 8-15 of a row never reach dx"),
+    Mutation("lin_dx_last_unit_tile_only", "wrong reduction order", LINEAR_KERNELS,
+             "dxv[r] += v;", "dxv[r] = v;",
+             "linear_grad_t_kernel: dx keeps only the last tile of units"),
+    Mutation("lin_t_slot_stride", "wrong tile stride", LINEAR_KERNELS,
+             "for (int64_t tile = slot; tile * kTile < s.n; tile += slots) {",
+             "for (int64_t tile = slot; tile * kTile < s.n; tile += slots + 1) {",
+             "linear_grad_t_kernel: a slot skips n tiles"),
+    Mutation("lin_first_tile_accumulates", "wrong reduction order", LINEAR_KERNELS,
+             "          if (tile == slot) {", "          if (false) {",
+             "linear_grad_t_kernel: the slot's first n tile adds to the (uninitialised) row"),
+    Mutation("lin_sums_reversed", "wrong reduction order", LINEAR_KERNELS,
+             "for (int row = 0; row < kSide; ++row) {", "for (int row = kSide - 1; row >= 0; --row) {",
+             "linear_grad_t_kernel: dm, db column sums over rows last to first"),
+    Mutation("lin_relu_mask_dropped", "wrong result", LINEAR_KERNELS,
+             "valid ? relu_backward(u[r][c], preact(xv[r], mk, bk)) : A(0)", "valid ? u[r][c] : A(0)",
+             "linear_grad_t_kernel: t ignores the relu mask"),
+    Mutation("lin_unit_tail_unchecked", "read past the end", LINEAR_KERNELS,
+             "const bool unit = k < s.units;", "const bool unit = k < s.units + 1;",
+             "linear_grad_t_kernel: a unit past K (the next input's, or past m's end)"),
+    Mutation("lin_da_chunk_stride", "wrong tile stride", LINEAR_KERNELS,
+             "chunk * kStep < s.n; chunk += slots) {", "chunk * kStep < s.n; chunk += slots + 1) {",
+             "linear_grad_a_kernel: a slot skips chunks"),
+    Mutation("lin_da_rows_reversed", "wrong reduction order", LINEAR_KERNELS,
+             "    for (int q = 0; q < kStep; ++q) {\n      A gv[kMicro], hv[kMicro];",
+             "    for (int q = kStep - 1; q >= 0; --q) {\n      A gv[kMicro], hv[kMicro];",
+             "linear_grad_a_kernel: a chunk's rows summed last to first"),
+    Mutation("lin_da_rows_unchecked", "read past the end", LINEAR_KERNELS,
+             "      tile_h[row][col] = n < s.n && j < width", "      tile_h[row][col] = j < width",
+             "linear_grad_a_kernel: hinges of rows past N (x read past its end)"),
+    Mutation("lin_reduce_drops_last_slot", "skip the last partial block", LINEAR_LAUNCHER,
+             "partial.const_data_ptr<A>(), slots, cols, total.mutable_data_ptr<A>());",
+             "partial.const_data_ptr<A>(), slots - 1, cols, total.mutable_data_ptr<A>());",
+             "sum_slots: the last slot's row is not summed"),
+    Mutation("lin_dx_wrong_lane", "wrong offset", LINEAR_KERNELS,
+             "      if (tx == 0) {\n", "      if (tx == 1) {\n",
+             "linear_grad_t_kernel: dx stored from a lane that does not hold the row's sum"),
+]
+MUTATIONS += LINEAR_MUTATIONS
 
-def copy_tree(dest):
+
+def copy_tree(dest, edited):
     """A fresh copy of the sources in dest, keeping dest/build: the emulator's
-    sources that no mutation touches keep their times, so ninja reuses their
-    objects; the files mutations edit are touched, so what includes them is
-    always rebuilt (a restored file has an old time, and would not be)."""
-    for name in ("csrc", "tests"):
+    sources keep their times, so ninja reuses their objects; the files in
+    `edited` (the previous mutant's, restored, and this one's) are touched, so
+    what includes them is rebuilt (a restored file has an old time, and would
+    not be). Touching only those keeps a mutant of one launcher from
+    rebuilding the other's translation unit."""
+    # build_backend, docs, README.md: tests/tooling reads them when collected,
+    # and a collection error would "kill" every mutant.
+    for name in ("csrc", "tests", "build_backend", "docs"):
         shutil.rmtree(dest / name, ignore_errors=True)
         shutil.copytree(REPO / name, dest / name,
                         ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", "build"))
-    shutil.copy2(REPO / "pyproject.toml", dest / "pyproject.toml")
-    for path in {m.path for m in MUTATIONS}:
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, dest / name)
+    for path in edited:
         (dest / path).touch()
 
 
@@ -208,19 +293,28 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", help="run these mutations (names) only")
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy")
+    parser.add_argument("--list-linear", action="store_true",
+                        help="print the names of relu_sum_linear's mutations and exit")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the run of the unmutated copy")
     parser.add_argument("--doc", default=str(REPO / "docs" / "cuda.md"),
                         help="page to write the table into ('' for none)")
     args, pytest_args = parser.parse_known_args()
+    if args.list_linear:
+        print(" ".join(m.name for m in LINEAR_MUTATIONS))
+        return
     chosen = [m for m in MUTATIONS if not args.only or m.name in args.only]
     if args.only and len(chosen) != len(args.only):
         raise SystemExit(f"unknown mutations in {args.only}")
 
     root = Path(tempfile.mkdtemp(prefix="relu_ext_mutants_"))
 
+    previous = []  # the files the last mutant edited
+
     def in_copy(mutation):
-        copy_tree(root)
+        edited = previous + ([mutation.path] if mutation else [])
+        copy_tree(root, set(edited))
+        previous[:] = [mutation.path] if mutation else []
         if mutation:
             apply(root, mutation)
         return run_suite(root, pytest_args)
