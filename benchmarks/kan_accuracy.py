@@ -189,6 +189,11 @@ def function_study(args):
     _progress(f"dataset: pykan's create_dataset gives the same tensors: {same}")
     out = {"dataset": "create_dataset(f, n_var=2, train_num=1000, test_num=1000, seed=0)",
            "same_as_pykan_create_dataset": same, "relu_ext": [], "pykan": None, "notes": []}
+    # Warm-up, not recorded: torch's first autograd, optimizer and thread-pool calls cost ~1 s
+    # once per process, which would otherwise land on whichever model trains first (pykan).
+    run_relu_ext(dataset, 8, 5, 1, False, 5)
+    if optional("kan") is not None:
+        run_pykan(dataset, 1)
     if optional("kan") is None:
         out["notes"].append(f"pykan skipped: not installed ({BENCH_EXTRA})")
         _progress(out["notes"][-1])
