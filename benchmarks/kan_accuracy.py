@@ -24,7 +24,7 @@ against training wall time next to pykan, and a small classifier.
     ReLUSumLinear(H, 10, K); H = 64, K = 4 and 8, Adam (lr 1e-3, batch 64),
     60 epochs; test accuracy and time per epoch over 5 seeds.
 
-    python benchmarks/kan_accuracy.py            # a few minutes, pykan's fit most of it
+    python benchmarks/kan_accuracy.py            # ~75 s on 1 thread (digits most of it)
     python benchmarks/kan_accuracy.py --quick    # a few steps: checks the script (seconds)
     python benchmarks/kan_accuracy.py --report-only
 
