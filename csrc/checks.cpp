@@ -69,11 +69,9 @@ void check_like_x(const char* op, const char* name, const at::Tensor& t,
   check_device(op, name, t, x);
 }
 
-}  // namespace
-
-void check_relu_sum_args(const char* op, const at::Tensor& x, const at::Tensor& m,
-                         const at::Tensor& b, const std::optional<at::Tensor>& a,
-                         const char* a_name) {
+// x's dtype, and the units' m and b of one dtype allowed with it.
+void check_x_and_units(const char* op, const at::Tensor& x, const at::Tensor& m,
+                       const at::Tensor& b) {
   TORCH_CHECK_TYPE(is_supported_float(x.scalar_type()), op,
                    "(): x must be a floating-point tensor (torch.float16, "
                    "torch.bfloat16, torch.float32 or torch.float64), but got ",
@@ -81,6 +79,14 @@ void check_relu_sum_args(const char* op, const at::Tensor& x, const at::Tensor& 
   check_param(op, "m", m, x);
   check_param(op, "b", b, x);
   check_like_m(op, "b", b, m);
+}
+
+}  // namespace
+
+void check_relu_sum_args(const char* op, const at::Tensor& x, const at::Tensor& m,
+                         const at::Tensor& b, const std::optional<at::Tensor>& a,
+                         const char* a_name) {
+  check_x_and_units(op, x, m, b);
   if (a) {
     check_param(op, a_name, *a, x);
     check_like_m(op, a_name, *a, m);
@@ -114,13 +120,7 @@ void check_grad(const char* op, const at::Tensor& grad, const at::Tensor& x) {
 void check_relu_sum_linear_args(const char* op, const at::Tensor& x, const at::Tensor& m,
                                 const at::Tensor& b, const at::Tensor& a,
                                 const std::optional<at::Tensor>& bias) {
-  TORCH_CHECK_TYPE(is_supported_float(x.scalar_type()), op,
-                   "(): x must be a floating-point tensor (torch.float16, "
-                   "torch.bfloat16, torch.float32 or torch.float64), but got ",
-                   dtype_name(x.scalar_type()));
-  check_param(op, "m", m, x);
-  check_param(op, "b", b, x);
-  check_like_m(op, "b", b, m);
+  check_x_and_units(op, x, m, b);
   check_param(op, "a", a, x);
   check_like_m(op, "a", a, m);
   if (bias) {

@@ -151,3 +151,20 @@ def assert_close_to_reference(actual, expected, dtype):
         f"(of {finite.sum().item()} finite values, {(error > bound).sum().item()} off)"
     )
 
+
+# The emulated CUDA kernels against the float64 reference (tests/cuda): relative
+# to the largest finite value of the expected result.
+EMULATOR_RTOL = {torch.float32: 2e-5, torch.float64: 1e-12, torch.float16: 2e-3,
+                 torch.bfloat16: 1.6e-2}
+
+
+def assert_close_scaled(actual, expected, dtype, what):
+    """actual (of `dtype`) equals the float64 `expected` to EMULATOR_RTOL[dtype],
+    the absolute tolerance scaled by expected's largest finite magnitude."""
+    assert actual.dtype == dtype, f"{what}: dtype {actual.dtype}, expected {dtype}"
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape}, expected {expected.shape}"
+    rtol = EMULATOR_RTOL[dtype]
+    finite = expected[expected.isfinite()]
+    scale = max(finite.abs().max().item(), 1.0) if finite.numel() else 1.0
+    torch.testing.assert_close(actual.double(), expected, rtol=rtol, atol=rtol * scale,
+                               equal_nan=True, msg=lambda m: f"{what}: {m}")

@@ -68,11 +68,8 @@ def _check_like_m(op, name, t, m):
         raise TypeError(f"{op}(): {name} must have the dtype of m ({m.dtype}), but got {t.dtype}")
 
 
-def check_relu_sum_args(op, x, m, b, a, a_name="a"):
-    """x floating; m, b, a on x's device and of one dtype: x's, or float32
-    when x is float16 or bfloat16 (mixed precision: the units stay float32,
-    the output has x's dtype). Any other mix is a TypeError naming both."""
-    _check_tensor(op, "x", x)
+def _check_x_and_units(op, x, m, b):
+    """x's dtype, and the units' m and b of one dtype allowed with it."""
     if x.dtype not in FLOAT_DTYPES:
         raise TypeError(
             f"{op}(): x must be a floating-point tensor (torch.float16, torch.bfloat16, "
@@ -81,6 +78,14 @@ def check_relu_sum_args(op, x, m, b, a, a_name="a"):
     _check_param(op, "m", m, x)
     _check_param(op, "b", b, x)
     _check_like_m(op, "b", b, m)
+
+
+def check_relu_sum_args(op, x, m, b, a, a_name="a"):
+    """x floating; m, b, a on x's device and of one dtype: x's, or float32
+    when x is float16 or bfloat16 (mixed precision: the units stay float32,
+    the output has x's dtype). Any other mix is a TypeError naming both."""
+    _check_tensor(op, "x", x)
+    _check_x_and_units(op, x, m, b)
     if a is not None:
         _check_param(op, a_name, a, x)
         _check_like_m(op, a_name, a, m)
@@ -149,14 +154,7 @@ def check_relu_sum_linear_args(op, x, m, b, a, bias):
         _check_tensor(op, name, t)
     if bias is not None:
         _check_tensor(op, "bias", bias)
-    if x.dtype not in FLOAT_DTYPES:
-        raise TypeError(
-            f"{op}(): x must be a floating-point tensor (torch.float16, torch.bfloat16, "
-            f"torch.float32 or torch.float64), but got {x.dtype}"
-        )
-    _check_param(op, "m", m, x)
-    _check_param(op, "b", b, x)
-    _check_like_m(op, "b", b, m)
+    _check_x_and_units(op, x, m, b)
     _check_param(op, "a", a, x)
     _check_like_m(op, "a", a, m)
     if bias is not None:

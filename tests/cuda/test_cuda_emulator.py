@@ -29,7 +29,7 @@ import pytest
 import torch
 
 import relu_ext
-from helpers import make_channel_inputs, reference_step_sum
+from helpers import assert_close_scaled as assert_close, make_channel_inputs, reference_step_sum
 from cuda_emu import emulated_ops
 
 pytestmark = pytest.mark.cuda_emu
@@ -51,7 +51,6 @@ BLOCK = THREADS * ITEMS  # inputs per per-input block
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 # The rounding of one result in the output dtype, with headroom for the
 # float32 (float64) accumulation; relative to the larger of |expected| and 1.
-RTOL = {torch.float32: 2e-5, torch.float64: 1e-12, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
 SIZES = [0, 1, THREADS + 1, BLOCK, 2 * BLOCK + THREADS + 44]
 UNITS = [0, 1, 19, TILE, 2 * TILE + 44]
 # Backward: N = 1 and N with 5 chunks (one block each) against every K; 41
@@ -93,16 +92,6 @@ def reference_grads(x, m, b, a, grad):
     if a is None:
         grads.append(None)
     return (y.detach(), *grads)
-
-
-def assert_close(actual, expected, dtype, what):
-    assert actual.dtype == dtype, f"{what}: dtype {actual.dtype}, expected {dtype}"
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape}, expected {expected.shape}"
-    rtol = RTOL[dtype]
-    finite = expected[expected.isfinite()]
-    scale = max(finite.abs().max().item(), 1.0) if finite.numel() else 1.0
-    torch.testing.assert_close(actual.double(), expected, rtol=rtol, atol=rtol * scale,
-                               equal_nan=True, msg=lambda m: f"{what}: {m}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)

@@ -25,6 +25,7 @@ import pytest
 import torch
 
 import relu_ext
+from helpers import assert_close_scaled as assert_close
 from cuda_emu import emulated_ops
 
 pytestmark = pytest.mark.cuda_emu
@@ -39,7 +40,6 @@ SHAPES = _launch_shapes()
 SIDE, TILE, STEP, MAX_BLOCKS = (SHAPES[k] for k in ("kLinearSide", "kLinearTile", "kLinearStep",
                                                     "kMaxBlocks"))
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
-RTOL = {torch.float32: 2e-5, torch.float64: 1e-12, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
 GRADS = ("x", "m", "b", "a")
 
 
@@ -69,16 +69,6 @@ def reference(x, m, b, a, bias, grad):
     grads = torch.autograd.grad(y, leaves, grad.double(), allow_unused=True)
     grads = [g if g is not None else torch.zeros_like(t) for g, t in zip(grads, leaves)]
     return (y.detach(), *grads)
-
-
-def assert_close(actual, expected, dtype, what):
-    assert actual.dtype == dtype, f"{what}: dtype {actual.dtype}, expected {dtype}"
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape}, expected {expected.shape}"
-    rtol = RTOL[dtype]
-    finite = expected[expected.isfinite()]
-    scale = max(finite.abs().max().item(), 1.0) if finite.numel() else 1.0
-    torch.testing.assert_close(actual.double(), expected, rtol=rtol, atol=rtol * scale,
-                               equal_nan=True, msg=lambda m: f"{what}: {m}")
 
 
 def check(emu, shape, dtype, param_dtype=None, with_bias=True, mask=(True,) * 4, seed=0):
