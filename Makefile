@@ -103,7 +103,8 @@ ASAN_VENV ?= .venv-asan
 ASAN_LIB = $(shell $(CXX) -print-file-name=libasan.so) $(shell $(CXX) -print-file-name=libstdc++.so.6)
 ASAN_TESTS ?= tests/ops/test_relu_sum.py tests/ops/test_step_sum.py tests/ops/test_breakpoints.py \
 	tests/ops/test_bad_inputs.py tests/ops/test_semantics.py tests/curve/test_hinge_lstsq.py \
-	tests/curve/test_fit_curve.py tests/ops/test_per_channel.py
+	tests/curve/test_fit_curve.py tests/ops/test_per_channel.py \
+	tests/ops/test_relu_sum_linear_kernels.py tests/ops/test_relu_sum_linear.py
 test-asan:
 	RELU_EXT_CUDA=0 RELU_EXT_SANITIZE=address,undefined $(MAKE) test-deps VENV=$(ASAN_VENV)
 	LD_PRELOAD="$(ASAN_LIB)" ASAN_OPTIONS="detect_leaks=0 abort_on_error=0 exitcode=67" \
