@@ -168,3 +168,22 @@ def assert_close_scaled(actual, expected, dtype, what):
     scale = max(finite.abs().max().item(), 1.0) if finite.numel() else 1.0
     torch.testing.assert_close(actual.double(), expected, rtol=rtol, atol=rtol * scale,
                                equal_nan=True, msg=lambda m: f"{what}: {m}")
+
+
+def reduce_blocks_order(rows, zero):
+    """rows (one partial sum per slot) summed as the CUDA reduce_blocks_kernel
+    sums them (csrc/cuda/relu_sum_kernels.cuh): warp lane l adds slots l,
+    l + 32, ... in order from `zero`, then a shuffle tree with offsets 16, 8,
+    4, 2, 1 (a lane whose partner is past the warp adds its own value, as
+    __shfl_down_sync returns it). Rows may be scalars or tensors of any dtype."""
+    lanes = []
+    for lane in range(32):
+        total = zero
+        for row in rows[lane::32]:
+            total = total + row
+        lanes.append(total)
+    offset = 16
+    while offset:
+        lanes = [lanes[i] + (lanes[i + offset] if i + offset < 32 else lanes[i]) for i in range(32)]
+        offset //= 2
+    return lanes[0]

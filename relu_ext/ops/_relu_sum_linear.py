@@ -60,9 +60,6 @@ def _register(name):
     torch.library.register_autograd(f"relu_ext::{name}", _backward,
                                     setup_context=_setup_context)
 
-    def _setup_second(ctx, inputs, output):
-        pass
-
     def _second_order(ctx, *grads):
         raise RuntimeError(
             f"relu_sum_linear(): derivatives of second or higher order are not implemented "
@@ -70,8 +67,7 @@ def _register(name):
             "use first derivatives only (no create_graph=True, no torch.func.hessian)"
         )
 
-    torch.library.register_autograd(f"relu_ext::{backward_name}", _second_order,
-                                    setup_context=_setup_second)
+    torch.library.register_autograd(f"relu_ext::{backward_name}", _second_order)
 
 
 # torch reduces fewer elements than this (at::internal::GRAIN_SIZE) on one
@@ -89,10 +85,10 @@ def _sum_rows(grad, dtype):
     if torch.compiler.is_compiling():
         # Compiled, the sum is Inductor's one reduction (docs/contract.md, "Determinism").
         return acc.sum(0)
-    while acc.shape[0] > 1 or acc.shape[0] == 0:
-        if acc.shape[0] == 0:
-            return acc.new_zeros(acc.shape[1])
-        rows = max(2, _SERIAL_ELEMENTS // max(acc.shape[1], 1) - 1)
+    if acc.shape[0] == 0:
+        return acc.new_zeros(acc.shape[1])
+    rows = max(2, _SERIAL_ELEMENTS // max(acc.shape[1], 1) - 1)
+    while acc.shape[0] > 1:
         acc = torch.stack([block.sum(0) for block in acc.split(rows)])
     return acc[0]
 

@@ -29,7 +29,8 @@ import pytest
 import torch
 
 import relu_ext
-from helpers import assert_close_scaled as assert_close, make_channel_inputs, reference_step_sum
+from helpers import (assert_close_scaled as assert_close, make_channel_inputs, reduce_blocks_order,
+                     reference_step_sum)
 from cuda_emu import emulated_ops
 
 pytestmark = pytest.mark.cuda_emu
@@ -195,12 +196,7 @@ def kernel_order_sum(terms):
         chunk_sums = [in_order(terms[c * CHUNK:(c + 1) * CHUNK])
                       for c in range(blk, -(-n // CHUNK), blocks)]
         rows.append(in_order(np.array(chunk_sums, dtype=terms.dtype)))
-    lanes = [in_order(np.array([zero, *rows[lane::32]], dtype=terms.dtype)) for lane in range(32)]
-    offset = 16
-    while offset:
-        lanes = [lanes[i] + (lanes[i + offset] if i + offset < 32 else lanes[i]) for i in range(32)]
-        offset //= 2
-    return lanes[0]
+    return reduce_blocks_order(rows, zero)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)

@@ -25,7 +25,7 @@ import pytest
 import torch
 
 import relu_ext
-from helpers import assert_close_scaled as assert_close
+from helpers import assert_close_scaled as assert_close, reduce_blocks_order
 from cuda_emu import emulated_ops
 
 pytestmark = pytest.mark.cuda_emu
@@ -215,12 +215,7 @@ def reduce_slots(rows, dtype):
     zero = dtype(0)
     if len(rows) == 1:
         return rows[0]
-    lanes = [in_order(rows[lane::32], zero) for lane in range(32)]
-    offset = 16
-    while offset:
-        lanes = [lanes[i] + (lanes[i + offset] if i + offset < 32 else lanes[i]) for i in range(32)]
-        offset //= 2
-    return lanes[0]
+    return reduce_blocks_order(rows, zero)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
