@@ -10,7 +10,9 @@
 // Terms that are not finite go by the dense formula: a sample's non-finite
 // x[n, i], and every sample of an input whose m, b or a are not all finite;
 // so NaN and ±Inf land as in the reference. K = 0 and empty shapes go to the
-// dense op.
+// dense op. The forward keeps a row of y in registers while it gathers from
+// a few inputs' tables held in L1; the backward groups a block of samples by
+// cell (cell_groups.h), so that a cell's sums stay in registers across them.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -26,6 +28,8 @@
 
 #include "../checks.h"
 #include "../cpu/relu_sum_linear_inputs.h"
+#include "cache_aligned.h"
+#include "cell_groups.h"
 #include "relu_sum_linear_tables.h"
 
 namespace relu_ext::breakpoints {
@@ -42,11 +46,22 @@ using cpu::kGradX;
 // Bytes of cell tables (and, backward, of cell sums) walked together: they
 // stay in L2 while a block of samples is gathered from them.
 constexpr int64_t kTableBytes = 1 << 20;
-// Samples located and gathered together.
+// Samples per forward block: its rows of y (one slice of outputs) stay in
+// L1 or L2 across the inputs; and the fewest per backward block.
 constexpr int64_t kBlock = 64;
-// Outputs per forward task: the cell forward's register tile.
-template <class T>
-constexpr int64_t kOutSlice = 512 / sizeof(T);
+// Samples per cell the backward's blocks are sized for (up to
+// cpu::kLinearBlockRows).
+constexpr int64_t kGroupRows = 16;
+// Bytes of cell tables a row of y gathers from in one pass (in L1).
+constexpr int64_t kGatherBytes = 32 << 10;
+// Bytes of a row of y per forward task: the widest slice of outputs, and the
+// narrowest, taken when one input's table of a wider one would not fit
+// kGatherBytes (a multiple of every vector and of kLinearPad's rows).
+constexpr int64_t kWidestSlice = 512, kNarrowestSlice = 256;
+// Units up to which a sample's cell is counted against every event
+// (count_cells) rather than searched for (IntervalIndex::locate): the
+// crossover measured in docs/breakpoints.md.
+constexpr int64_t kCountedUnits = 64;
 
 // Inputs whose tables fit kTableBytes (at least one).
 int64_t chunk_inputs(int64_t bytes_per_input) {
@@ -58,6 +73,22 @@ int64_t chunk_inputs(int64_t bytes_per_input) {
 template <class T>
 LinearParams<T> one_input(const LinearParams<T>& p, int64_t i, const T* slab) {
   return {p.m + i * p.units, p.b + i * p.units, slab, 1, p.units, p.outputs, p.padded};
+}
+
+// cell[r] for the rows r of x (one input's samples): their cell in input
+// tab's table, or -1 where x[r] is not finite (its term goes by the dense
+// formula).
+template <class T>
+void find_cells(const cpu::LinearKernels<T>& kern, const ChannelTable<T>& tab, const T* x,
+                int64_t rows, int64_t* idx, int32_t* cell) {
+  const int64_t K = static_cast<int64_t>(tab.table.events.size());
+  if (K <= kCountedUnits) {
+    kern.count_cells(tab.table.events.data(), K, x, rows, cell);
+    return;
+  }
+  tab.index.locate(x, rows, idx);
+  for (int64_t r = 0; r < rows; ++r)
+    cell[r] = std::isfinite(x[r]) ? static_cast<int32_t>(idx[r]) : -1;
 }
 
 bool trivial(const at::Tensor& x, const at::Tensor& m, const at::Tensor& a) {
@@ -75,30 +106,45 @@ void forward(const LinearInputs& in, const at::Tensor& bias, at::Tensor& y) {
   const T* x = xt.const_data_ptr<T>();
   const T* bp = bias.defined() ? bias.const_data_ptr<T>() : nullptr;
   T* yp = y.mutable_data_ptr<T>();
-  // One parallel region: tasks are (slice of outputs, part of the samples),
+  // Every sample's cell in every input, found once for all the slices: (I, N),
+  // x's size.
+  std::vector<int32_t> cell_of(I * N);
+  at::parallel_for(0, I, 1, [&](int64_t i0, int64_t i1) {
+    std::vector<int64_t> idx(kBlock);
+    for (int64_t i = i0; i < i1; ++i)
+      for (int64_t n0 = 0; n0 < N; n0 += kBlock)
+        find_cells(kern, tabs.inputs[i], x + i * N + n0, std::min(kBlock, N - n0), idx.data(),
+                   cell_of.data() + i * N + n0);
+  });
+  const int64_t slice_bytes = std::clamp<int64_t>(
+      kGatherBytes / (2 * (K + 1)) / kNarrowestSlice * kNarrowestSlice, kNarrowestSlice,
+      kWidestSlice);
+  const int64_t slice = slice_bytes / static_cast<int64_t>(sizeof(T));
+  const int64_t slices = (Op + slice - 1) / slice;
+  // Then one parallel region: tasks are (slice of outputs, part of the samples),
   // each building the cell tables of its outputs alone (parts of one slice
   // build them twice), so there is no barrier per chunk of inputs. y[n, o]
   // sums its inputs in order in every case: bitwise the same however split.
-  const int64_t slices = (Op + kOutSlice<T> - 1) / kOutSlice<T>;
   const int64_t parts = std::max<int64_t>(
       1, std::min((at::get_num_threads() + slices - 1) / slices, (N + kBlock - 1) / kBlock));
   at::parallel_for(0, slices * parts, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t o0 = (t / parts) * kOutSlice<T>, part = t % parts;
-      const int64_t width = std::min(kOutSlice<T>, Op - o0), W = 2 * width;
+      const int64_t o0 = (t / parts) * slice, part = t % parts;
+      const int64_t width = std::min(slice, Op - o0), W = 2 * width;
       const int64_t n_begin = N * part / parts, n_end = N * (part + 1) / parts;
       LinearParams<T> ps = p;
       ps.outputs = std::min(width, O - o0);
       ps.padded = width;
       const int64_t chunk = std::min(I, chunk_inputs(((K + 1) * W + K * width) * sizeof(T)));
-      std::vector<T> cells(chunk * (K + 1) * W), slabs(chunk * K * width), xs(kBlock * chunk);
-      std::vector<double> scratch((K + 2) * W);
+      // Inputs whose tables a row of y gathers from together, in L1.
+      const int64_t gather = std::min(
+          chunk, std::max<int64_t>(1, kGatherBytes / static_cast<int64_t>((K + 1) * W * sizeof(T))));
+      AlignedVector<T> cells(chunk * (K + 1) * W), slabs(chunk * K * width), dense(kBlock * width);
+      AlignedVector<double> scratch((K + 2) * W);
       std::vector<uint8_t> finite(chunk);
-      std::vector<const T*> rowp(kBlock * chunk);
-      std::vector<T> dense;
-      int64_t idx[kBlock];
+      std::vector<int32_t> cell(gather * kBlock);
       for (int64_t c0 = 0; c0 < I; c0 += chunk) {
-        const int64_t c1 = std::min(I, c0 + chunk), count = c1 - c0;
+        const int64_t c1 = std::min(I, c0 + chunk);
         for (int64_t i = c0; i < c1; ++i) {
           T* slab = slabs.data() + (i - c0) * K * width;
           finite[i - c0] = input_slab(a, O, I, K, i, o0, width, slab) && tabs.finite[i];
@@ -109,36 +155,47 @@ void forward(const LinearInputs& in, const at::Tensor& bias, at::Tensor& y) {
         }
         for (int64_t n0 = n_begin; n0 < n_end; n0 += kBlock) {
           const int64_t rows = std::min(kBlock, n_end - n0);
-          // Dense terms first, so that their rows do not move once pointed to.
-          int64_t dense_count = 0;
-          for (int64_t i = c0; i < c1; ++i)
-            for (int64_t r = 0; r < rows; ++r)
-              dense_count += !finite[i - c0] || !std::isfinite(x[i * N + n0 + r]);
-          if (static_cast<int64_t>(dense.size()) < dense_count * W) dense.resize(dense_count * W);
-          int64_t d = 0;
-          for (int64_t i = c0; i < c1; ++i) {
-            const T* xi = x + i * N + n0;
-            const T* table = cells.data() + (i - c0) * (K + 1) * W;
-            if (finite[i - c0]) tabs.inputs[i].index.locate(xi, rows, idx);
-            for (int64_t r = 0; r < rows; ++r) {
-              const int64_t e = r * count + (i - c0);
-              if (finite[i - c0] && std::isfinite(xi[r])) {
-                rowp[e] = table + idx[r] * W;
-                xs[e] = xi[r];
-              } else {
-                // The dense value as alpha, beta = 0 at x = 0: y gains it exactly.
-                T* row = dense.data() + (d++) * W;
-                kern.dense_forward(xi + r, 1,
-                                   one_input(ps, i, slabs.data() + (i - c0) * K * width),
-                                   nullptr, row);
-                std::fill(row + width, row + W, T(0));
-                rowp[e] = row;
-                xs[e] = T(0);
+          T* yb = yp + n0 * Op + o0;
+          for (int64_t g0 = c0; g0 < c1; g0 += gather) {
+            const int64_t g1 = std::min(c1, g0 + gather);
+            // The group's cells, or a copy with those of inputs whose a is
+            // not finite in this slice set to -1.
+            const int32_t* cg = cell_of.data() + g0 * N + n0;
+            int64_t ldc = N;
+            if (!std::all_of(finite.begin() + (g0 - c0), finite.begin() + (g1 - c0),
+                             [](uint8_t f) { return f != 0; })) {
+              for (int64_t i = g0; i < g1; ++i) {
+                int32_t* ci = cell.data() + (i - g0) * rows;
+                if (finite[i - c0])
+                  std::copy(cg + (i - g0) * N, cg + (i - g0) * N + rows, ci);
+                else
+                  std::fill(ci, ci + rows, -1);
+              }
+              cg = cell.data();
+              ldc = rows;
+            }
+            kern.cells_forward(cells.data() + (g0 - c0) * (K + 1) * W, (K + 1) * W, W, width,
+                               cg, ldc, x + g0 * N + n0, N, g1 - g0, rows, width, g0 == 0, yb,
+                               Op);
+            // The terms left out (cell -1) by the dense formula.
+            for (int64_t i = g0; i < g1; ++i) {
+              const T* xi = x + i * N + n0;
+              const int32_t* ci = cg + (i - g0) * ldc;
+              const auto pi = one_input(ps, i, slabs.data() + (i - c0) * K * width);
+              for (int64_t r0 = 0; r0 < rows; ++r0) {
+                if (ci[r0] >= 0) continue;
+                int64_t r1 = r0 + 1;  // a run of them at once (all, for a non-finite input)
+                while (r1 < rows && ci[r1] < 0) ++r1;
+                kern.dense_forward(xi + r0, r1 - r0, pi, nullptr, dense.data());
+                for (int64_t r = r0; r < r1; ++r)
+                  for (int64_t o = 0; o < width; ++o) yb[r * Op + o] += dense[(r - r0) * width + o];
+                r0 = r1;
               }
             }
           }
-          kern.cells_forward(rowp.data(), xs.data(), rows, count, width, c0 == 0,
-                             c1 == I && bp ? bp + o0 : nullptr, yp + n0 * Op + o0, Op);
+          if (c1 == I && bp)
+            for (int64_t r = 0; r < rows; ++r)
+              for (int64_t o = 0; o < width; ++o) yb[r * Op + o] += bp[o0 + o];
         }
       }
     }
@@ -169,7 +226,7 @@ at::Tensor relu_sum_linear_breakpoints_cpu(const at::Tensor& x_in, const at::Ten
 // with a non-finite x.
 template <class T>
 struct InputWork {
-  std::vector<T> slab, cells, sums;  // its a (K, Op), cell table, cell sums
+  AlignedVector<T> slab, cells, sums;  // its a (K, Op), cell table, cell sums
   bool finite = false;               // m, b and a all finite
   std::vector<int64_t> extra;        // samples with a non-finite x, in order
 };
@@ -193,14 +250,22 @@ void backward(const LinearInputs& in, const at::Tensor& g_t, unsigned grads, at:
   const int64_t per_input =
       ((K + 1) * W * (int64_t{need_cells} + need_sums) + K * Op) * sizeof(T);
   const int64_t sub = chunk_inputs(per_input);
+  // Samples per block: enough for a cell's group to average kGroupRows, so
+  // that its sums' loads and stores are spread over many rows, while the
+  // block's rows of g stay in L2.
+  const int64_t block = std::clamp<int64_t>(
+      kGroupRows * (K + 1), kBlock,
+      std::clamp<int64_t>(kTableBytes / (Op * static_cast<int64_t>(sizeof(T))), kBlock,
+                          cpu::kLinearBlockRows));
   // Each thread owns whole inputs and walks all samples in order for each:
   // every input's sums are the same on any number of threads.
   at::parallel_for(0, I, 1, [&](int64_t i0, int64_t i1) {
     std::vector<InputWork<T>> work(std::min(sub, i1 - i0));
-    std::vector<double> scratch((K + 2) * W);
-    std::vector<T> dat(da ? K * Op : 0);  // input i's da, (K, Op)
-    std::vector<int32_t> cell(kBlock);
-    int64_t idx[kBlock];
+    AlignedVector<double> scratch((K + 2) * W);
+    AlignedVector<T> dat(da ? K * Op : 0);  // input i's da, (K, Op)
+    std::vector<int32_t> cell(block);
+    std::vector<int64_t> idx(block);
+    CellGrouper grouper(K + 1);
     for (int64_t s0 = i0; s0 < i1; s0 += sub) {
       const int64_t s1 = std::min(i1, s0 + sub);
       for (int64_t i = s0; i < s1; ++i) {
@@ -216,21 +281,20 @@ void backward(const LinearInputs& in, const at::Tensor& g_t, unsigned grads, at:
         }
         if (need_sums) w.sums.assign((K + 1) * W, T(0));
       }
-      for (int64_t n0 = 0; n0 < N; n0 += kBlock) {
-        const int64_t rows = std::min(kBlock, N - n0);
+      for (int64_t n0 = 0; n0 < N; n0 += block) {
+        const int64_t rows = std::min(block, N - n0);
         for (int64_t i = s0; i < s1; ++i) {
           auto& w = work[i - s0];
           if (!w.finite) continue;
           const T* xi = x + i * N + n0;
-          tabs.inputs[i].index.locate(xi, rows, idx);
-          for (int64_t r = 0; r < rows; ++r) {
-            const bool ok = std::isfinite(xi[r]);
-            cell[r] = ok ? static_cast<int32_t>(idx[r]) : -1;
-            if (!ok) w.extra.push_back(n0 + r);
-          }
-          kern.cells_backward(xi, cell.data(), g + n0 * Op, rows, Op, w.cells.data(),
-                              need_sums ? w.sums.data() : nullptr,
-                              need_cells ? dx + i * N + n0 : nullptr);
+          find_cells(kern, tabs.inputs[i], xi, rows, idx.data(), cell.data());
+          for (int64_t r = 0; r < rows; ++r)
+            if (cell[r] < 0) w.extra.push_back(n0 + r);
+          if (need_cells) std::fill(dx + i * N + n0, dx + i * N + n0 + rows, T(0));
+          kern.groups_backward(need_cells ? w.cells.data() : nullptr,
+                               need_sums ? w.sums.data() : nullptr, W, Op,
+                               grouper.group(cell.data(), rows), xi, g + n0 * Op, Op, Op, rows,
+                               need_cells ? dx + i * N + n0 : nullptr);
         }
       }
       // The samples of input i with a non-finite x, gathered, by the dense formula.

@@ -129,6 +129,19 @@ struct LinearParams {
 template <class T>
 constexpr int64_t kLinearPad = 64 / sizeof(T);
 
+// The most samples groups_backward takes in one block.
+constexpr int64_t kLinearBlockRows = 1024;
+
+// A block's samples grouped by the cell of one input they fall in: rows
+// rows[begin[u] .. begin[u + 1]) lie in cell[u], for u < count, each group in
+// row order (breakpoints/cell_groups.h makes them).
+struct CellGroups {
+  const int32_t* cell;
+  const int32_t* begin;  // count + 1
+  const int32_t* rows;
+  int64_t count;
+};
+
 // The kernels of relu_sum_linear (relu_sum_linear_kernels.h) for one compute
 // type T. Rows of y, g and of the breakpoint tables are Op long. Every sum
 // over samples runs in sample order within a call, so that a launcher that
@@ -150,16 +163,24 @@ struct LinearKernels {
   // (breakpoint_table.h); scratch holds (K + 2) 2 Op doubles.
   void (*cells)(LinearParams<T> p, int64_t i, const int64_t* order, const uint8_t* rising,
                 double* scratch, T* cells);
-  // y[r, :padded] (+)= sum_e<count (alpha + x beta) of row rowp[r count + e]
-  // at x = xs[r count + e]; from zero when `first`, then + bias when not null.
-  // y's rows are ldy apart.
-  void (*cells_forward)(const T* const* rowp, const T* xs, int64_t rows, int64_t count,
-                        int64_t padded, bool first, const T* bias, T* y, int64_t ldy);
-  // One input's samples r < rows, in cell[r] (skipped when negative): adds
-  // g[r] and x[r] g[r] to that cell's sums (rows [S0 (Op), S1 (Op)]) when sums
-  // is not null; dx[r] = g[r] . beta of the cell when dx is not null.
-  void (*cells_backward)(const T* x, const int32_t* cell, const T* g, int64_t rows,
-                         int64_t padded, const T* cells, T* sums, T* dx);
+  // cell[r] = the number of the k sorted events below x[r], or -1 where x[r]
+  // is not finite, for r < rows.
+  void (*count_cells)(const T* events, int64_t k, const T* x, int64_t rows, int32_t* cell);
+  // y[r, :width] (+)= the sum over inputs s of alpha + x beta at x = x[s ldx + r],
+  // alpha being row cell[s ldc + r] of input s's table (tables input_stride
+  // apart, rows ldt apart) and beta the beta_at elements after it; negative
+  // cells are skipped. From zero when `first`; y's rows are ldy apart.
+  void (*cells_forward)(const T* tables, int64_t input_stride, int64_t ldt, int64_t beta_at,
+                        const int32_t* cell, int64_t ldc, const T* x, int64_t ldx,
+                        int64_t inputs, int64_t rows, int64_t width, bool first, T* y,
+                        int64_t ldy);
+  // A block of rows < kLinearBlockRows samples of one input, grouped by cell
+  // (CellGroups): when sums is not null, its cell rows [S0, S1] (laid out as
+  // the table's: rows ldt apart, S1 beta_at past S0) gain g[r] and x[r] g[r];
+  // when dx is not null, dx[r] += g[r] . beta. g's rows are ldg apart.
+  void (*groups_backward)(const T* table, T* sums, int64_t ldt, int64_t beta_at,
+                          CellGroups groups, const T* x, const T* g, int64_t ldg,
+                          int64_t width, int64_t rows, T* dx);
   // Input i's dm, db (K) and dat (K, Op) from its cells' sums (those of
   // `grads` that are set); scratch holds 2 Op doubles.
   void (*unit_grads)(LinearParams<T> p, int64_t i, const int64_t* order,

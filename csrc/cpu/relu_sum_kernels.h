@@ -11,7 +11,9 @@
 // broadcast, so the sum over units (y, dx) stays in a lane and needs no
 // shuffles; the sums over inputs (dm, db, da) are reduced across lanes once
 // per unit per backward span.
+#include <cmath>
 #include <type_traits>
+#include <utility>
 
 #include "../relu_sum_math.h"
 #include "kernel_table.h"
@@ -49,15 +51,29 @@ template <class T>
 RELU_EXT_INLINE Vec<T> splat(T s) {
   return Vec<T>{} + s;
 }
-// Pairwise sum of the lanes, in a fixed order.
+// Pairwise sum of the lanes, in a fixed order: lane i plus lane i + w, for
+// w = lanes / 2, lanes / 4, ..., 1. Halves as narrower vectors, so that it
+// compiles to a few extract-and-add steps rather than a trip through memory.
+template <class V, std::size_t... I>
+RELU_EXT_INLINE auto lower_half(V v, std::index_sequence<I...>) {
+  return __builtin_shufflevector(v, v, I...);
+}
+template <class V, std::size_t... I>
+RELU_EXT_INLINE auto upper_half(V v, std::index_sequence<I...>) {
+  return __builtin_shufflevector(v, v, (I + sizeof...(I))...);
+}
+template <int N, class V>
+RELU_EXT_INLINE auto sum_halves(V v) {
+  if constexpr (N == 2) {
+    return v[0] + v[1];
+  } else {
+    constexpr auto half = std::make_index_sequence<N / 2>{};
+    return sum_halves<N / 2>(lower_half(v, half) + upper_half(v, half));
+  }
+}
 template <class T>
 RELU_EXT_INLINE T sum_lanes(Vec<T> v) {
-  T s[kLanes<T>];
-  std::memcpy(s, &v, sizeof v);
-#pragma GCC unroll 8
-  for (int w = kLanes<T> / 2; w > 0; w /= 2)
-    for (int i = 0; i < w; ++i) s[i] += s[i + w];
-  return s[0];
+  return sum_halves<kLanes<T>>(v);
 }
 
 }  // namespace

@@ -18,7 +18,8 @@ constexpr int kLinOutVecs = RELU_EXT_VEC_BYTES == 64 ? 4 : 2;
 constexpr int64_t kLinRowBlock = 64;
 // Units per dense backward tile (each with kLinRows dot accumulators).
 constexpr int kLinUnits = 4;
-// Output vectors of y held in registers by the cell forward.
+// Output vectors in registers: the cell forward's row of y, the backward's
+// two sums and beta of a cell group.
 constexpr int kCellVecs = RELU_EXT_VEC_BYTES == 64 ? 8 : 4;
 
 // Half a vector of floats: as many as a vector of doubles has lanes.
@@ -252,73 +253,187 @@ void linear_cells(LinearParams<T> p, int64_t i, const int64_t* order, const uint
   }
 }
 
-template <int V, class T>
-RELU_EXT_INLINE void cells_forward_tile(const T* const* rowp, const T* xs, int64_t count,
-                                        int64_t Op, int64_t o0, bool first, const T* bias,
-                                        T* y) {
+// Cell of each sample: the number of the K sorted events below x[r], each
+// event compared with every lane of samples at once; -1 for a non-finite x.
+// For few units this is a fraction of a binary search's cost and has no
+// branch to mispredict.
+template <class T>
+void linear_count_cells(const T* events, int64_t k, const T* x, int64_t rows, int32_t* cell) {
+  using Int = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  typedef Int IntVec __attribute__((vector_size(RELU_EXT_VEC_BYTES)));
   constexpr int L = kLanes<T>;
-  Vec<T> acc[V];
-  for (int v = 0; v < V; ++v) acc[v] = first ? Vec<T>{} : load(y + o0 + v * L);
-  for (int64_t e = 0; e < count; ++e) {
-    const T* c = rowp[e] + o0;
-    const Vec<T> xv = splat(xs[e]);
-    for (int v = 0; v < V; ++v)
-      acc[v] = acc[v] + (xv * load(c + Op + v * L) + load(c + v * L));
+  int64_t r = 0;
+  for (; r + L <= rows; r += L) {
+    const Vec<T> xv = load(x + r);
+    IntVec c{};
+    for (int64_t j = 0; j < k; ++j) c -= (splat(events[j]) < xv);  // true is -1
+    c = ((xv - xv) == Vec<T>{}) ? c : IntVec{} - 1;  // x - x is NaN for NaN and ±inf
+    for (int l = 0; l < L; ++l) cell[r + l] = static_cast<int32_t>(c[l]);
   }
-  for (int v = 0; v < V; ++v) {
-    if (bias) acc[v] = acc[v] + load(bias + o0 + v * L);
-    store(y + o0 + v * L, acc[v]);
+  for (; r < rows; ++r) {
+    int32_t c = 0;
+    for (int64_t j = 0; j < k; ++j) c += events[j] < x[r];
+    cell[r] = std::isfinite(x[r]) ? c : -1;
   }
 }
 
+// Row r of y, V vectors of outputs from o0, in registers while it gains the
+// term of every input in turn.
+template <int V, class T>
+RELU_EXT_INLINE void cells_forward_tile(const T* tables, int64_t input_stride, int64_t ldt,
+                                        int64_t beta_at, const int32_t* cell, int64_t ldc,
+                                        const T* x, int64_t ldx, int64_t inputs, int64_t r,
+                                        int64_t o0, bool first, T* yr) {
+  constexpr int L = kLanes<T>;
+  Vec<T> acc[V];
+  for (int v = 0; v < V; ++v) acc[v] = first ? Vec<T>{} : load(yr + o0 + v * L);
+  for (int64_t s = 0; s < inputs; ++s) {
+    const int64_t c = cell[s * ldc + r];
+    if (c < 0) continue;
+    const T* alpha = tables + s * input_stride + c * ldt + o0;
+    const Vec<T> xv = splat(x[s * ldx + r]);
+    for (int v = 0; v < V; ++v)
+      acc[v] = acc[v] + (xv * load(alpha + beta_at + v * L) + load(alpha + v * L));
+  }
+  for (int v = 0; v < V; ++v) store(yr + o0 + v * L, acc[v]);
+}
+
 template <class T>
-void linear_cells_forward(const T* const* rowp, const T* xs, int64_t rows, int64_t count,
-                          int64_t Op, bool first, const T* bias, T* y, int64_t ldy) {
+void linear_cells_forward(const T* tables, int64_t input_stride, int64_t ldt, int64_t beta_at,
+                          const int32_t* cell, int64_t ldc, const T* x, int64_t ldx,
+                          int64_t inputs, int64_t rows, int64_t width, bool first, T* y,
+                          int64_t ldy) {
   constexpr int V = kCellVecs, L = kLanes<T>;
-  const int64_t vecs = Op / L;
+  const int64_t vecs = width / L;
   for (int64_t r = 0; r < rows; ++r) {
     int64_t v0 = 0;
     for (; v0 + V <= vecs; v0 += V)
-      cells_forward_tile<V>(rowp + r * count, xs + r * count, count, Op, v0 * L, first, bias,
-                            y + r * ldy);
+      cells_forward_tile<V>(tables, input_stride, ldt, beta_at, cell, ldc, x, ldx, inputs, r,
+                            v0 * L, first, y + r * ldy);
     for (; v0 < vecs; ++v0)
-      cells_forward_tile<1>(rowp + r * count, xs + r * count, count, Op, v0 * L, first, bias,
-                            y + r * ldy);
+      cells_forward_tile<1>(tables, input_stride, ldt, beta_at, cell, ldc, x, ldx, inputs, r,
+                            v0 * L, first, y + r * ldy);
   }
 }
 
-template <bool Sums, bool Dx, class T>
-void cells_backward_impl(const T* x, const int32_t* cell, const T* g, int64_t rows, int64_t Op,
-                         const T* cells, T* sums, T* dx) {
-  constexpr int L = kLanes<T>, A = 4;
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t c = cell[r];
-    if (c < 0) continue;
-    const T* gr = g + r * Op;
-    T* s0 = sums + c * 2 * Op;
-    T* s1 = s0 + Op;
-    const T* beta = cells + c * 2 * Op + Op;
+// Lane l of the sum of L (= lanes) vectors' lanes, each vector halved as
+// sum_lanes does (lane t plus lane t + w, w = L/2, ..., 1, so the sums are
+// bitwise sum_lanes'), all L at once: a level pairs the vectors, each holding
+// groups of P partial sums, into half as many holding groups of P / 2. Taken
+// in bit-reversed order, vector r's sum ends in lane r. About one shuffle and
+// one add per vector, against a few of each for sum_lanes alone.
+constexpr int bit_reversed(int k, int lanes) {
+  int r = 0;
+  for (int w = 1; w < lanes; w *= 2) r = 2 * r + ((k / w) % 2);
+  return r;
+}
+template <int L, int P, bool High>
+constexpr int halve_pick(int t) {
+  const int half = P / 2, group = t / half, from_b = group % 2;
+  return from_b * L + (group / 2) * P + t % half + (High ? half : 0);
+}
+template <int L, int P, bool High, class V, std::size_t... T>
+RELU_EXT_INLINE V halve_lanes(V a, V b, std::index_sequence<T...>) {
+  return __builtin_shufflevector(a, b, halve_pick<L, P, High>(T)...);
+}
+template <int P, class T>
+RELU_EXT_INLINE void halve_level(Vec<T>* v) {
+  if constexpr (P > 1) {
+    constexpr int L = kLanes<T>;
+    constexpr auto lanes = std::make_index_sequence<L>{};
+    for (int k = 0; k < P / 2; ++k)
+      v[k] = halve_lanes<L, P, false>(v[2 * k], v[2 * k + 1], lanes) +
+             halve_lanes<L, P, true>(v[2 * k], v[2 * k + 1], lanes);
+    halve_level<P / 2, T>(v);
+  }
+}
+template <class T>
+RELU_EXT_INLINE Vec<T> sum_lanes_of(const Vec<T>* rows) {
+  constexpr int L = kLanes<T>;
+  Vec<T> v[L];
+  for (int k = 0; k < L; ++k) v[k] = rows[bit_reversed(k, L)];
+  halve_level<L, T>(v);
+  return v[0];
+}
+
+// One group's rows backward, V vectors of outputs from o0: the cell's sums of
+// g and x g gather in registers (added to s0, s1 once per group), and each
+// row's dot with beta is added to its vector part[r], summed across lanes
+// once all groups and tiles are done.
+template <int V, bool Sums, bool Dx, class T>
+RELU_EXT_INLINE void group_backward_tile(const T* beta, T* s0, T* s1, const int32_t* rows,
+                                         int64_t count, const T* x, const T* g, int64_t ldg,
+                                         int64_t o0, Vec<T>* part) {
+  constexpr int L = kLanes<T>;
+  Vec<T> acc0[V], acc1[V], bv[V];
+  for (int v = 0; v < V; ++v) {
+    acc0[v] = acc1[v] = Vec<T>{};
+    if constexpr (Dx) bv[v] = load(beta + o0 + v * L);
+  }
+  for (int64_t j = 0; j < count; ++j) {
+    const int64_t r = rows[j];
     const Vec<T> xv = splat(x[r]);
-    // A accumulators in turn, so the dot is not one chain of FMA latencies.
-    Vec<T> acc[A] = {};
-    for (int64_t o = 0, q = 0; o < Op; o += L, q = (q + 1) % A) {
-      const Vec<T> gv = load(gr + o);
+    const T* gr = g + r * ldg + o0;
+    Vec<T> dot[2] = {};  // two chains of FMA latency, not one
+    for (int v = 0; v < V; ++v) {
+      const Vec<T> gv = load(gr + v * L);
       if constexpr (Sums) {
-        store(s0 + o, load(s0 + o) + gv);
-        store(s1 + o, load(s1 + o) + xv * gv);
+        acc0[v] += gv;
+        acc1[v] += xv * gv;
       }
-      if constexpr (Dx) acc[q] += gv * load(beta + o);
+      if constexpr (Dx) dot[v % 2] += gv * bv[v];
     }
-    if constexpr (Dx) dx[r] = sum_lanes<T>((acc[0] + acc[1]) + (acc[2] + acc[3]));
+    if constexpr (Dx) part[r] += dot[0] + dot[1];
+  }
+  if constexpr (Sums)
+    for (int v = 0; v < V; ++v) {
+      store(s0 + o0 + v * L, load(s0 + o0 + v * L) + acc0[v]);
+      store(s1 + o0 + v * L, load(s1 + o0 + v * L) + acc1[v]);
+    }
+}
+
+template <bool Sums, bool Dx, class T>
+void groups_backward_impl(const T* table, T* sums, int64_t ldt, int64_t beta_at,
+                          CellGroups groups, const T* x, const T* g, int64_t ldg,
+                          int64_t width, int64_t rows, T* dx) {
+  constexpr int V = kCellVecs, L = kLanes<T>;
+  const int64_t vecs = width / L;
+  Vec<T> part[kLinearBlockRows];
+  if constexpr (Dx)
+    for (int64_t r = 0; r < rows; ++r) part[r] = Vec<T>{};
+  for (int64_t u = 0; u < groups.count; ++u) {
+    const int64_t c = groups.cell[u];
+    const T* beta = Dx ? table + c * ldt + beta_at : nullptr;
+    T* s0 = Sums ? sums + c * ldt : nullptr;
+    T* s1 = Sums ? s0 + beta_at : nullptr;
+    const int32_t* rs = groups.rows + groups.begin[u];
+    const int64_t count = groups.begin[u + 1] - groups.begin[u];
+    int64_t v0 = 0;
+    for (; v0 + V <= vecs; v0 += V)
+      group_backward_tile<V, Sums, Dx>(beta, s0, s1, rs, count, x, g, ldg, v0 * L, part);
+    for (; v0 < vecs; ++v0)
+      group_backward_tile<1, Sums, Dx>(beta, s0, s1, rs, count, x, g, ldg, v0 * L, part);
+  }
+  if constexpr (Dx) {
+    int64_t r = 0;
+    for (; r + L <= rows; r += L) store(dx + r, load(dx + r) + sum_lanes_of<T>(part + r));
+    for (; r < rows; ++r) dx[r] += sum_lanes<T>(part[r]);
   }
 }
 
 template <class T>
-void linear_cells_backward(const T* x, const int32_t* cell, const T* g, int64_t rows,
-                           int64_t Op, const T* cells, T* sums, T* dx) {
-  if (sums && dx) cells_backward_impl<true, true>(x, cell, g, rows, Op, cells, sums, dx);
-  else if (sums) cells_backward_impl<true, false>(x, cell, g, rows, Op, cells, sums, dx);
-  else if (dx) cells_backward_impl<false, true>(x, cell, g, rows, Op, cells, sums, dx);
+void linear_groups_backward(const T* table, T* sums, int64_t ldt, int64_t beta_at,
+                            CellGroups groups, const T* x, const T* g, int64_t ldg,
+                            int64_t width, int64_t rows, T* dx) {
+  if (sums && dx)
+    groups_backward_impl<true, true>(table, sums, ldt, beta_at, groups, x, g, ldg, width, rows,
+                                     dx);
+  else if (sums)
+    groups_backward_impl<true, false>(table, sums, ldt, beta_at, groups, x, g, ldg, width, rows,
+                                      dx);
+  else if (dx)
+    groups_backward_impl<false, true>(table, sums, ldt, beta_at, groups, x, g, ldg, width, rows,
+                                      dx);
 }
 
 template <class T>
@@ -368,9 +483,10 @@ void linear_unit_grads(LinearParams<T> p, int64_t i, const int64_t* order,
 }
 
 template <class T>
-constexpr LinearKernels<T> linear_kernels{linear_dense_forward<T>, linear_dense_backward<T>,
-                                          linear_cells<T>,         linear_cells_forward<T>,
-                                          linear_cells_backward<T>, linear_unit_grads<T>};
+constexpr LinearKernels<T> linear_kernels{
+    linear_dense_forward<T>,  linear_dense_backward<T>,  linear_cells<T>,
+    linear_count_cells<T>,    linear_cells_forward<T>,   linear_groups_backward<T>,
+    linear_unit_grads<T>};
 
 }  // namespace
 }  // namespace relu_ext::cpu::RELU_EXT_CPU_ISA
