@@ -52,12 +52,16 @@ constexpr int64_t kBlock = 64;
 // Samples per cell the backward's blocks are sized for (up to
 // cpu::kLinearBlockRows).
 constexpr int64_t kGroupRows = 16;
-// Bytes of cell tables a row of y gathers from in one pass (in L1).
-constexpr int64_t kGatherBytes = 32 << 10;
-// Bytes of a row of y per forward task: the widest slice of outputs, and the
-// narrowest, taken when one input's table of a wider one would not fit
-// kGatherBytes (a multiple of every vector and of kLinearPad's rows).
-constexpr int64_t kWidestSlice = 512, kNarrowestSlice = 256;
+// Inputs a row of y gathers from before it is stored, and the most bytes of
+// their tables (in L2): fewer inputs store y more often, more evict more of
+// their tables from L1 (measured in docs/breakpoints.md).
+constexpr int64_t kGatherInputs = 6;
+constexpr int64_t kGatherBytes = 512 << 10;
+// Outputs per forward task: 512 bytes of a row of y (narrower slices, tried
+// to keep an input's table in L1 at large K, repeat the per-sample work of
+// each slice and were slower; so were wider ones).
+template <class T>
+constexpr int64_t kOutSlice = 512 / sizeof(T);
 // Units up to which a sample's cell is counted against every event
 // (count_cells) rather than searched for (IntervalIndex::locate): the
 // crossover measured in docs/breakpoints.md.
@@ -116,10 +120,7 @@ void forward(const LinearInputs& in, const at::Tensor& bias, at::Tensor& y) {
         find_cells(kern, tabs.inputs[i], x + i * N + n0, std::min(kBlock, N - n0), idx.data(),
                    cell_of.data() + i * N + n0);
   });
-  const int64_t slice_bytes = std::clamp<int64_t>(
-      kGatherBytes / (2 * (K + 1)) / kNarrowestSlice * kNarrowestSlice, kNarrowestSlice,
-      kWidestSlice);
-  const int64_t slice = slice_bytes / static_cast<int64_t>(sizeof(T));
+  const int64_t slice = kOutSlice<T>;
   const int64_t slices = (Op + slice - 1) / slice;
   // Then one parallel region: tasks are (slice of outputs, part of the samples),
   // each building the cell tables of its outputs alone (parts of one slice
@@ -137,8 +138,10 @@ void forward(const LinearInputs& in, const at::Tensor& bias, at::Tensor& y) {
       ps.padded = width;
       const int64_t chunk = std::min(I, chunk_inputs(((K + 1) * W + K * width) * sizeof(T)));
       // Inputs whose tables a row of y gathers from together, in L1.
-      const int64_t gather = std::min(
-          chunk, std::max<int64_t>(1, kGatherBytes / static_cast<int64_t>((K + 1) * W * sizeof(T))));
+      // Inputs whose tables a row of y gathers from before it is stored.
+      const int64_t gather = std::clamp<int64_t>(
+          kGatherBytes / static_cast<int64_t>((K + 1) * W * sizeof(T)), 1,
+          std::min(chunk, kGatherInputs));
       AlignedVector<T> cells(chunk * (K + 1) * W), slabs(chunk * K * width), dense(kBlock * width);
       AlignedVector<double> scratch((K + 2) * W);
       std::vector<uint8_t> finite(chunk);

@@ -291,9 +291,9 @@ RELU_EXT_INLINE void cells_forward_tile(const T* tables, int64_t input_stride, i
     const int64_t c = cell[s * ldc + r];
     if (c < 0) continue;
     const T* alpha = tables + s * input_stride + c * ldt + o0;
+    const T* beta = alpha + beta_at;
     const Vec<T> xv = splat(x[s * ldx + r]);
-    for (int v = 0; v < V; ++v)
-      acc[v] = acc[v] + (xv * load(alpha + beta_at + v * L) + load(alpha + v * L));
+    for (int v = 0; v < V; ++v) acc[v] = acc[v] + (xv * load(beta + v * L) + load(alpha + v * L));
   }
   for (int v = 0; v < V; ++v) store(yr + o0 + v * L, acc[v]);
 }
