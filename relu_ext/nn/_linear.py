@@ -7,7 +7,7 @@ from torch import nn
 
 from ..ops import check_algorithm, relu_sum_linear
 from ._knots import quantile_levels, refit_at_quantiles
-from ._piecewise import layer_from_piecewise, layer_to_piecewise
+from ._piecewise import layer_from_knot_values, layer_from_piecewise, layer_to_piecewise
 
 
 def _check_count(name, value, least):
@@ -140,6 +140,38 @@ class ReLUSumLinear(nn.Module):
         (dtype, device, algorithm). Raises ValueError unless every edge is
         continuous."""
         return layer_from_piecewise(cls, breakpoints, slopes, intercepts, bias, **kwargs)
+
+    @classmethod
+    def from_knot_values(cls, knots, values, bias=None, **kwargs):
+        """A layer whose edge (o, i) is the piecewise-linear function through
+        the points ``(knots[i, k], values[o, i, k])``, straight between them and
+        continuing its end segments' lines beyond them: edges given by their
+        values at knots, as pykan's splines of order 1 (hat functions) give
+        them, and as a least-squares solver wants them (a sample's output is
+        linear in the values of the two knots around it, whatever K is).
+
+        knots: (I, K), each input's knots, sorted and distinct, K >= 2;
+        values: (O, I, K); bias: (O,) or None. The layer has K units per
+        input and a bias, into which each edge's constant goes (its units are
+        0 at its first knot, as :meth:`from_piecewise`'s are at the first
+        breakpoint); ``kwargs`` go to the constructor (dtype, device,
+        algorithm). With :meth:`edge_values` it refines a grid and keeps the
+        function, as pykan's grid extension: ``from_knot_values(fine,
+        layer.edge_values(fine.T).permute(1, 2, 0), layer.bias)``."""
+        return layer_from_knot_values(cls, knots, values, bias, **kwargs)
+
+    def edge_values(self, x):
+        """Every edge's value, (..., O, I): ``f_oi(x[..., i])``, so that
+        ``layer(x) = bias + edge_values(x).sum(-1)``. Computed in plain
+        PyTorch through an (..., I, K) tensor (differentiable): to read the
+        edges (at knots, on a grid), not in place of ``forward``."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"edge_values(): x must be a tensor, but got {type(x).__name__}")
+        if x.dim() < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(f"edge_values(): x must have shape (..., I) with "
+                             f"I = in_features = {self.in_features}, but got {list(x.shape)}")
+        hidden = torch.relu(x[..., None] * self.m + self.b)
+        return torch.einsum("...ik,oik->...oi", hidden, self.a)
 
     @torch.no_grad()
     def update_knots(self, x):

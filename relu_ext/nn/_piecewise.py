@@ -271,3 +271,52 @@ def layer_from_piecewise(cls, breakpoints, slopes, intercepts, bias=None, **kwar
         layer.a.copy_(a)
         layer.bias.copy_(value.sum(1) + (0.0 if bias is None else bias.double()))
     return layer
+
+
+def layer_from_knot_values(cls, knots, values, bias=None, **kwargs):
+    """A ``cls`` (ReLUSumLinear) layer with a bias whose edge (o, i) passes
+    through the points (knots[i, k], values[o, i, k]), straight between them
+    and continuing its first and last segments' lines beyond the ends: the
+    piecewise-linear function that pykan's B-splines of order 1 (hat
+    functions) describe by the same numbers. knots (I, K), each row sorted and
+    distinct, K >= 2; values (O, I, K); bias (O,) or None. Written by
+    :func:`hinge_units` with the knots as breakpoints, less the unit at the last
+    knot, where the slope does not change: K units per input."""
+    knots, values = torch.as_tensor(knots), torch.as_tensor(values)
+    if knots.dim() != 2 or knots.shape[1] < 2:
+        raise ValueError(f"from_knot_values(): knots must have shape (I, K) with K >= 2, but got "
+                         f"{list(knots.shape)}")
+    inputs, count = knots.shape
+    if values.dim() != 3 or values.shape[1:] != knots.shape or values.shape[0] < 1:
+        raise ValueError(f"from_knot_values(): values must have shape (O, I, K) with O >= 1 and "
+                         f"(I, K) = {list(knots.shape)}, knots' shape, but got "
+                         f"{list(values.shape)}")
+    outputs = values.shape[0]
+    if bias is not None:
+        bias = torch.as_tensor(bias)
+        if bias.shape != (outputs,):
+            raise ValueError(f"from_knot_values(): bias must have shape (O,) = [{outputs}], "
+                             f"but got {list(bias.shape)}")
+    t, v = knots.double(), values.double()
+    if not torch.isfinite(t).all():
+        raise ValueError("from_knot_values(): knots must be finite")
+    if not (t[:, 1:] > t[:, :-1]).all():
+        raise ValueError("from_knot_values(): each input's knots (each row) must be sorted and "
+                         "distinct")
+    if not torch.isfinite(v).all() or (bias is not None and not torch.isfinite(bias).all()):
+        raise ValueError("from_knot_values(): values and bias must be finite")
+    inner = torch.diff(v, dim=-1) / torch.diff(t, dim=-1)  # (O, I, K - 1)
+    slopes = torch.cat([inner[..., :1], inner, inner[..., -1:]], -1)
+    anchors = torch.cat([t[:, :1], t], -1)  # each interval's line through its left knot
+    anchor_values = torch.cat([v[..., :1], v], -1)
+    intercepts = anchor_values - slopes * anchors
+    m, b, a, value = hinge_units(t.expand(outputs, -1, -1), slopes, intercepts)
+    dtype = kwargs.pop("dtype", None) or (values.dtype if values.is_floating_point()
+                                          else torch.float64)
+    layer = cls(inputs, outputs, count, bias=True, dtype=dtype, **kwargs)
+    with torch.no_grad():
+        layer.m.copy_(m[0, :, :count])
+        layer.b.copy_(b[0, :, :count])
+        layer.a.copy_(a[..., :count])
+        layer.bias.copy_(value.sum(1) + (0.0 if bias is None else bias.double()))
+    return layer

@@ -1,6 +1,7 @@
 """ReLUSumLinear: parameters and initialisation, the forward against the
 reference, gradients, drop-in use (Sequential, state_dict, pickling, the meta
-device), bad arguments, to_piecewise / from_piecewise and update_knots."""
+device), bad arguments, to_piecewise / from_piecewise, from_knot_values /
+edge_values and update_knots."""
 
 import copy
 import io
@@ -296,6 +297,121 @@ def test_from_piecewise_rejects_a_bias_of_the_wrong_shape():
     pw = random_layer().to_piecewise()
     with pytest.raises(ValueError, match=r"bias of shape \(O,\) = \[3\], but got \[4\]"):
         ReLUSumLinear.from_piecewise(*pw[:3], torch.zeros(4))
+
+
+# --- from_knot_values / edge_values ----------------------------------------------------------
+
+def interpolate(knots, values, x):
+    """np.interp with the end segments continued: the edge through (knots, values) at x."""
+    k = torch.searchsorted(knots, x.contiguous()).clamp(1, len(knots) - 1)
+    left, right = knots[k - 1], knots[k]
+    w = (x - left) / (right - left)
+    return values[k - 1] * (1 - w) + values[k] * w
+
+
+def knot_layer_arguments(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    knots = torch.stack([torch.tensor([-1.0, -0.25, 0.0, 0.5, 2.0]),
+                         torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0]),
+                         torch.tensor([-3.0, -2.9, 5.0, 6.0, 9.0])]).double()  # I = 3, K = 5
+    values = torch.randn(2, 3, 5, generator=g, dtype=torch.float64)  # O = 2
+    return knots, values, torch.tensor([0.5, -1.0], dtype=torch.float64)
+
+
+def test_from_knot_values_passes_through_the_points_and_continues_the_end_lines():
+    knots, values, bias = knot_layer_arguments()
+    layer = ReLUSumLinear.from_knot_values(knots, values, bias)
+    assert (layer.in_features, layer.out_features, layer.units) == (3, 2, 5)
+    assert layer.m.dtype == torch.float64
+    with torch.no_grad():
+        # Each edge's constant is in the bias: its units are 0 at its first knot.
+        torch.testing.assert_close(layer.edge_values(knots.T).permute(1, 2, 0),
+                                   values - values[..., :1], rtol=0, atol=1e-12)
+        torch.testing.assert_close(layer.bias, bias + values[..., 0].sum(1), rtol=0, atol=1e-12)
+        # Between the knots, and beyond them on both sides (the end segments' lines).
+        x = torch.stack([torch.linspace(-4, 4, 301), torch.linspace(-2, 6, 301),
+                         torch.linspace(-6, 12, 301)], 1).double()
+        want = bias + torch.stack([sum(interpolate(knots[i], values[o, i], x[:, i])
+                                       for i in range(3)) for o in range(2)], 1)
+        torch.testing.assert_close(layer(x), want, rtol=0, atol=1e-12)
+    # The forward's kernels see an ordinary layer: its kinks are the inner knots.
+    pw = layer.to_piecewise()
+    for i in range(3):
+        kinks = pw.edge(0, i).breakpoints
+        assert torch.all(torch.isin(knots[i, 1:-1], kinks))
+
+
+def test_from_knot_values_refines_a_grid_keeping_the_function():
+    knots, values, bias = knot_layer_arguments(1)
+    coarse = ReLUSumLinear.from_knot_values(knots, values, bias)
+    # Each cell cut in three: the new knots include the old, so nothing changes.
+    fine = torch.cat([torch.stack([torch.lerp(knots[:, :-1], knots[:, 1:], w)
+                                   for w in (0.0, 1 / 3, 2 / 3)], -1).flatten(1),
+                      knots[:, -1:]], 1)
+    with torch.no_grad():
+        refined = ReLUSumLinear.from_knot_values(fine, coarse.edge_values(fine.T).permute(1, 2, 0),
+                                                 coarse.bias)
+        assert refined.units == 13
+        x = 6 * torch.randn(500, 3, dtype=torch.float64)
+        torch.testing.assert_close(refined(x), coarse(x), rtol=0, atol=1e-12)
+
+
+def test_from_knot_values_dtype_kwargs_and_without_bias():
+    knots, values, _ = knot_layer_arguments()
+    layer = ReLUSumLinear.from_knot_values(knots.tolist(), values.float(), algorithm="dense")
+    assert layer.m.dtype == torch.float32 and layer.algorithm == "dense"
+    with torch.no_grad():  # sample k at every input's k-th knot: Σ_i values[o, i, k]
+        torch.testing.assert_close(layer(knots.T.float()), values.float().sum(1).T,
+                                   rtol=1e-5, atol=1e-4)
+    assert ReLUSumLinear.from_knot_values(knots, values, dtype=torch.float32).a.dtype \
+        == torch.float32
+
+
+def test_edge_values_are_what_the_layer_adds_up():
+    layer = random_layer()
+    x = 3 * torch.randn(7, 2, 4, dtype=torch.float64)
+    edges = layer.edge_values(x)
+    assert edges.shape == (7, 2, 3, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(layer.bias + edges.sum(-1), layer(x), rtol=0, atol=1e-12)
+    # Edge (o, i) is a function of x[..., i] alone.
+    moved = x.clone()
+    moved[..., 1] += 1
+    changed = (layer.edge_values(moved) - edges).abs().amax((0, 1, 2)) > 0
+    assert changed.tolist() == [False, True, False, False]
+    edges.sum().backward()
+    assert layer.a.grad is not None and layer.m.grad is not None
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda k, v, b: (k[0], v, b), r"knots must have shape \(I, K\) with K >= 2, but got \[5\]"),
+    (lambda k, v, b: (k[:, :1], v[..., :1], b), r"knots must have shape \(I, K\) with K >= 2"),
+    (lambda k, v, b: (k, v[:, :2], b), r"values must have shape \(O, I, K\) with O >= 1 and "
+                                       r"\(I, K\) = \[3, 5\], knots' shape, but got \[2, 2, 5\]"),
+    (lambda k, v, b: (k, v[:0], b), r"values must have shape \(O, I, K\) with O >= 1"),
+    (lambda k, v, b: (k, v, b[:1]), r"bias must have shape \(O,\) = \[2\], but got \[1\]"),
+    (lambda k, v, b: (k.flip(1), v, b), r"each input's knots \(each row\) must be sorted and "
+                                        r"distinct"),
+    (lambda k, v, b: (torch.cat([k[:, :1], k[:, :-1]], 1), v, b), "each input.s knots .* distinct"),
+    (lambda k, v, b: (k.index_fill(1, torch.tensor([4]), float("inf")), v, b),
+     "knots must be finite"),
+    (lambda k, v, b: (k, v.index_fill(2, torch.tensor([1]), float("nan")), b),
+     "values and bias must be finite"),
+])
+def test_from_knot_values_rejects_bad_arguments_naming_them(change, message):
+    with pytest.raises(ValueError, match=r"from_knot_values\(\): " + message):
+        ReLUSumLinear.from_knot_values(*change(*knot_layer_arguments()))
+
+
+@pytest.mark.parametrize("x, error, message", [
+    ([[0.0, 1.0, 2.0, 3.0]], TypeError, "x must be a tensor, but got list"),
+    (torch.zeros(5, 3), ValueError, r"x must have shape \(..., I\) with I = in_features = 4, "
+                                    r"but got \[5, 3\]"),
+    (torch.tensor(1.0), ValueError, r"x must have shape \(..., I\)"),
+])
+def test_edge_values_rejects_what_is_not_a_batch_of_inputs(x, error, message):
+    with pytest.raises(error, match=r"edge_values\(\): " + message):
+        random_layer().edge_values(x)
 
 
 # --- update_knots ----------------------------------------------------------------------------
