@@ -247,6 +247,11 @@ def run_relu_ext_lm(dataset, stages, smooth, seed=0, budget=None, margin=0.02, r
         span = (high - low).clamp_min(1e-6)
         return grid(low - margin * span, high + margin * span, count)
 
+    def objective_at(p, model):
+        with torch.no_grad():
+            fit = F.mse_loss(model[1](model[0](x)).double().reshape(-1), target)
+        return (fit + p @ penalty @ p).item()
+
     elapsed, trace = 0.0, []
     clock = time.perf_counter()
     k1, k2 = stages[0]
@@ -287,20 +292,15 @@ def run_relu_ext_lm(dataset, stages, smooth, seed=0, budget=None, margin=0.02, r
                     *[_smoothness(k1, spacing1, smooth[0])] * (2 * width),
                     *[_smoothness(k2, spacing2[o], smooth[1]) for o in range(width)],
                     torch.zeros(1, 1, dtype=torch.float64))
-
-            def objective_at(p, model):
-                with torch.no_grad():
-                    fit = F.mse_loss(model[1](model[0](x)).double().reshape(-1), target)
-                return (fit + p @ penalty @ p).item()
-
             params = torch.cat([values1.reshape(-1), values2.reshape(-1), constant])
             if objective is None or step % regrid_every == 0:
                 objective = objective_at(params, (first, second))
             with torch.no_grad():
                 h = first(x)
                 output = second(h).double().reshape(-1)
-            _, k, w = _at(values1[:1], knots1, x64.T)  # (2, N) cells and weights
-            _, kh, wh = _at(values2, knots2, h.double().T)  # (5, N)
+            # Each sample's cell (its right knot) and weight on it, per input: (2, N), (5, N).
+            _, k, w = _at(values1[:1], knots1, x64.T)
+            _, kh, wh = _at(values2, knots2, h.double().T)
             rows = torch.arange(width)[:, None]
             slope = ((values2[0][rows, kh] - values2[0][rows, kh - 1])
                      / (knots2[rows, kh] - knots2[rows, kh - 1]))  # (5, N): d output / d hidden
@@ -316,7 +316,7 @@ def run_relu_ext_lm(dataset, stages, smooth, seed=0, budget=None, margin=0.02, r
             normal = jac.T @ jac / n + penalty
             gradient = jac.T @ (output - target) / n + penalty @ params
             scale = torch.diag(normal.diagonal() + 1e-12)
-            previous = objective
+            previous, stuck = objective, True
             while damping < 1e10:  # Marquardt's damping: larger until a step lowers it
                 trial = params - torch.cholesky_solve(
                     gradient[:, None], torch.linalg.cholesky(normal + damping * scale))[:, 0]
@@ -326,19 +326,19 @@ def run_relu_ext_lm(dataset, stages, smooth, seed=0, budget=None, margin=0.02, r
                 value = objective_at(trial, model)
                 if value < objective:
                     values1, values2, constant, (first, second) = t1, t2, tc, model
-                    objective, damping = value, max(damping / 3, 1e-9)
+                    objective, damping, stuck = value, max(damping / 3, 1e-9), False
                     break
                 damping *= 2
             elapsed += time.perf_counter() - clock
             trace.append([elapsed, _rmse(nn.Sequential(first, second), tx, ty)])
-            if budget is not None and elapsed > budget:
+            if stuck or budget is not None and elapsed > budget:  # no step lowers it: converged
                 break
             if last and budget is None and step >= stage_steps:
                 break
             if not last and (step >= stage_steps
                              or step >= 5 and previous - objective < tolerance * previous):
                 break
-        if budget is not None and elapsed > budget:
+        if budget is not None and elapsed > budget or stuck and last:
             break
     return {"label": "relu_ext ReLUSumLinear [2, 5, 1], values at knots, Levenberg-Marquardt, "
                      "grids " + " → ".join(f"({a}, {b})" for a, b in stages)
