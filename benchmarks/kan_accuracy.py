@@ -234,7 +234,8 @@ def run_relu_ext_lm(dataset, stages, smooth, seed=0, budget=None, margin=0.02, r
     x64 = x.double()
 
     def grid(low, high, count):
-        return low[:, None] + (high - low)[:, None] * torch.linspace(0, 1, count, dtype=torch.float64)
+        steps = torch.linspace(0, 1, count, dtype=torch.float64)
+        return low[:, None] + (high - low)[:, None] * steps
 
     def layers(v1, k2s, v2, c):
         return (relu_ext.ReLUSumLinear.from_knot_values(knots1, v1, dtype=torch.float32),
@@ -255,7 +256,8 @@ def run_relu_ext_lm(dataset, stages, smooth, seed=0, budget=None, margin=0.02, r
     elapsed, trace = 0.0, []
     clock = time.perf_counter()
     k1, k2 = stages[0]
-    knots1 = grid(torch.full((2,), -1.0, dtype=torch.float64), torch.ones(2, dtype=torch.float64), k1)
+    ones = torch.ones(2, dtype=torch.float64)
+    knots1 = grid(-ones, ones, k1)
     start = (relu_ext.ReLUSumLinear(2, width, k1, dtype=torch.float64),
              relu_ext.ReLUSumLinear(width, 1, k2, dtype=torch.float64))
     with torch.no_grad():
@@ -378,17 +380,19 @@ def function_study(args):
         # first 800 training points, RMSE on the other 200; the test set untouched), 1 thread,
         # 2026-12-08, 4 seeds; pykan on the same split: 0.095 / 0.015 / 0.0074 / 0.0068 /
         # 0.0032 / 0.0014 at 0.14 / 0.62 / 1.5 / 3.3 / 5.0 / 8.4 s. Validation RMSE at those
-        # times, median and worst of the 4 seeds:
+        # times, the median of the 4 seeds (and the worst seed's at the last time):
         #   (9,9) (17,17) (33,33) (65,65) (129,65), λ (1e-10, 1e-7):
-        #       0.018 / 0.0027 / 0.0014 / 0.0010 / 0.00089 / 0.00076, worst 0.024 / 0.0034 / 0.0019 / 0.0011 / 0.0011 / 0.0011
-        #   the same to (65,65):   0.020 / 0.0027 / 0.0015 / 0.0010 / 0.00089 / 0.00089, worst .. / 0.0011
-        #   to (65,33):            0.016 / 0.0024 / 0.0015 / 0.0011 / 0.0011 / 0.0011, worst .. / 0.0014
-        #   to (65,33), (129,33):  0.013 / 0.0027 / 0.0016 / 0.0010 / 0.00095 / 0.00084, worst .. / 0.0013
-        #   from (5,5) to (65,33): 0.044 / 0.0043 / 0.0018 / 0.0012 / 0.0011 / 0.0011, worst .. / 0.0017
-        #   to (65,65), λ (1e-10, 1e-6): 0.012 / 0.0020 / 0.0018 / 0.0011 / 0.0011 / 0.0011, worst .. / 0.0011
+        #                          0.018 / 0.0027 / 0.0014 / 0.0010 / 0.00089 / 0.00076 (0.0011)
+        #     worst seed at each:  0.024 / 0.0034 / 0.0019 / 0.0011 / 0.0011 / 0.0011
+        #   the same to (65,65):   0.020 / 0.0027 / 0.0015 / 0.0010 / 0.00089 / 0.00089 (0.0011)
+        #   to (65,33):            0.016 / 0.0024 / 0.0015 / 0.0011 / 0.0011 / 0.0011 (0.0014)
+        #   to (65,33), (129,33):  0.013 / 0.0027 / 0.0016 / 0.0010 / 0.00095 / 0.00084 (0.0013)
+        #   from (5,5) to (65,33): 0.044 / 0.0043 / 0.0018 / 0.0012 / 0.0011 / 0.0011 (0.0017)
+        #   to (65,65), λ (1e-10, 1e-6):
+        #                          0.012 / 0.0020 / 0.0018 / 0.0011 / 0.0011 / 0.0011 (0.0011)
         # In a plain-PyTorch copy of the method (seeds 0-3, random-line starts): λ (1e-10,
         # 1e-8) 0.0012 and (1e-11, 1e-11) 0.0017 at 7.3 s against (1e-10, 1e-7)'s 0.0012,
-        # λ = 0 overfits (0.17 at K1 = 65 without stages), and one stage at the finest grid
+        # λ = 0 overfits (0.17 at K1 = 64 without stages), and one stage at the finest grid
         # from the start is slow to leave its first steps (0.09-2 at 0.15 s).
         lm_runs = [([(9, 9), (17, 17), (33, 33), (65, 65), (129, 65)], (1e-10, 1e-7), seed)
                    for seed in (0, 1, 2)]
