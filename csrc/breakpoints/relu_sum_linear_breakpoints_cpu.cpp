@@ -106,7 +106,7 @@ void forward(const LinearInputs& in, const at::Tensor& bias, at::Tensor& y) {
   const int64_t N = in.n, I = in.inputs, K = in.units, O = in.outputs, Op = in.padded;
   const auto tabs = make_linear_tables<T>(in.m, in.b);
   const T* a = in.a.const_data_ptr<T>();
-  const auto xt = in.x.t().contiguous();  // (I, N): an input's samples contiguous
+  const auto xt = transposed(in.x);  // (I, N): an input's samples contiguous
   const T* x = xt.const_data_ptr<T>();
   const T* bp = bias.defined() ? bias.const_data_ptr<T>() : nullptr;
   T* yp = y.mutable_data_ptr<T>();
@@ -242,7 +242,7 @@ void backward(const LinearInputs& in, const at::Tensor& g_t, unsigned grads, at:
   const int64_t N = in.n, I = in.inputs, K = in.units, Op = in.padded, W = 2 * Op;
   const auto tabs = make_linear_tables<T>(in.m, in.b);
   const T* a = in.a.const_data_ptr<T>();
-  const auto xt = in.x.t().contiguous();
+  const auto xt = transposed(in.x);
   const T* x = xt.const_data_ptr<T>();
   const T* g = g_t.const_data_ptr<T>();
   T* dx = dxt.defined() ? dxt.mutable_data_ptr<T>() : nullptr;
@@ -373,7 +373,7 @@ LinearGrads relu_sum_linear_breakpoints_backward_cpu(const at::Tensor& grad_in,
   if (grads)
     AT_DISPATCH_FLOATING_TYPES(in.compute, "relu_sum_linear_breakpoints_backward_cpu",
                                [&] { backward<scalar_t>(in, g, grads, dxt, dm, db, da); });
-  const auto dx = dxt.defined() ? dxt.t().contiguous() : at::Tensor();
+  const auto dx = dxt.defined() ? transposed(dxt) : at::Tensor();
   return cpu::finish_grads(in, grads, dx, dm, db, at::Tensor(), da);
 }
 

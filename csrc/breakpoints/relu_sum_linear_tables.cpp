@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 namespace relu_ext::breakpoints {
 namespace {
@@ -84,6 +85,28 @@ void store_input_slab(const T* slab, int64_t outputs, int64_t inputs, int64_t un
         for (int64_t k = k0; k < k1; ++k) di[o * stride + k] = slab[k * padded + o];
     }
   }
+}
+
+at::Tensor transposed(const at::Tensor& t) {
+  const int64_t rows = t.size(0), cols = t.size(1);
+  auto out = at::empty({cols, rows}, t.options());
+  AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "transposed", [&] {
+    const scalar_t* src = t.const_data_ptr<scalar_t>();
+    scalar_t* dst = out.mutable_data_ptr<scalar_t>();
+    constexpr int64_t B = 2 * kTile;
+    const int64_t blocks = (rows + B - 1) / B;
+    at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t r0 = b0 * B; r0 < std::min(rows, b1 * B); r0 += B) {
+        const int64_t r1 = std::min(rows, r0 + B);
+        for (int64_t c0 = 0; c0 < cols; c0 += B) {
+          const int64_t c1 = std::min(cols, c0 + B);
+          for (int64_t c = c0; c < c1; ++c)
+            for (int64_t r = r0; r < r1; ++r) dst[c * rows + r] = src[r * cols + c];
+        }
+      }
+    });
+  });
+  return out;
 }
 
 #define RELU_EXT_INSTANTIATE(T)                                                              \
