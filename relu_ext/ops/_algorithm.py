@@ -61,7 +61,7 @@ def choose_algorithm(algorithm, x, m):
 # input, or for calls so small that the tables' set-up dominates. The rule,
 # dense when K < LINEAR_DENSE_UNITS + LINEAR_DENSE_WORK / (N·I·O), fits the
 # crossovers measured in docs/breakpoints.md ("relu_sum_linear").
-LINEAR_DENSE_UNITS = 5
+LINEAR_DENSE_UNITS = 1
 LINEAR_DENSE_WORK = 2.5e5
 # Devices with the breakpoint kernels of relu_sum_linear.
 LINEAR_BREAKPOINT_DEVICES = ("cpu",)
