@@ -174,10 +174,11 @@ struct LinearKernels {
                         const int32_t* cell, int64_t ldc, const T* x, int64_t ldx,
                         int64_t inputs, int64_t rows, int64_t width, bool first, T* y,
                         int64_t ldy);
-  // A block of rows < kLinearBlockRows samples of one input, grouped by cell
-  // (CellGroups): when sums is not null, its cell rows [S0, S1] (laid out as
-  // the table's: rows ldt apart, S1 beta_at past S0) gain g[r] and x[r] g[r];
-  // when dx is not null, dx[r] += g[r] . beta. g's rows are ldg apart.
+  // A block of `rows` samples (at most kLinearBlockRows) of one input,
+  // grouped by cell (CellGroups): when sums is not null, its cell rows
+  // [S0, S1] (laid out as the table's: rows ldt apart, S1 beta_at past S0)
+  // gain g[r] and x[r] g[r]; when dx is not null, dx[r] += g[r] . beta. g's
+  // rows are ldg apart.
   void (*groups_backward)(const T* table, T* sums, int64_t ldt, int64_t beta_at,
                           CellGroups groups, const T* x, const T* g, int64_t ldg,
                           int64_t width, int64_t rows, T* dx);
