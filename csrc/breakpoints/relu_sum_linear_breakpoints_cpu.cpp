@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <memory>
 #include <optional>
 #include <tuple>
 #include <vector>
@@ -112,13 +113,13 @@ void forward(const LinearInputs& in, const at::Tensor& bias, at::Tensor& y) {
   T* yp = y.mutable_data_ptr<T>();
   // Every sample's cell in every input, found once for all the slices: (I, N),
   // x's size.
-  std::vector<int32_t> cell_of(I * N);
+  const std::unique_ptr<int32_t[]> cell_of(new int32_t[I * N]);  // every entry is written
   at::parallel_for(0, I, 1, [&](int64_t i0, int64_t i1) {
     std::vector<int64_t> idx(kBlock);
     for (int64_t i = i0; i < i1; ++i)
       for (int64_t n0 = 0; n0 < N; n0 += kBlock)
         find_cells(kern, tabs.inputs[i], x + i * N + n0, std::min(kBlock, N - n0), idx.data(),
-                   cell_of.data() + i * N + n0);
+                   cell_of.get() + i * N + n0);
   });
   const int64_t slice = kOutSlice<T>;
   const int64_t slices = (Op + slice - 1) / slice;
@@ -163,7 +164,7 @@ void forward(const LinearInputs& in, const at::Tensor& bias, at::Tensor& y) {
             const int64_t g1 = std::min(c1, g0 + gather);
             // The group's cells, or a copy with those of inputs whose a is
             // not finite in this slice set to -1.
-            const int32_t* cg = cell_of.data() + g0 * N + n0;
+            const int32_t* cg = cell_of.get() + g0 * N + n0;
             int64_t ldc = N;
             if (!std::all_of(finite.begin() + (g0 - c0), finite.begin() + (g1 - c0),
                              [](uint8_t f) { return f != 0; })) {
@@ -293,7 +294,6 @@ void backward(const LinearInputs& in, const at::Tensor& g_t, unsigned grads, at:
           find_cells(kern, tabs.inputs[i], xi, rows, idx.data(), cell.data());
           for (int64_t r = 0; r < rows; ++r)
             if (cell[r] < 0) w.extra.push_back(n0 + r);
-          if (need_cells) std::fill(dx + i * N + n0, dx + i * N + n0 + rows, T(0));
           kern.groups_backward(need_cells ? w.cells.data() : nullptr,
                                need_sums ? w.sums.data() : nullptr, W, Op,
                                grouper.group(cell.data(), rows), xi, g + n0 * Op, Op, Op, rows,

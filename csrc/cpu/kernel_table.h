@@ -177,8 +177,8 @@ struct LinearKernels {
   // A block of `rows` samples (at most kLinearBlockRows) of one input,
   // grouped by cell (CellGroups): when sums is not null, its cell rows
   // [S0, S1] (laid out as the table's: rows ldt apart, S1 beta_at past S0)
-  // gain g[r] and x[r] g[r]; when dx is not null, dx[r] += g[r] . beta. g's
-  // rows are ldg apart.
+  // gain g[r] and x[r] g[r]; when dx is not null, dx[r] = g[r] . beta for
+  // every r < rows (0 outside the groups). g's rows are ldg apart.
   void (*groups_backward)(const T* table, T* sums, int64_t ldt, int64_t beta_at,
                           CellGroups groups, const T* x, const T* g, int64_t ldg,
                           int64_t width, int64_t rows, T* dx);

@@ -416,8 +416,8 @@ void groups_backward_impl(const T* table, T* sums, int64_t ldt, int64_t beta_at,
   }
   if constexpr (Dx) {
     int64_t r = 0;
-    for (; r + L <= rows; r += L) store(dx + r, load(dx + r) + sum_lanes_of<T>(part + r));
-    for (; r < rows; ++r) dx[r] += sum_lanes<T>(part[r]);
+    for (; r + L <= rows; r += L) store(dx + r, sum_lanes_of<T>(part + r));
+    for (; r < rows; ++r) dx[r] = sum_lanes<T>(part[r]);
   }
 }
 
